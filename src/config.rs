@@ -1,0 +1,331 @@
+//! The run configuration: a TOML file parsed into typed structs, with command-line
+//! overrides, and every value checked in one place ([`Config::validate`]).
+//!
+//! ```toml
+//! name = "sgd"            # outputs go to artifacts/<name>/
+//! seed = 42
+//! mode = "manual"         # manual | autodiff
+//! backend = "ndarray"     # ndarray | flex | wgpu
+//!
+//! [model]
+//! hidden = 128
+//! init = "he"             # he | uniform
+//!
+//! [train]
+//! epochs = 10
+//! batch_size = 64         # or "full"
+//! learning_rate = 0.1
+//! optimizer = "sgd"       # sgd | momentum | adam (momentum and adam: autodiff mode)
+//!
+//! [data]
+//! dir = "data/mnist"
+//! validation = 5000
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::backend::BackendKind;
+use crate::error::ConfigError;
+use crate::model::Init;
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Run name; outputs go to `artifacts/<name>/` unless `--out` says otherwise.
+    pub name: String,
+    /// Seeds the initial weights and the per-epoch shuffles.
+    #[serde(default)]
+    pub seed: u64,
+    /// Which gradients train the network.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Where the tensors live.
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// The network.
+    pub model: ModelConfig,
+    /// The optimisation.
+    pub train: TrainConfig,
+    /// The data.
+    #[serde(default)]
+    pub data: DataConfig,
+}
+
+/// Which gradients train the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The hand-derived backward ([`crate::manual`]) and plain gradient descent.
+    #[default]
+    Manual,
+    /// Burn's autodiff of the mean cross-entropy and a Burn optimizer.
+    Autodiff,
+}
+
+/// The network's shape and starting point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Hidden units.
+    pub hidden: usize,
+    /// Weight initialisation.
+    #[serde(default)]
+    pub init: Init,
+}
+
+/// The optimisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the training images.
+    pub epochs: usize,
+    /// Images per gradient step.
+    pub batch_size: BatchSize,
+    /// `α` of `W -= α·dW`.
+    pub learning_rate: f64,
+    /// The Burn optimizer of `autodiff` mode; `manual` mode is plain gradient descent
+    /// and accepts only `sgd`.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// Evaluate on validation and test images every this many epochs (and after the
+    /// last).
+    #[serde(default = "one")]
+    pub eval_every: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// A Burn optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Plain SGD: `W -= α·dW`, the same update as manual mode.
+    #[default]
+    Sgd,
+    /// SGD with momentum 0.9 (no dampening, as PyTorch).
+    Momentum,
+    /// Adam with β = (0.9, 0.999), ε = 1e-8.
+    Adam,
+}
+
+impl OptimizerKind {
+    /// The word used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+}
+
+/// Images per step: a number, or every training image (`"full"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    /// Full-batch gradient descent.
+    Full,
+    /// Mini-batches of this many images (the last one may be smaller).
+    Size(usize),
+}
+
+impl BatchSize {
+    /// The batch size for `n` training images.
+    pub fn resolve(self, n: usize) -> usize {
+        match self {
+            BatchSize::Full => n,
+            BatchSize::Size(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchSize::Full => f.write_str("full"),
+            BatchSize::Size(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl Serialize for BatchSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BatchSize::Full => s.serialize_str("full"),
+            BatchSize::Size(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BatchSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Size(u64),
+            Word(String),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a positive integer or \"full\"")
+        })? {
+            Raw::Size(n) => Ok(BatchSize::Size(n as usize)),
+            Raw::Word(w) if w == "full" => Ok(BatchSize::Full),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "expected a positive integer or \"full\", found \"{w}\""
+            ))),
+        }
+    }
+}
+
+/// Where the data is and how it is split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Directory of the four MNIST IDX files (raw or `.gz`), relative to the current
+    /// directory.
+    #[serde(default = "default_data_dir")]
+    pub dir: PathBuf,
+    /// The last this-many training images are held out for validation (0 allowed).
+    #[serde(default = "default_validation")]
+    pub validation: usize,
+    /// Train on the first this-many training images only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data/mnist")
+}
+
+fn default_validation() -> usize {
+    5000
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_data_dir(),
+            validation: default_validation(),
+            limit: None,
+        }
+    }
+}
+
+/// Values from the command line that replace the file's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--backend`.
+    pub backend: Option<BackendKind>,
+    /// `--mode`.
+    pub mode: Option<Mode>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--epochs`.
+    pub epochs: Option<usize>,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = Self::parse(&text, path)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; `path` only names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Applies command-line overrides; `--epochs 0` and the like are caught by
+    /// [`Config::validate`] afterwards.
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(b) = o.backend {
+            self.backend = b;
+        }
+        if let Some(m) = o.mode {
+            self.mode = m;
+        }
+        if let Some(s) = o.seed {
+            self.seed = s;
+        }
+        if let Some(e) = o.epochs {
+            self.train.epochs = e;
+        }
+    }
+
+    /// Checks every value that parses but cannot be used; `path` names the source.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String| {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+                problem,
+            })
+        };
+        let name_ok = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && !self.name.starts_with('.');
+        if !name_ok {
+            return bad(
+                "name",
+                format!(
+                    "is {:?}; use letters, digits, '-', '_' and '.' (it names a directory)",
+                    self.name
+                ),
+            );
+        }
+        if self.model.hidden == 0 {
+            return bad("model.hidden", "must be at least 1".into());
+        }
+        if self.train.epochs == 0 {
+            return bad("train.epochs", "must be at least 1".into());
+        }
+        if self.train.batch_size == BatchSize::Size(0) {
+            return bad("train.batch_size", "must be at least 1 (or \"full\")".into());
+        }
+        let lr = self.train.learning_rate;
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(
+                "train.learning_rate",
+                format!("is {lr}; it must be a finite number > 0"),
+            );
+        }
+        if self.train.eval_every == 0 {
+            return bad("train.eval_every", "must be at least 1".into());
+        }
+        if self.mode == Mode::Manual && self.train.optimizer != OptimizerKind::Sgd {
+            return bad(
+                "train.optimizer",
+                format!(
+                    "is \"{}\", but manual mode is plain gradient descent; use optimizer = \"sgd\" or mode = \"autodiff\"",
+                    self.train.optimizer.name()
+                ),
+            );
+        }
+        if self.data.limit == Some(0) {
+            return bad("data.limit", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The config as TOML, as written to a run's `config.toml`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"))
+    }
+}

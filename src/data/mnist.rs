@@ -1,0 +1,196 @@
+//! MNIST as the network sees it: the four IDX files read once, split into train /
+//! validation / test, exposed as a `burn-dataset` [`Dataset`] and uploaded to the device
+//! once as whole tensors that batches are sliced from.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn_dataset::{Dataset, DatasetError};
+
+use super::idx::{self, IdxImages};
+use crate::error::IdxError;
+use crate::{IMAGE_PIXELS, NUM_CLASSES};
+
+/// One MNIST image and its label, as `burn-dataset` items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MnistItem {
+    /// 784 pixels, row-major, 0 = background, 255 = ink.
+    pub pixels: Vec<u8>,
+    /// The digit, 0–9.
+    pub label: u8,
+}
+
+/// A set of MNIST images with their labels, kept on the host as bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MnistSplit {
+    /// `len · 784` pixels, one image after the other.
+    pub pixels: Vec<u8>,
+    /// `len` labels.
+    pub labels: Vec<u8>,
+}
+
+impl MnistSplit {
+    /// Reads an image file and its label file and checks that they agree in count.
+    pub fn read(images: &Path, labels: &Path) -> Result<Self, IdxError> {
+        let IdxImages { count, pixels, .. } = idx::read_images(images)?;
+        let label_values = idx::read_labels(labels)?;
+        if label_values.len() != count {
+            return Err(IdxError::CountMismatch {
+                images: images.to_path_buf(),
+                image_count: count,
+                labels: labels.to_path_buf(),
+                label_count: label_values.len(),
+            });
+        }
+        Ok(Self {
+            pixels,
+            labels: label_values,
+        })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when the split holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The images `range` as a new split.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        Self {
+            pixels: self.pixels[range.start * IMAGE_PIXELS..range.end * IMAGE_PIXELS].to_vec(),
+            labels: self.labels[range].to_vec(),
+        }
+    }
+
+    /// Uploads the split to `device` as whole tensors (see [`MnistTensors`]).
+    pub fn to_device(&self, device: &Device) -> MnistTensors {
+        MnistTensors::new(self, device)
+    }
+}
+
+impl Dataset<MnistItem> for MnistSplit {
+    fn get(&self, index: usize) -> Result<MnistItem, DatasetError> {
+        let label = *self.labels.get(index).ok_or_else(|| {
+            DatasetError::new(std::io::Error::other(format!(
+                "index {index} is past the last of {} images",
+                self.len()
+            )))
+        })?;
+        let pixels = self.pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS].to_vec();
+        Ok(MnistItem { pixels, label })
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// The MNIST database split for training: the train file's first images train the
+/// network, its last `validation` images are held out, and the test file tests.
+#[derive(Debug, Clone)]
+pub struct Mnist {
+    /// Images the network learns from.
+    pub train: MnistSplit,
+    /// Held-out images of the train file (may be empty).
+    pub valid: MnistSplit,
+    /// The 10,000 test images.
+    pub test: MnistSplit,
+}
+
+/// The names of the four MNIST files (each may also be gzipped, with `.gz`).
+pub const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+impl Mnist {
+    /// Reads the four files from `dir`; holds out the last `validation` training images
+    /// and keeps the first `limit` of the rest (all when `None`).
+    pub fn load(dir: &Path, validation: usize, limit: Option<usize>) -> Result<Self, LoadError> {
+        let [tri, trl, tei, tel] = FILES.map(|name| idx::locate(dir, name));
+        let full = MnistSplit::read(&tri, &trl)?;
+        let test = MnistSplit::read(&tei, &tel)?;
+        if validation >= full.len() {
+            return Err(LoadError::Validation {
+                validation,
+                available: full.len(),
+                path: tri,
+            });
+        }
+        let split = full.len() - validation;
+        let keep = limit.map_or(split, |l| l.min(split));
+        Ok(Self {
+            train: full.slice(0..keep),
+            valid: full.slice(split..full.len()),
+            test,
+        })
+    }
+}
+
+/// Why [`Mnist::load`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A bad file.
+    #[error(transparent)]
+    Idx(#[from] IdxError),
+    /// More validation images asked for than the train file holds.
+    #[error(
+        "data.validation = {validation} leaves no training images: {path} holds {available}"
+    )]
+    Validation {
+        /// Requested hold-out.
+        validation: usize,
+        /// Images in the train file.
+        available: usize,
+        /// The train image file.
+        path: PathBuf,
+    },
+}
+
+/// A split on the device, ready for batching: one row per image.
+///
+/// The design notes' `X` (784 × m, one column per image) of a batch is
+/// `images.select(0, idx).transpose()`: rows are stored contiguously so that gathering a
+/// shuffled batch copies whole images, and the transpose is a free stride swap.
+#[derive(Debug, Clone)]
+pub struct MnistTensors {
+    /// `(n, 784)` pixels scaled to `[0, 1]`.
+    pub images: Tensor<2>,
+    /// `(n, 10)` one-hot labels (`Y` transposed).
+    pub one_hot: Tensor<2>,
+    /// `(n)` labels.
+    pub labels: Tensor<1, Int>,
+}
+
+impl MnistTensors {
+    fn new(split: &MnistSplit, device: &Device) -> Self {
+        let n = split.len();
+        let scaled: Vec<f32> = split.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let mut one_hot = vec![0.0f32; n * NUM_CLASSES];
+        for (row, &label) in split.labels.iter().enumerate() {
+            one_hot[row * NUM_CLASSES + usize::from(label)] = 1.0;
+        }
+        let labels: Vec<i64> = split.labels.iter().map(|&l| i64::from(l)).collect();
+        Self {
+            images: Tensor::from_data(TensorData::new(scaled, [n, IMAGE_PIXELS]), device),
+            one_hot: Tensor::from_data(TensorData::new(one_hot, [n, NUM_CLASSES]), device),
+            labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.images.dims()[0]
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

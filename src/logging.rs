@@ -1,0 +1,128 @@
+//! What a run leaves behind: `metrics.csv` (TensorBoard-style scalars, one per row,
+//! flushed every epoch) and `summary.json`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::train::{EpochRecord, Evaluation, Observer};
+
+/// Header of `metrics.csv`.
+pub const METRICS_HEADER: &str = "wall_time,step,tag,value";
+
+/// Appends `wall_time,step,tag,value` rows to `metrics.csv`.
+#[derive(Debug)]
+pub struct MetricsWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl MetricsWriter {
+    /// Creates `path` (which must not exist yet) and writes the header.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let mut writer = Self {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        };
+        writer.line(METRICS_HEADER)?;
+        writer.flush()?;
+        Ok(writer)
+    }
+
+    /// One scalar.
+    pub fn scalar(&mut self, step: usize, tag: &str, value: f64) -> Result<()> {
+        let wall_time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.line(&format!("{wall_time:.3},{step},{tag},{value}"))
+    }
+
+    /// Writes buffered rows to disk.
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn line(&mut self, line: &str) -> Result<()> {
+        writeln!(self.out, "{line}").map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Every scalar of one epoch, then a flush.
+    pub fn epoch(&mut self, r: &EpochRecord) -> Result<()> {
+        let eval = |w: &mut Self, split: &str, e: &Evaluation| -> Result<()> {
+            w.scalar(r.step, &format!("{split}/loss"), e.loss)?;
+            w.scalar(r.step, &format!("{split}/accuracy"), e.accuracy)
+        };
+        eval(self, "train", &r.train)?;
+        if let Some(v) = &r.valid {
+            eval(self, "valid", v)?;
+        }
+        if let Some(t) = &r.test {
+            eval(self, "test", t)?;
+        }
+        self.scalar(r.step, "epoch", r.epoch as f64)?;
+        self.scalar(r.step, "lr", r.lr)?;
+        self.scalar(r.step, "time/epoch_s", r.train_seconds)?;
+        self.scalar(r.step, "time/eval_s", r.eval_seconds)?;
+        self.flush()
+    }
+}
+
+impl Observer for MetricsWriter {
+    fn epoch_finished(&mut self, record: &EpochRecord) -> Result<()> {
+        self.epoch(record)
+    }
+}
+
+/// The final figures of a run, written to `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Run name.
+    pub name: String,
+    /// `completed`.
+    pub status: String,
+    /// Backend word.
+    pub backend: String,
+    /// `manual` or `autodiff`.
+    pub mode: String,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Gradient steps taken.
+    pub steps: usize,
+    /// Images trained on.
+    pub train_images: usize,
+    /// Last epoch's running training figures.
+    pub train: Evaluation,
+    /// Held-out figures after the last epoch (absent with `data.validation = 0`).
+    pub valid: Option<Evaluation>,
+    /// Test figures after the last epoch.
+    pub test: Evaluation,
+    /// Seconds of gradient steps, summed over epochs.
+    pub train_seconds: f64,
+    /// Wall-clock seconds of the whole run.
+    pub total_seconds: f64,
+}
+
+/// Writes `value` as pretty JSON to `path`, via a temporary file and a rename so that a
+/// crash never leaves half a file.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, e.into()))?;
+    write_atomic(path, format!("{text}\n").as_bytes())
+}
+
+/// Writes `bytes` to `path` through `path.tmp` and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,83 @@
+//! The hand-derived backward pass and the gradient-descent update.
+//!
+//! For the forward of [`crate::model`] and the mean cross-entropy loss of
+//! [`crate::loss`], with `Y` the `(10, m)` one-hot labels:
+//!
+//! ```text
+//! dZ2 = A2 − Y                       (10, m)
+//! dW2 = (1/m)·dZ2·A1ᵀ                (10, hidden)
+//! db2 = (1/m)·Σ_columns dZ2          (10)
+//! dZ1 = W2ᵀ·dZ2 ⊙ ReLU'(Z1)          (hidden, m)
+//! dW1 = (1/m)·dZ1·Xᵀ                 (hidden, 784)
+//! db1 = (1/m)·Σ_columns dZ1          (hidden)
+//! W -= α·dW,  b -= α·db
+//! ```
+//!
+//! `dZ2` and `dZ1` are the gradients of `m·L`; the `1/m` of the mean is applied in the
+//! weight and bias gradients, which are therefore exactly `∂L/∂W` and `∂L/∂b`.
+
+use burn::prelude::*;
+
+use crate::model::{Forward, TwoLayerNet};
+
+/// Gradients of the mean loss with respect to each parameter, plus the two `dZ`.
+#[derive(Debug, Clone)]
+pub struct Gradients {
+    /// `(10, m)` `A2 − Y`.
+    pub dz2: Tensor<2>,
+    /// `(10, hidden)`.
+    pub dw2: Tensor<2>,
+    /// `(10)`.
+    pub db2: Tensor<1>,
+    /// `(hidden, m)`.
+    pub dz1: Tensor<2>,
+    /// `(hidden, 784)`.
+    pub dw1: Tensor<2>,
+    /// `(hidden)`.
+    pub db1: Tensor<1>,
+}
+
+/// The backward pass of the design notes, one line per equation.
+///
+/// `x` is the `(784, m)` input, `y` the `(10, m)` one-hot labels and `fwd` what
+/// [`TwoLayerNet::forward`] computed from `x`.
+pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forward) -> Gradients {
+    let m = x.dims()[1];
+    let inv_m = 1.0 / m as f64;
+    // dZ2 = A2 − Y                                  (10, m)
+    let dz2 = fwd.a2.clone() - y;
+    // dW2 = (1/m)·dZ2·A1ᵀ                           (10, hidden)
+    let dw2 = dz2.clone().matmul(fwd.a1.clone().transpose()).mul_scalar(inv_m);
+    // db2 = (1/m)·Σ_columns dZ2                     (10)
+    let db2 = dz2.clone().sum_dim(1).squeeze_dim(1).mul_scalar(inv_m);
+    // dZ1 = W2ᵀ·dZ2 ⊙ ReLU'(Z1), ReLU'(z) = [z > 0]   (hidden, m)
+    let dz1 = net.W2.val().transpose().matmul(dz2.clone()).mask_fill(fwd.z1.clone().lower_equal_elem(0.0), 0.0);
+    // dW1 = (1/m)·dZ1·Xᵀ                            (hidden, 784)
+    let dw1 = dz1.clone().matmul(x.transpose()).mul_scalar(inv_m);
+    // db1 = (1/m)·Σ_columns dZ1                     (hidden)
+    let db1 = dz1.clone().sum_dim(1).squeeze_dim(1).mul_scalar(inv_m);
+    Gradients {
+        dz2,
+        dw2,
+        db2,
+        dz1,
+        dw1,
+        db1,
+    }
+}
+
+impl TwoLayerNet {
+    /// One gradient-descent step: `W -= α·dW`, `b -= α·db` for both layers.
+    pub fn gradient_descent(self, g: &Gradients, alpha: f64) -> Self {
+        Self {
+            // W1 -= α·dW1
+            W1: self.W1.map(|w| w - g.dw1.clone().mul_scalar(alpha)),
+            // b1 -= α·db1
+            b1: self.b1.map(|b| b - g.db1.clone().mul_scalar(alpha)),
+            // W2 -= α·dW2
+            W2: self.W2.map(|w| w - g.dw2.clone().mul_scalar(alpha)),
+            // b2 -= α·db2
+            b2: self.b2.map(|b| b - g.db2.clone().mul_scalar(alpha)),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Config parsing and validation: each bad config gives an error naming its key.
+
+use std::path::Path;
+
+use mnist_nn::backend::BackendKind;
+use mnist_nn::config::{BatchSize, Config, Mode, OptimizerKind, Overrides};
+use mnist_nn::error::ConfigError;
+use mnist_nn::model::Init;
+
+use crate::util::{root, write};
+
+const GOOD: &str = r#"
+name = "t"
+seed = 3
+mode = "autodiff"
+backend = "flex"
+
+[model]
+hidden = 32
+init = "uniform"
+
+[train]
+epochs = 2
+batch_size = 16
+learning_rate = 0.05
+optimizer = "momentum"
+
+[data]
+dir = "data/mnist"
+validation = 100
+limit = 1000
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    let c = Config::parse(text, Path::new("test.toml"))?;
+    c.validate(Path::new("test.toml"))?;
+    Ok(c)
+}
+
+/// `GOOD` with `from` replaced by `to`; panics if `from` is absent, so that a test
+/// cannot silently test the good config.
+fn with(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "{from:?} not in the good config");
+    GOOD.replacen(from, to, 1)
+}
+
+/// The config is rejected with a message that contains each of `needles`.
+fn rejected(text: &str, needles: &[&str]) {
+    let e = parse(text).expect_err("bad config must be rejected");
+    let msg = e.to_string();
+    for n in needles {
+        assert!(msg.contains(n), "message {msg:?} lacks {n:?}");
+    }
+    assert!(msg.contains("test.toml"), "message {msg:?} must name the file");
+}
+
+#[test]
+fn good_config_parses_every_field() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.seed, 3);
+    assert_eq!(c.mode, Mode::Autodiff);
+    assert_eq!(c.backend, BackendKind::Flex);
+    assert_eq!((c.model.hidden, c.model.init), (32, Init::Uniform));
+    assert_eq!(c.train.batch_size, BatchSize::Size(16));
+    assert_eq!(c.train.optimizer, OptimizerKind::Momentum);
+    assert_eq!((c.data.validation, c.data.limit), (100, Some(1000)));
+    // The resolved config written to a run directory reads back the same.
+    assert_eq!(parse(&c.to_toml()).unwrap(), c);
+}
+
+#[test]
+fn shipped_configs_are_valid_and_as_documented() {
+    let sgd = Config::load(&root().join("configs/sgd.toml")).unwrap();
+    assert_eq!((sgd.mode, sgd.model.hidden, sgd.model.init), (Mode::Manual, 128, Init::He));
+    assert_eq!((sgd.train.learning_rate, sgd.train.batch_size, sgd.train.epochs), (0.1, BatchSize::Size(64), 10));
+    let seed = Config::load(&root().join("configs/seed.toml")).unwrap();
+    assert_eq!((seed.model.hidden, seed.model.init), (10, Init::Uniform));
+    assert_eq!((seed.train.learning_rate, seed.train.batch_size, seed.train.epochs), (0.10, BatchSize::Full, 500));
+    let adam = Config::load(&root().join("configs/adam.toml")).unwrap();
+    assert_eq!((adam.mode, adam.train.optimizer, adam.model.hidden), (Mode::Autodiff, OptimizerKind::Adam, 800));
+}
+
+#[test]
+fn defaults_fill_optional_keys() {
+    let c = parse("name = \"d\"\n[model]\nhidden = 4\n[train]\nepochs = 1\nbatch_size = \"full\"\nlearning_rate = 1\n").unwrap();
+    assert_eq!((c.mode, c.backend, c.model.init, c.train.optimizer), (Mode::Manual, BackendKind::Ndarray, Init::He, OptimizerKind::Sgd));
+    assert_eq!((c.data.validation, c.data.limit, c.train.eval_every), (5000, None, 1));
+}
+
+#[test]
+fn unknown_key() {
+    rejected(&with("hidden = 32", "hiden = 32"), &["hiden", "hidden"]);
+    rejected(&with("seed = 3", "seed = 3\nsede = 4"), &["sede"]);
+}
+
+#[test]
+fn wrong_type() {
+    rejected(&with("hidden = 32", "hidden = \"32\""), &["hidden"]);
+    rejected(&with("learning_rate = 0.05", "learning_rate = \"fast\""), &["learning_rate"]);
+    rejected(&with("batch_size = 16", "batch_size = \"half\""), &["batch_size", "full"]);
+}
+
+#[test]
+fn invalid_toml_gives_line_and_column() {
+    rejected(&with("seed = 3", "seed = = 3"), &["line 3", "column"]);
+}
+
+#[test]
+fn impossible_values() {
+    rejected(&with("hidden = 32", "hidden = 0"), &["model.hidden"]);
+    rejected(&with("learning_rate = 0.05", "learning_rate = 0"), &["train.learning_rate"]);
+    rejected(&with("learning_rate = 0.05", "learning_rate = -0.1"), &["train.learning_rate"]);
+    rejected(&with("learning_rate = 0.05", "learning_rate = nan"), &["train.learning_rate"]);
+    rejected(&with("learning_rate = 0.05", "learning_rate = inf"), &["train.learning_rate"]);
+    rejected(&with("batch_size = 16", "batch_size = 0"), &["train.batch_size"]);
+    rejected(&with("epochs = 2", "epochs = 0"), &["train.epochs"]);
+    rejected(&with("limit = 1000", "limit = 0"), &["data.limit"]);
+    rejected(&with("name = \"t\"", "name = \"../x\""), &["name"]);
+    rejected(&with("hidden = 32", "hidden = -3"), &["hidden"]);
+}
+
+#[test]
+fn unknown_backend_mode_init_or_optimizer() {
+    rejected(&with("backend = \"flex\"", "backend = \"cuda\""), &["backend", "cuda"]);
+    rejected(&with("mode = \"autodiff\"", "mode = \"auto\""), &["mode", "auto"]);
+    rejected(&with("init = \"uniform\"", "init = \"xavier\""), &["init", "xavier"]);
+    rejected(&with("optimizer = \"momentum\"", "optimizer = \"lbfgs\""), &["optimizer", "lbfgs"]);
+}
+
+#[test]
+fn manual_mode_accepts_only_plain_sgd() {
+    rejected(&with("mode = \"autodiff\"", "mode = \"manual\""), &["train.optimizer", "momentum", "manual"]);
+}
+
+#[test]
+fn missing_file_names_it() {
+    let e = Config::load(Path::new("/nonexistent/run.toml")).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/run.toml"), "{e}");
+}
+
+#[test]
+fn command_line_overrides_replace_the_file() {
+    let mut c = parse(GOOD).unwrap();
+    c.apply(&Overrides {
+        backend: Some(BackendKind::Ndarray),
+        mode: Some(Mode::Manual),
+        seed: Some(99),
+        epochs: Some(7),
+    });
+    assert_eq!((c.backend, c.mode, c.seed, c.train.epochs), (BackendKind::Ndarray, Mode::Manual, 99, 7));
+    // An override that makes the config invalid is caught by validation.
+    assert!(c.validate(Path::new("<command line>")).is_err(), "manual mode with momentum is invalid");
+}
+
+#[test]
+fn batch_larger_than_the_training_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = with("batch_size = 16", "batch_size = 2000")
+        .replace("dir = \"data/mnist\"", &format!("dir = {:?}", root().join("data/mnist")));
+    let path = write(dir.path(), "big.toml", &text);
+    let c = Config::load(&path).unwrap();
+    let e = mnist_nn::run::load_data(&c, &path).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("train.batch_size") && msg.contains("1000"), "{msg}");
+}

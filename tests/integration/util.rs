@@ -1,0 +1,98 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use burn::prelude::*;
+use mnist_nn::IMAGE_PIXELS;
+use mnist_nn::NUM_CLASSES;
+use mnist_nn::backend::BackendKind;
+use mnist_nn::data::Mnist;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The repository root (where `data/` and `configs/` are).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mnist-nn"))
+}
+
+/// The bundled MNIST, read once per test binary (no validation split, all images).
+pub fn mnist() -> &'static Mnist {
+    static DATA: OnceLock<Mnist> = OnceLock::new();
+    DATA.get_or_init(|| {
+        Mnist::load(&root().join("data/mnist"), 5000, None).expect("bundled MNIST loads")
+    })
+}
+
+/// Set in CI, where a (software) Vulkan driver is installed: a missing wgpu adapter is
+/// then a failure rather than a skipped backend.
+const REQUIRE_WGPU: &str = "MNIST_NN_REQUIRE_WGPU";
+
+/// The devices of every backend available here. wgpu is skipped, loudly, only when no
+/// adapter exists and `MNIST_NN_REQUIRE_WGPU` is unset.
+pub fn devices() -> Vec<(BackendKind, Device)> {
+    let mut out = Vec::new();
+    for kind in BackendKind::ALL {
+        match kind.device() {
+            Ok(device) => out.push((kind, device)),
+            Err(e) if std::env::var_os(REQUIRE_WGPU).is_none() => {
+                eprintln!("SKIPPING backend {kind}: {e}");
+            }
+            Err(e) => panic!("backend {kind} is required here ({REQUIRE_WGPU} is set): {e}"),
+        }
+    }
+    out
+}
+
+/// A `(784, m)` input of uniform pixels in `[0, 1]` and its `(10, m)` one-hot labels,
+/// with labels `(m)` drawn from `seed`.
+pub fn random_batch(m: usize, seed: u64, device: &Device) -> (Tensor<2>, Tensor<2>, Vec<usize>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let pixels: Vec<f32> = (0..m * IMAGE_PIXELS).map(|_| rng.random::<f32>()).collect();
+    let labels: Vec<usize> = (0..m).map(|_| rng.random_range(0..NUM_CLASSES)).collect();
+    let mut one_hot = vec![0.0f32; m * NUM_CLASSES];
+    for (i, &l) in labels.iter().enumerate() {
+        one_hot[i * NUM_CLASSES + l] = 1.0;
+    }
+    let x = Tensor::<2>::from_data(TensorData::new(pixels, [m, IMAGE_PIXELS]), device);
+    let y = Tensor::<2>::from_data(TensorData::new(one_hot, [m, NUM_CLASSES]), device);
+    (x.transpose(), y.transpose(), labels)
+}
+
+/// A tensor's values as `f64`.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.try_into_vec_as::<f64>().expect("tensor reads back")
+}
+
+/// Largest `|a − b|` and largest `|b|`.
+pub fn max_diff(a: &[f64], b: &[f64]) -> (f64, f64) {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let scale = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
+    (diff, scale)
+}
+
+/// Asserts `|got − want| ≤ tol · max|want|` elementwise (a relative bound on the
+/// largest entry, so that entries near zero are not held to an impossible standard) and
+/// reports the largest difference seen either way.
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
+    let (diff, scale) = max_diff(got, want);
+    let bound = tol * scale;
+    eprintln!("{what}: max |diff| = {diff:.3e} (max |ref| = {scale:.3e}, bound {bound:.1e})");
+    assert!(
+        diff <= bound,
+        "{what}: max |diff| = {diff:e} exceeds {bound:e} (max |ref| = {scale:e})"
+    );
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("temp file writes");
+    path
+}
