@@ -1,7 +1,9 @@
 //! The framework path: the same forward on an autodiff device, the mean cross-entropy
 //! of [`crate::loss`], `backward()`, and a Burn optimizer.
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
+use burn::optim::{
+    AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig,
+};
 use burn::prelude::*;
 
 use crate::config::OptimizerKind;

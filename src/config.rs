@@ -170,9 +170,9 @@ impl<'de> Deserialize<'de> for BatchSize {
             Size(u64),
             Word(String),
         }
-        match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a positive integer or \"full\"")
-        })? {
+        match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected a positive integer or \"full\""))?
+        {
             Raw::Size(n) => Ok(BatchSize::Size(n as usize)),
             Raw::Word(w) if w == "full" => Ok(BatchSize::Full),
             Raw::Word(w) => Err(serde::de::Error::custom(format!(
@@ -297,7 +297,10 @@ impl Config {
             return bad("train.epochs", "must be at least 1".into());
         }
         if self.train.batch_size == BatchSize::Size(0) {
-            return bad("train.batch_size", "must be at least 1 (or \"full\")".into());
+            return bad(
+                "train.batch_size",
+                "must be at least 1 (or \"full\")".into(),
+            );
         }
         let lr = self.train.learning_rate;
         if !(lr.is_finite() && lr > 0.0) {

@@ -30,5 +30,8 @@ pub fn log_softmax_columns(z: Tensor<2>) -> Tensor<2> {
 /// Mean cross-entropy of `softmax(z)` against one-hot `y`, both `(classes, m)`.
 pub fn cross_entropy(z: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
     let m = z.dims()[1];
-    (log_softmax_columns(z) * y).sum().neg().div_scalar(m as f64)
+    (log_softmax_columns(z) * y)
+        .sum()
+        .neg()
+        .div_scalar(m as f64)
 }

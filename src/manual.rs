@@ -47,11 +47,19 @@ pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forw
     // dZ2 = A2 − Y                                  (10, m)
     let dz2 = fwd.a2.clone() - y;
     // dW2 = (1/m)·dZ2·A1ᵀ                           (10, hidden)
-    let dw2 = dz2.clone().matmul(fwd.a1.clone().transpose()).mul_scalar(inv_m);
+    let dw2 = dz2
+        .clone()
+        .matmul(fwd.a1.clone().transpose())
+        .mul_scalar(inv_m);
     // db2 = (1/m)·Σ_columns dZ2                     (10)
     let db2 = dz2.clone().sum_dim(1).squeeze_dim(1).mul_scalar(inv_m);
     // dZ1 = W2ᵀ·dZ2 ⊙ ReLU'(Z1), ReLU'(z) = [z > 0]   (hidden, m)
-    let dz1 = net.W2.val().transpose().matmul(dz2.clone()).mask_fill(fwd.z1.clone().lower_equal_elem(0.0), 0.0);
+    let dz1 = net
+        .W2
+        .val()
+        .transpose()
+        .matmul(dz2.clone())
+        .mask_fill(fwd.z1.clone().lower_equal_elem(0.0), 0.0);
     // dW1 = (1/m)·dZ1·Xᵀ                            (hidden, 784)
     let dw1 = dz1.clone().matmul(x.transpose()).mul_scalar(inv_m);
     // db1 = (1/m)·Σ_columns dZ1                     (hidden)

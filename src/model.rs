@@ -90,8 +90,8 @@ impl HostParams {
                     (0..n).map(|_| normal.sample(&mut rng) as f32).collect()
                 }
                 (Init::Uniform, _) => {
-                    let uniform = Uniform::new_inclusive(-0.5f32, 0.5)
-                        .unwrap_or_else(|_| unreachable!());
+                    let uniform =
+                        Uniform::new_inclusive(-0.5f32, 0.5).unwrap_or_else(|_| unreachable!());
                     (0..n).map(|_| uniform.sample(&mut rng)).collect()
                 }
             }
@@ -120,10 +120,16 @@ impl TwoLayerNet {
     pub fn from_host(p: &HostParams, device: &Device) -> Self {
         let h = p.hidden;
         let t2 = |v: &[f32], shape: [usize; 2]| {
-            Param::from_tensor(Tensor::from_data(TensorData::new(v.to_vec(), shape), device))
+            Param::from_tensor(Tensor::from_data(
+                TensorData::new(v.to_vec(), shape),
+                device,
+            ))
         };
         let t1 = |v: &[f32]| {
-            Param::from_tensor(Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device))
+            Param::from_tensor(Tensor::from_data(
+                TensorData::new(v.to_vec(), [v.len()]),
+                device,
+            ))
         };
         Self {
             W1: t2(&p.w1, [h, IMAGE_PIXELS]),

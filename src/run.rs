@@ -45,14 +45,16 @@ pub fn run_dir(artifacts: &Path, name: &str, out: Option<&Path>) -> PathBuf {
 
 /// Loads the data `config` names and checks what depends on it.
 pub fn load_data(config: &Config, config_path: &Path) -> Result<Mnist> {
-    let data = Mnist::load(&config.data.dir, config.data.validation, config.data.limit)
-        .map_err(|e| match e {
-            LoadError::Idx(e) => Error::Idx(e),
-            LoadError::Validation { .. } => Error::Config(ConfigError::Invalid {
-                path: config_path.to_path_buf(),
-                key: "data.validation".into(),
-                problem: e.to_string(),
-            }),
+    let data =
+        Mnist::load(&config.data.dir, config.data.validation, config.data.limit).map_err(|e| {
+            match e {
+                LoadError::Idx(e) => Error::Idx(e),
+                LoadError::Validation { .. } => Error::Config(ConfigError::Invalid {
+                    path: config_path.to_path_buf(),
+                    key: "data.validation".into(),
+                    problem: e.to_string(),
+                }),
+            }
         })?;
     let n = data.train.len();
     if let crate::config::BatchSize::Size(b) = config.train.batch_size
@@ -69,7 +71,12 @@ pub fn load_data(config: &Config, config_path: &Path) -> Result<Mnist> {
 
 /// Trains as `config` says and writes everything to `dir`, which must not already hold
 /// a run. `ui` sees the same progress as the metrics log.
-pub fn run(config: &Config, config_path: &Path, dir: &Path, ui: &mut dyn Observer) -> Result<Summary> {
+pub fn run(
+    config: &Config,
+    config_path: &Path,
+    dir: &Path,
+    ui: &mut dyn Observer,
+) -> Result<Summary> {
     let started = Instant::now();
     let data = load_data(config, config_path)?;
     let device = config.backend.device()?;
@@ -163,7 +170,10 @@ pub fn load_run(dir: &Path, device: &burn::prelude::Device) -> Result<(Config, T
     if !model_path.exists() {
         return Err(Error::io(
             &model_path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no model file in this run directory"),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no model file in this run directory",
+            ),
         ));
     }
     let blank = TwoLayerNet::new(config.model.hidden, config.model.init, config.seed, device);

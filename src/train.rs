@@ -91,7 +91,11 @@ impl Learner {
                 let fwd = net.forward(x.clone());
                 let loss = cross_entropy(fwd.z2.clone(), y.clone());
                 let grads = backward_manual(&net, x, y, &fwd);
-                (Learner::Manual(net.gradient_descent(&grads, alpha)), loss, fwd.z2)
+                (
+                    Learner::Manual(net.gradient_descent(&grads, alpha)),
+                    loss,
+                    fwd.z2,
+                )
             }
             Learner::Autodiff(net, mut optim) => {
                 let (net, loss, z2) = autodiff_step(net, &mut optim, x, y, alpha);

@@ -157,5 +157,9 @@ fn body<'a>(
 pub fn locate(dir: &Path, name: &str) -> PathBuf {
     let gz = dir.join(format!("{name}.gz"));
     let raw = dir.join(name);
-    if !gz.exists() && raw.exists() { raw } else { gz }
+    if !gz.exists() && raw.exists() {
+        raw
+    } else {
+        gz
+    }
 }

@@ -12,15 +12,22 @@ use crate::util::{bin, devices, mnist, root, write};
 
 /// A config for a short run on the bundled data.
 fn short_config(dir: &Path, limit: usize, hidden: usize) -> std::path::PathBuf {
+    // Batch 16, α 0.1. One epoch of 10,000 images lands at 89.3–91.5% depending on the
+    // seed (the last steps are noisy; an independent numpy run of the same recipe agrees),
+    // too close to 90% to test; 20,000 images gave 91.5–93.5% over seeds 1–8.
     let text = format!(
-        "name = \"short\"\nseed = 1\n[model]\nhidden = {hidden}\n[train]\nepochs = 1\nbatch_size = 64\nlearning_rate = 0.1\n[data]\ndir = {:?}\nvalidation = 5000\nlimit = {limit}\n",
+        "name = \"short\"\nseed = 1\n[model]\nhidden = {hidden}\n[train]\nepochs = 1\nbatch_size = 16\nlearning_rate = 0.1\n[data]\ndir = {:?}\nvalidation = 5000\nlimit = {limit}\n",
         root().join("data/mnist")
     );
     write(dir, "short.toml", &text)
 }
 
 fn mnist_nn(args: &[&str], cwd: &Path) -> Output {
-    Command::new(bin()).args(args).current_dir(cwd).output().expect("binary runs")
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("binary runs")
 }
 
 fn stderr(o: &Output) -> String {
@@ -40,7 +47,11 @@ fn metrics(path: &Path) -> Vec<(usize, String, f64)> {
             assert!(wall > 1.6e9, "wall_time is Unix seconds: {wall}");
             let value: f64 = f[3].parse().expect("value is a number");
             assert!(value.is_finite(), "row {l:?}");
-            (f[1].parse().expect("step is an integer"), f[2].to_string(), value)
+            (
+                f[1].parse().expect("step is an integer"),
+                f[2].to_string(),
+                value,
+            )
         })
         .collect()
 }
@@ -48,35 +59,68 @@ fn metrics(path: &Path) -> Vec<(usize, String, f64)> {
 #[test]
 fn short_run_reaches_90_percent_and_its_saved_model_reloads() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = short_config(tmp.path(), 10_000, 64);
+    let config = short_config(tmp.path(), 20_000, 64);
     let out = tmp.path().join("run");
-    let o = mnist_nn(&["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()], &root());
+    let o = mnist_nn(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &root(),
+    );
     assert!(o.status.success(), "exit {:?}: {}", o.status, stderr(&o));
-    assert!(stderr(&o).contains("test accuracy"), "a final summary is printed: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("test accuracy"),
+        "a final summary is printed: {}",
+        stderr(&o)
+    );
 
     for f in [files::CONFIG, files::METRICS, files::MODEL, files::SUMMARY] {
         assert!(out.join(f).is_file(), "{f} written");
     }
     let rows = metrics(&out.join(files::METRICS));
     let tags: BTreeSet<&str> = rows.iter().map(|(_, t, _)| t.as_str()).collect();
-    for t in ["train/loss", "train/accuracy", "valid/loss", "valid/accuracy", "test/loss", "test/accuracy", "lr", "time/epoch_s"] {
+    for t in [
+        "train/loss",
+        "train/accuracy",
+        "valid/loss",
+        "valid/accuracy",
+        "test/loss",
+        "test/accuracy",
+        "lr",
+        "time/epoch_s",
+    ] {
         assert!(tags.contains(t), "metrics.csv has {t}: {tags:?}");
     }
     let steps: BTreeSet<usize> = rows.iter().map(|r| r.0).collect();
-    assert_eq!(steps, BTreeSet::from([10_000usize.div_ceil(64)]), "one epoch, logged at its last step");
+    assert_eq!(
+        steps,
+        BTreeSet::from([20_000usize.div_ceil(16)]),
+        "one epoch, logged at its last step"
+    );
 
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join(files::SUMMARY)).unwrap()).unwrap();
-    let acc = summary["test"]["accuracy"].as_f64().expect("summary has test accuracy");
+    let acc = summary["test"]["accuracy"]
+        .as_f64()
+        .expect("summary has test accuracy");
     let logged = rows.iter().find(|r| r.1 == "test/accuracy").unwrap().2;
     assert_eq!(acc, logged, "summary.json and metrics.csv agree");
-    assert!(acc >= 0.90, "1 epoch on 10,000 images reaches ≥ 90% test accuracy, got {acc}");
+    assert!(
+        acc >= 0.90,
+        "1 epoch on 20,000 images reaches ≥ 90% test accuracy, got {acc}"
+    );
 
     let device = BackendKind::Ndarray.device().unwrap();
     let (_, model) = load_run(&out, &device).expect("run directory reloads");
     let test = mnist().test.to_device(&device);
     let reloaded = evaluate(&model, &test).accuracy;
-    assert_eq!(reloaded, acc, "the saved model reproduces the reported test accuracy");
+    assert_eq!(
+        reloaded, acc,
+        "the saved model reproduces the reported test accuracy"
+    );
 }
 
 #[test]
@@ -86,12 +130,24 @@ fn every_backend_trains_through_the_binary() {
     for (kind, _) in devices() {
         let out = tmp.path().join(kind.name());
         let o = mnist_nn(
-            &["--config", config.to_str().unwrap(), "--backend", kind.name(), "--mode", "autodiff", "--out", out.to_str().unwrap()],
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--backend",
+                kind.name(),
+                "--mode",
+                "autodiff",
+                "--out",
+                out.to_str().unwrap(),
+            ],
             &root(),
         );
         assert!(o.status.success(), "{kind}: {}", stderr(&o));
         let summary = std::fs::read_to_string(out.join(files::SUMMARY)).unwrap();
-        assert!(summary.contains(&format!("\"backend\": \"{kind}\"")), "{summary}");
+        assert!(
+            summary.contains(&format!("\"backend\": \"{kind}\"")),
+            "{summary}"
+        );
         assert!(summary.contains("\"mode\": \"autodiff\""), "{summary}");
     }
 }
@@ -103,7 +159,14 @@ fn default_output_is_a_fresh_directory_under_artifacts() {
     for expected in ["short", "short-2"] {
         let o = mnist_nn(&["--config", config.to_str().unwrap()], tmp.path());
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(tmp.path().join("artifacts").join(expected).join(files::SUMMARY).is_file(), "{expected}");
+        assert!(
+            tmp.path()
+                .join("artifacts")
+                .join(expected)
+                .join(files::SUMMARY)
+                .is_file(),
+            "{expected}"
+        );
     }
 }
 
@@ -112,13 +175,22 @@ fn an_out_directory_holding_a_run_is_refused_and_left_intact() {
     let tmp = tempfile::tempdir().unwrap();
     let config = short_config(tmp.path(), 200, 4);
     let out = tmp.path().join("run");
-    let args = ["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     assert!(mnist_nn(&args, &root()).status.success());
     let before = std::fs::read(out.join(files::METRICS)).unwrap();
     let o = mnist_nn(&args, &root());
     assert!(!o.status.success());
     assert!(stderr(&o).contains("already holds a run"), "{}", stderr(&o));
-    assert_eq!(std::fs::read(out.join(files::METRICS)).unwrap(), before, "earlier run untouched");
+    assert_eq!(
+        std::fs::read(out.join(files::METRICS)).unwrap(),
+        before,
+        "earlier run untouched"
+    );
 }
 
 #[test]
@@ -129,24 +201,56 @@ fn bad_input_exits_non_zero_with_one_clear_message() {
         ("hidden = 4", "hidden = 0", "model.hidden"),
         ("hidden = 4", "hidden = 4\nwidth = 3", "width"),
         ("validation = 5000", "validation = 60000", "data.validation"),
-        ("batch_size = 64", "batch_size = 201", "train.batch_size"),
+        ("batch_size = 16", "batch_size = 201", "train.batch_size"),
     ];
     for (from, to, needle) in cases {
         let path = write(tmp.path(), "bad.toml", &good.replace(from, to));
-        let o = mnist_nn(&["--config", path.to_str().unwrap(), "--out", tmp.path().join("x").to_str().unwrap()], &root());
+        let o = mnist_nn(
+            &[
+                "--config",
+                path.to_str().unwrap(),
+                "--out",
+                tmp.path().join("x").to_str().unwrap(),
+            ],
+            &root(),
+        );
         let err = stderr(&o);
         assert!(!o.status.success(), "{to}: must fail");
-        assert!(err.contains(needle) && err.contains("bad.toml"), "{to}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("bad.toml"),
+            "{to}: {err}"
+        );
         assert!(!err.contains("panicked"), "{to}: no panic: {err}");
-        assert!(!tmp.path().join("x").exists(), "{to}: nothing written for a bad config");
+        assert!(
+            !tmp.path().join("x").exists(),
+            "{to}: nothing written for a bad config"
+        );
     }
     let o = mnist_nn(&["--config", "/nonexistent.toml"], &root());
-    assert!(!o.status.success() && stderr(&o).contains("/nonexistent.toml"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("/nonexistent.toml"),
+        "{}",
+        stderr(&o)
+    );
     let sgd = root().join("configs/sgd.toml");
-    let o = mnist_nn(&["--config", sgd.to_str().unwrap(), "--epochs", "0"], tmp.path());
-    assert!(!o.status.success() && stderr(&o).contains("train.epochs"), "{}", stderr(&o));
+    let o = mnist_nn(
+        &["--config", sgd.to_str().unwrap(), "--epochs", "0"],
+        tmp.path(),
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("train.epochs"),
+        "{}",
+        stderr(&o)
+    );
     // Relative data directories resolve against the working directory: none here.
     let o = mnist_nn(&["--config", sgd.to_str().unwrap()], tmp.path());
-    assert!(!o.status.success() && stderr(&o).contains("data/mnist/train-images-idx3-ubyte.gz"), "{}", stderr(&o));
-    assert!(!tmp.path().join("artifacts").exists(), "nothing written when the data is missing");
+    assert!(
+        !o.status.success() && stderr(&o).contains("data/mnist/train-images-idx3-ubyte.gz"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !tmp.path().join("artifacts").exists(),
+        "nothing written when the data is missing"
+    );
 }

@@ -51,7 +51,10 @@ fn rejected(text: &str, needles: &[&str]) {
     for n in needles {
         assert!(msg.contains(n), "message {msg:?} lacks {n:?}");
     }
-    assert!(msg.contains("test.toml"), "message {msg:?} must name the file");
+    assert!(
+        msg.contains("test.toml"),
+        "message {msg:?} must name the file"
+    );
 }
 
 #[test]
@@ -71,20 +74,51 @@ fn good_config_parses_every_field() {
 #[test]
 fn shipped_configs_are_valid_and_as_documented() {
     let sgd = Config::load(&root().join("configs/sgd.toml")).unwrap();
-    assert_eq!((sgd.mode, sgd.model.hidden, sgd.model.init), (Mode::Manual, 128, Init::He));
-    assert_eq!((sgd.train.learning_rate, sgd.train.batch_size, sgd.train.epochs), (0.1, BatchSize::Size(64), 10));
+    assert_eq!(
+        (sgd.mode, sgd.model.hidden, sgd.model.init),
+        (Mode::Manual, 128, Init::He)
+    );
+    assert_eq!(
+        (
+            sgd.train.learning_rate,
+            sgd.train.batch_size,
+            sgd.train.epochs
+        ),
+        (0.1, BatchSize::Size(64), 10)
+    );
     let seed = Config::load(&root().join("configs/seed.toml")).unwrap();
     assert_eq!((seed.model.hidden, seed.model.init), (10, Init::Uniform));
-    assert_eq!((seed.train.learning_rate, seed.train.batch_size, seed.train.epochs), (0.10, BatchSize::Full, 500));
+    assert_eq!(
+        (
+            seed.train.learning_rate,
+            seed.train.batch_size,
+            seed.train.epochs
+        ),
+        (0.10, BatchSize::Full, 500)
+    );
     let adam = Config::load(&root().join("configs/adam.toml")).unwrap();
-    assert_eq!((adam.mode, adam.train.optimizer, adam.model.hidden), (Mode::Autodiff, OptimizerKind::Adam, 800));
+    assert_eq!(
+        (adam.mode, adam.train.optimizer, adam.model.hidden),
+        (Mode::Autodiff, OptimizerKind::Adam, 800)
+    );
 }
 
 #[test]
 fn defaults_fill_optional_keys() {
     let c = parse("name = \"d\"\n[model]\nhidden = 4\n[train]\nepochs = 1\nbatch_size = \"full\"\nlearning_rate = 1\n").unwrap();
-    assert_eq!((c.mode, c.backend, c.model.init, c.train.optimizer), (Mode::Manual, BackendKind::Ndarray, Init::He, OptimizerKind::Sgd));
-    assert_eq!((c.data.validation, c.data.limit, c.train.eval_every), (5000, None, 1));
+    assert_eq!(
+        (c.mode, c.backend, c.model.init, c.train.optimizer),
+        (
+            Mode::Manual,
+            BackendKind::Ndarray,
+            Init::He,
+            OptimizerKind::Sgd
+        )
+    );
+    assert_eq!(
+        (c.data.validation, c.data.limit, c.train.eval_every),
+        (5000, None, 1)
+    );
 }
 
 #[test]
@@ -96,8 +130,14 @@ fn unknown_key() {
 #[test]
 fn wrong_type() {
     rejected(&with("hidden = 32", "hidden = \"32\""), &["hidden"]);
-    rejected(&with("learning_rate = 0.05", "learning_rate = \"fast\""), &["learning_rate"]);
-    rejected(&with("batch_size = 16", "batch_size = \"half\""), &["batch_size", "full"]);
+    rejected(
+        &with("learning_rate = 0.05", "learning_rate = \"fast\""),
+        &["learning_rate"],
+    );
+    rejected(
+        &with("batch_size = 16", "batch_size = \"half\""),
+        &["batch_size", "full"],
+    );
 }
 
 #[test]
@@ -108,11 +148,26 @@ fn invalid_toml_gives_line_and_column() {
 #[test]
 fn impossible_values() {
     rejected(&with("hidden = 32", "hidden = 0"), &["model.hidden"]);
-    rejected(&with("learning_rate = 0.05", "learning_rate = 0"), &["train.learning_rate"]);
-    rejected(&with("learning_rate = 0.05", "learning_rate = -0.1"), &["train.learning_rate"]);
-    rejected(&with("learning_rate = 0.05", "learning_rate = nan"), &["train.learning_rate"]);
-    rejected(&with("learning_rate = 0.05", "learning_rate = inf"), &["train.learning_rate"]);
-    rejected(&with("batch_size = 16", "batch_size = 0"), &["train.batch_size"]);
+    rejected(
+        &with("learning_rate = 0.05", "learning_rate = 0"),
+        &["train.learning_rate"],
+    );
+    rejected(
+        &with("learning_rate = 0.05", "learning_rate = -0.1"),
+        &["train.learning_rate"],
+    );
+    rejected(
+        &with("learning_rate = 0.05", "learning_rate = nan"),
+        &["train.learning_rate"],
+    );
+    rejected(
+        &with("learning_rate = 0.05", "learning_rate = inf"),
+        &["train.learning_rate"],
+    );
+    rejected(
+        &with("batch_size = 16", "batch_size = 0"),
+        &["train.batch_size"],
+    );
     rejected(&with("epochs = 2", "epochs = 0"), &["train.epochs"]);
     rejected(&with("limit = 1000", "limit = 0"), &["data.limit"]);
     rejected(&with("name = \"t\"", "name = \"../x\""), &["name"]);
@@ -121,15 +176,30 @@ fn impossible_values() {
 
 #[test]
 fn unknown_backend_mode_init_or_optimizer() {
-    rejected(&with("backend = \"flex\"", "backend = \"cuda\""), &["backend", "cuda"]);
-    rejected(&with("mode = \"autodiff\"", "mode = \"auto\""), &["mode", "auto"]);
-    rejected(&with("init = \"uniform\"", "init = \"xavier\""), &["init", "xavier"]);
-    rejected(&with("optimizer = \"momentum\"", "optimizer = \"lbfgs\""), &["optimizer", "lbfgs"]);
+    rejected(
+        &with("backend = \"flex\"", "backend = \"cuda\""),
+        &["backend", "cuda"],
+    );
+    rejected(
+        &with("mode = \"autodiff\"", "mode = \"auto\""),
+        &["mode", "auto"],
+    );
+    rejected(
+        &with("init = \"uniform\"", "init = \"xavier\""),
+        &["init", "xavier"],
+    );
+    rejected(
+        &with("optimizer = \"momentum\"", "optimizer = \"lbfgs\""),
+        &["optimizer", "lbfgs"],
+    );
 }
 
 #[test]
 fn manual_mode_accepts_only_plain_sgd() {
-    rejected(&with("mode = \"autodiff\"", "mode = \"manual\""), &["train.optimizer", "momentum", "manual"]);
+    rejected(
+        &with("mode = \"autodiff\"", "mode = \"manual\""),
+        &["train.optimizer", "momentum", "manual"],
+    );
 }
 
 #[test]
@@ -147,19 +217,30 @@ fn command_line_overrides_replace_the_file() {
         seed: Some(99),
         epochs: Some(7),
     });
-    assert_eq!((c.backend, c.mode, c.seed, c.train.epochs), (BackendKind::Ndarray, Mode::Manual, 99, 7));
+    assert_eq!(
+        (c.backend, c.mode, c.seed, c.train.epochs),
+        (BackendKind::Ndarray, Mode::Manual, 99, 7)
+    );
     // An override that makes the config invalid is caught by validation.
-    assert!(c.validate(Path::new("<command line>")).is_err(), "manual mode with momentum is invalid");
+    assert!(
+        c.validate(Path::new("<command line>")).is_err(),
+        "manual mode with momentum is invalid"
+    );
 }
 
 #[test]
 fn batch_larger_than_the_training_images() {
     let dir = tempfile::tempdir().unwrap();
-    let text = with("batch_size = 16", "batch_size = 2000")
-        .replace("dir = \"data/mnist\"", &format!("dir = {:?}", root().join("data/mnist")));
+    let text = with("batch_size = 16", "batch_size = 2000").replace(
+        "dir = \"data/mnist\"",
+        &format!("dir = {:?}", root().join("data/mnist")),
+    );
     let path = write(dir.path(), "big.toml", &text);
     let c = Config::load(&path).unwrap();
     let e = mnist_nn::run::load_data(&c, &path).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("train.batch_size") && msg.contains("1000"), "{msg}");
+    assert!(
+        msg.contains("train.batch_size") && msg.contains("1000"),
+        "{msg}"
+    );
 }

@@ -9,6 +9,7 @@
 
 use burn::module::Param;
 use burn::prelude::*;
+use burn::tensor::DType;
 use mnist_nn::autodiff::autodiff_gradients;
 use mnist_nn::backend::BackendKind;
 use mnist_nn::loss::cross_entropy;
@@ -58,11 +59,22 @@ fn autodiff_and_manual_gradients_match_central_differences_in_f64() {
         let to64 = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
         let mut p = P64 {
             hidden,
-            p: [to64(&host.w1), to64(&host.b1), to64(&host.w2), to64(&host.b2)],
+            p: [
+                to64(&host.w1),
+                to64(&host.b1),
+                to64(&host.w2),
+                to64(&host.b2),
+            ],
         };
         // Non-zero biases, so that the bias gradients are not trivially those of zero.
-        p.p[1].iter_mut().enumerate().for_each(|(i, b)| *b = 0.1 * (i as f64) - 0.3);
-        p.p[3].iter_mut().enumerate().for_each(|(i, b)| *b = 0.05 * (i as f64) - 0.2);
+        p.p[1]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = 0.1 * (i as f64) - 0.3);
+        p.p[3]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = 0.05 * (i as f64) - 0.2);
         let (x32, y32, _) = random_batch(m, 11, &device);
         let x = x32.cast(DType::F64);
         let y = y32.cast(DType::F64);
@@ -72,8 +84,18 @@ fn autodiff_and_manual_gradients_match_central_differences_in_f64() {
         let net = p.net(&device);
         let fwd = net.forward(x.clone());
         let manual = backward_manual(&net, x.clone(), y.clone(), &fwd);
-        let autodiff = [values(ad.dw1), values(ad.db1), values(ad.dw2), values(ad.db2)];
-        let hand = [values(manual.dw1), values(manual.db1), values(manual.dw2), values(manual.db2)];
+        let autodiff = [
+            values(ad.dw1),
+            values(ad.db1),
+            values(ad.dw2),
+            values(ad.db2),
+        ];
+        let hand = [
+            values(manual.dw1),
+            values(manual.db1),
+            values(manual.dw2),
+            values(manual.db2),
+        ];
 
         for (which, name) in ["W1", "b1", "W2", "b2"].iter().enumerate() {
             // Every entry of the small tensors; for W1, 40 spread over rows and columns,
@@ -90,11 +112,23 @@ fn autodiff_and_manual_gradients_match_central_differences_in_f64() {
                 plus.p[which][i] += H;
                 let mut minus = p.clone();
                 minus.p[which][i] -= H;
-                numeric.push((loss(&plus, &x, &y, &device) - loss(&minus, &x, &y, &device)) / (2.0 * H));
+                numeric.push(
+                    (loss(&plus, &x, &y, &device) - loss(&minus, &x, &y, &device)) / (2.0 * H),
+                );
             }
             let pick = |g: &Vec<f64>| picks.iter().map(|&i| g[i]).collect::<Vec<f64>>();
-            assert_close(&format!("{kind} f64 autodiff d{name} vs finite differences"), &pick(&autodiff[which]), &numeric, TOL);
-            assert_close(&format!("{kind} f64 manual d{name} vs finite differences"), &pick(&hand[which]), &numeric, TOL);
+            assert_close(
+                &format!("{kind} f64 autodiff d{name} vs finite differences"),
+                &pick(&autodiff[which]),
+                &numeric,
+                TOL,
+            );
+            assert_close(
+                &format!("{kind} f64 manual d{name} vs finite differences"),
+                &pick(&hand[which]),
+                &numeric,
+                TOL,
+            );
         }
     }
 }

@@ -32,12 +32,42 @@ struct Case {
 }
 
 const CASES: [Case; 6] = [
-    Case { hidden: 1, m: 1, seed: 1, dead: false },
-    Case { hidden: 10, m: 1, seed: 2, dead: false },
-    Case { hidden: 16, m: 7, seed: 3, dead: false },
-    Case { hidden: 64, m: 64, seed: 4, dead: false },
-    Case { hidden: 128, m: 33, seed: 5, dead: false },
-    Case { hidden: 24, m: 9, seed: 6, dead: true },
+    Case {
+        hidden: 1,
+        m: 1,
+        seed: 1,
+        dead: false,
+    },
+    Case {
+        hidden: 10,
+        m: 1,
+        seed: 2,
+        dead: false,
+    },
+    Case {
+        hidden: 16,
+        m: 7,
+        seed: 3,
+        dead: false,
+    },
+    Case {
+        hidden: 64,
+        m: 64,
+        seed: 4,
+        dead: false,
+    },
+    Case {
+        hidden: 128,
+        m: 33,
+        seed: 5,
+        dead: false,
+    },
+    Case {
+        hidden: 24,
+        m: 9,
+        seed: 6,
+        dead: true,
+    },
 ];
 
 /// Parameters for `case`; with `dead`, every other hidden unit gets a bias so negative
@@ -67,11 +97,34 @@ fn manual_weight_and_bias_gradients_match_autodiff_on_every_backend() {
             let manual = backward_manual(&net, x.clone(), y.clone(), &fwd);
             let ad_net = TwoLayerNet::from_host(&p, &device.clone().autodiff());
             let ad = autodiff_gradients(&ad_net, x, y);
-            let tag = format!("{kind} hidden {} m {} dead {}", case.hidden, case.m, case.dead);
-            assert_close(&format!("{tag} dW1"), &values(manual.dw1), &values(ad.dw1), TOL);
-            assert_close(&format!("{tag} db1"), &values(manual.db1), &values(ad.db1), TOL);
-            assert_close(&format!("{tag} dW2"), &values(manual.dw2), &values(ad.dw2), TOL);
-            assert_close(&format!("{tag} db2"), &values(manual.db2), &values(ad.db2), TOL);
+            let tag = format!(
+                "{kind} hidden {} m {} dead {}",
+                case.hidden, case.m, case.dead
+            );
+            assert_close(
+                &format!("{tag} dW1"),
+                &values(manual.dw1),
+                &values(ad.dw1),
+                TOL,
+            );
+            assert_close(
+                &format!("{tag} db1"),
+                &values(manual.db1),
+                &values(ad.db1),
+                TOL,
+            );
+            assert_close(
+                &format!("{tag} dW2"),
+                &values(manual.dw2),
+                &values(ad.dw2),
+                TOL,
+            );
+            assert_close(
+                &format!("{tag} db2"),
+                &values(manual.db2),
+                &values(ad.db2),
+                TOL,
+            );
         }
     }
 }
@@ -96,13 +149,27 @@ fn manual_dz_match_autodiff_gradients_of_the_mean_loss_times_m() {
 
             let ad_net = TwoLayerNet::from_host(&p, &ad_device);
             let z1 = fwd.z1.clone().autodiff().require_grad();
-            let z2_of_z1 = ad_net.W2.val().matmul(relu(z1.clone())) + ad_net.b2.val().unsqueeze_dim(1);
+            let z2_of_z1 =
+                ad_net.W2.val().matmul(relu(z1.clone())) + ad_net.b2.val().unsqueeze_dim(1);
             let grads = cross_entropy(z2_of_z1, y).backward();
             let dz1 = z1.grad(&grads).expect("Z1 is a leaf").mul_scalar(m);
 
-            let tag = format!("{kind} hidden {} m {} dead {}", case.hidden, case.m, case.dead);
-            assert_close(&format!("{tag} dZ2"), &values(manual.dz2), &values(dz2), TOL);
-            assert_close(&format!("{tag} dZ1"), &values(manual.dz1), &values(dz1), TOL);
+            let tag = format!(
+                "{kind} hidden {} m {} dead {}",
+                case.hidden, case.m, case.dead
+            );
+            assert_close(
+                &format!("{tag} dZ2"),
+                &values(manual.dz2),
+                &values(dz2),
+                TOL,
+            );
+            assert_close(
+                &format!("{tag} dZ1"),
+                &values(manual.dz1),
+                &values(dz1),
+                TOL,
+            );
         }
     }
 }
@@ -127,7 +194,11 @@ fn one_manual_step_equals_one_autodiff_sgd_step() {
         // The step moved the parameters: compare the moves, not the (much larger)
         // parameters, so that the tolerance is relative to what the gradient did.
         let moved = |after: &[f32], before: &[f32]| -> Vec<f64> {
-            after.iter().zip(before).map(|(a, b)| f64::from(a - b)).collect()
+            after
+                .iter()
+                .zip(before)
+                .map(|(a, b)| f64::from(a - b))
+                .collect()
         };
         let pairs = [
             ("W1", &manual.w1, &auto.w1, &p.w1),
@@ -139,7 +210,12 @@ fn one_manual_step_equals_one_autodiff_sgd_step() {
             // The move is α·dW rounded into f32 parameters of magnitude up to ~0.5,
             // which costs up to 3e-8 absolute, ~1e-3 of the smallest moves here: allow
             // 1e-3 relative to the largest move.
-            assert_close(&format!("{kind} step {name}"), &moved(m, before), &moved(a, before), 1e-3);
+            assert_close(
+                &format!("{kind} step {name}"),
+                &moved(m, before),
+                &moved(a, before),
+                1e-3,
+            );
         }
     }
 }

@@ -14,7 +14,10 @@ use crate::util::{mnist, root};
 
 /// An image-file header: magic, count, rows, cols.
 fn image_header(magic: u32, count: u32, rows: u32, cols: u32) -> Vec<u8> {
-    [magic, count, rows, cols].iter().flat_map(|w| w.to_be_bytes()).collect()
+    [magic, count, rows, cols]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect()
 }
 
 fn images(count: u32) -> Vec<u8> {
@@ -24,7 +27,10 @@ fn images(count: u32) -> Vec<u8> {
 }
 
 fn labels(values: &[u8]) -> Vec<u8> {
-    let mut bytes: Vec<u8> = [2049u32, values.len() as u32].iter().flat_map(|w| w.to_be_bytes()).collect();
+    let mut bytes: Vec<u8> = [2049u32, values.len() as u32]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect();
     bytes.extend(values);
     bytes
 }
@@ -75,7 +81,10 @@ fn dataset_trait_gives_items_of_image_and_label() {
     assert_eq!(item.label, 7);
     assert_eq!(item.pixels.len(), 784);
     assert_eq!(item.pixels, test.pixels[..784].to_vec());
-    assert!(test.get(10_000).is_err(), "past the end is an error, not a panic");
+    assert!(
+        test.get(10_000).is_err(),
+        "past the end is an error, not a panic"
+    );
 }
 
 #[test]
@@ -85,25 +94,38 @@ fn raw_and_gzipped_files_read_the_same() {
     let gz = file(dir.path(), "a-images.gz", &gzip(&images(3)));
     let a = read_images(&raw).unwrap();
     assert_eq!(a, read_images(&gz).unwrap());
-    assert_eq!((a.count, a.rows, a.cols, a.pixels.len()), (3, 28, 28, 3 * 784));
+    assert_eq!(
+        (a.count, a.rows, a.cols, a.pixels.len()),
+        (3, 28, 28, 3 * 784)
+    );
 }
 
 fn images_err(bytes: &[u8], name: &str) -> (IdxError, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = file(dir.path(), name, bytes);
-    (read_images(&path).expect_err("malformed file must be rejected"), path)
+    (
+        read_images(&path).expect_err("malformed file must be rejected"),
+        path,
+    )
 }
 
 fn labels_err(bytes: &[u8], name: &str) -> (IdxError, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = file(dir.path(), name, bytes);
-    (read_labels(&path).expect_err("malformed file must be rejected"), path)
+    (
+        read_labels(&path).expect_err("malformed file must be rejected"),
+        path,
+    )
 }
 
 /// The message names the file.
 fn names_file(e: &IdxError, path: &Path) {
     let msg = e.to_string();
-    assert!(msg.contains(&path.display().to_string()), "message must name {}: {msg}", path.display());
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "message must name {}: {msg}",
+        path.display()
+    );
 }
 
 #[test]
@@ -126,13 +148,36 @@ fn wrong_magic_number() {
     let mut bytes = images(2);
     bytes[3] = 0x04; // 2051 → 2052
     let (e, p) = images_err(&bytes, "magic");
-    assert!(matches!(e, IdxError::Magic { expected: 2051, found: 2052, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            IdxError::Magic {
+                expected: 2051,
+                found: 2052,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     names_file(&e, &p);
     // A label file given where images are expected.
     let (e, _) = images_err(&labels(&[1, 2]), "labels-as-images");
-    assert!(matches!(e, IdxError::Header { .. } | IdxError::Magic { .. }), "{e:?}");
+    assert!(
+        matches!(e, IdxError::Header { .. } | IdxError::Magic { .. }),
+        "{e:?}"
+    );
     let (e, _) = labels_err(&images(1), "images-as-labels");
-    assert!(matches!(e, IdxError::Magic { expected: 2049, found: 2051, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            IdxError::Magic {
+                expected: 2049,
+                found: 2051,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -140,7 +185,17 @@ fn image_dimensions_other_than_28_by_28() {
     let mut bytes = image_header(2051, 1, 32, 32);
     bytes.extend(vec![0u8; 32 * 32]);
     let (e, _) = images_err(&bytes, "32x32");
-    assert!(matches!(e, IdxError::Dimensions { rows: 32, cols: 32, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            IdxError::Dimensions {
+                rows: 32,
+                cols: 32,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -148,10 +203,23 @@ fn declared_count_larger_than_the_file_holds() {
     let mut bytes = images(3);
     bytes[7] = 4; // declares 4 images, holds 3
     let (e, p) = images_err(&bytes, "short");
-    assert!(matches!(e, IdxError::Length { expected, found, .. } if expected == 4 * 784 && found == 3 * 784), "{e:?}");
+    assert!(
+        matches!(e, IdxError::Length { expected, found, .. } if expected == 4 * 784 && found == 3 * 784),
+        "{e:?}"
+    );
     names_file(&e, &p);
     let (e, _) = labels_err(&labels(&[1, 2, 3])[..10], "short-labels");
-    assert!(matches!(e, IdxError::Length { expected: 3, found: 2, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            IdxError::Length {
+                expected: 3,
+                found: 2,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -159,13 +227,33 @@ fn bytes_beyond_the_declared_count() {
     let mut bytes = labels(&[1, 2, 3]);
     bytes.push(4);
     let (e, _) = labels_err(&bytes, "long-labels");
-    assert!(matches!(e, IdxError::Length { expected: 3, found: 4, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            IdxError::Length {
+                expected: 3,
+                found: 4,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn header_cut_short() {
     let (e, _) = images_err(&images(1)[..10], "cut");
-    assert!(matches!(e, IdxError::Header { needed: 16, found: 10, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            IdxError::Header {
+                needed: 16,
+                found: 10,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -186,7 +274,17 @@ fn file_named_gz_that_is_not_gzip() {
 #[test]
 fn labels_outside_0_to_9() {
     let (e, _) = labels_err(&labels(&[3, 9, 10, 1]), "labels");
-    assert!(matches!(e, IdxError::Label { index: 2, label: 10, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            IdxError::Label {
+                index: 2,
+                label: 10,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -195,7 +293,17 @@ fn images_and_labels_of_different_counts() {
     let i = file(dir.path(), "i", &images(3));
     let l = file(dir.path(), "l", &labels(&[1, 2]));
     let e = MnistSplit::read(&i, &l).unwrap_err();
-    assert!(matches!(e, IdxError::CountMismatch { image_count: 3, label_count: 2, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            IdxError::CountMismatch {
+                image_count: 3,
+                label_count: 2,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     names_file(&e, &i);
     names_file(&e, &l);
 }
@@ -204,9 +312,17 @@ fn images_and_labels_of_different_counts() {
 fn load_finds_raw_files_and_splits_validation_from_the_end() {
     let dir = tempfile::tempdir().unwrap();
     file(dir.path(), "train-images-idx3-ubyte", &images(10));
-    file(dir.path(), "train-labels-idx1-ubyte", &labels(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    file(
+        dir.path(),
+        "train-labels-idx1-ubyte",
+        &labels(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    );
     file(dir.path(), "t10k-images-idx3-ubyte.gz", &gzip(&images(2)));
-    file(dir.path(), "t10k-labels-idx1-ubyte.gz", &gzip(&labels(&[4, 2])));
+    file(
+        dir.path(),
+        "t10k-labels-idx1-ubyte.gz",
+        &gzip(&labels(&[4, 2])),
+    );
     let data = Mnist::load(dir.path(), 3, Some(5)).unwrap();
     assert_eq!(data.train.labels, vec![0, 1, 2, 3, 4]);
     assert_eq!(data.valid.labels, vec![7, 8, 9]);
@@ -214,12 +330,25 @@ fn load_finds_raw_files_and_splits_validation_from_the_end() {
     let all = Mnist::load(dir.path(), 0, None).unwrap();
     assert_eq!((all.train.len(), all.valid.len()), (10, 0));
     let e = Mnist::load(dir.path(), 10, None).unwrap_err();
-    assert!(matches!(e, LoadError::Validation { validation: 10, available: 10, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            LoadError::Validation {
+                validation: 10,
+                available: 10,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn missing_directory_names_the_file_it_looked_for() {
     let e = Mnist::load(Path::new("/nonexistent/mnist"), 0, None).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("/nonexistent/mnist/train-images-idx3-ubyte.gz"), "{msg}");
+    assert!(
+        msg.contains("/nonexistent/mnist/train-images-idx3-ubyte.gz"),
+        "{msg}"
+    );
 }

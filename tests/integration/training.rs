@@ -41,21 +41,56 @@ fn autodiff_sgd_follows_the_manual_trajectory() {
     // 40 mini-batch steps from the same start, on the same shuffles.
     let data = subset(2000);
     let start = HostParams::init(32, Default::default(), 5);
-    let manual = run(&config(Mode::Manual, 32, 50, 1), &data, BackendKind::Ndarray);
-    let auto = run(&config(Mode::Autodiff, 32, 50, 1), &data, BackendKind::Ndarray);
+    let manual = run(
+        &config(Mode::Manual, 32, 50, 1),
+        &data,
+        BackendKind::Ndarray,
+    );
+    let auto = run(
+        &config(Mode::Autodiff, 32, 50, 1),
+        &data,
+        BackendKind::Ndarray,
+    );
     let (m, a) = (manual.model.to_host(), auto.model.to_host());
     let moved = |after: &[f32], before: &[f32]| -> Vec<f64> {
-        after.iter().zip(before).map(|(x, y)| f64::from(x - y)).collect()
+        after
+            .iter()
+            .zip(before)
+            .map(|(x, y)| f64::from(x - y))
+            .collect()
     };
     // 40 steps compound the per-step rounding differences (see gradients.rs) but stay
     // far below what a different update rule would give (a different α or momentum
     // changes the moves by tens of percent): 1e-3 relative to the largest move.
-    assert_close("trajectory W1", &moved(&a.w1, &start.w1), &moved(&m.w1, &start.w1), 1e-3);
-    assert_close("trajectory b1", &moved(&a.b1, &start.b1), &moved(&m.b1, &start.b1), 1e-3);
-    assert_close("trajectory W2", &moved(&a.w2, &start.w2), &moved(&m.w2, &start.w2), 1e-3);
-    assert_close("trajectory b2", &moved(&a.b2, &start.b2), &moved(&m.b2, &start.b2), 1e-3);
+    assert_close(
+        "trajectory W1",
+        &moved(&a.w1, &start.w1),
+        &moved(&m.w1, &start.w1),
+        1e-3,
+    );
+    assert_close(
+        "trajectory b1",
+        &moved(&a.b1, &start.b1),
+        &moved(&m.b1, &start.b1),
+        1e-3,
+    );
+    assert_close(
+        "trajectory W2",
+        &moved(&a.w2, &start.w2),
+        &moved(&m.w2, &start.w2),
+        1e-3,
+    );
+    assert_close(
+        "trajectory b2",
+        &moved(&a.b2, &start.b2),
+        &moved(&m.b2, &start.b2),
+        1e-3,
+    );
     let (lm, la) = (manual.history[0].train.loss, auto.history[0].train.loss);
-    assert!((lm - la).abs() < 1e-4 * lm, "epoch losses {lm} (manual) vs {la} (autodiff)");
+    assert!(
+        (lm - la).abs() < 1e-4 * lm,
+        "epoch losses {lm} (manual) vs {la} (autodiff)"
+    );
 }
 
 #[test]
@@ -66,10 +101,27 @@ fn same_seed_same_metrics_different_seed_different_metrics() {
         let a = run(&c, &data, kind);
         let b = run(&c, &data, kind);
         let figures = |t: &Trained| -> Vec<(f64, f64, f64)> {
-            t.history.iter().map(|r| (r.train.loss, r.valid.unwrap().loss, r.test.unwrap().accuracy)).collect()
+            t.history
+                .iter()
+                .map(|r| {
+                    (
+                        r.train.loss,
+                        r.valid.unwrap().loss,
+                        r.test.unwrap().accuracy,
+                    )
+                })
+                .collect()
         };
-        assert_eq!(figures(&a), figures(&b), "{kind}: same seed must give the same metrics");
-        assert_eq!(a.model.to_host(), b.model.to_host(), "{kind}: same seed, same parameters");
+        assert_eq!(
+            figures(&a),
+            figures(&b),
+            "{kind}: same seed must give the same metrics"
+        );
+        assert_eq!(
+            a.model.to_host(),
+            b.model.to_host(),
+            "{kind}: same seed, same parameters"
+        );
         let mut other = c.clone();
         other.seed = 6;
         let d = run(&other, &data, kind);
@@ -84,9 +136,16 @@ fn a_short_run_learns_on_every_backend_in_both_modes() {
         for mode in [Mode::Manual, Mode::Autodiff] {
             let t = run(&config(mode, 32, 32, 1), &data, kind);
             let test = t.history[0].test.unwrap();
-            eprintln!("{kind} {mode:?}: test accuracy {:.4} after 1 epoch of 3000 images", test.accuracy);
+            eprintln!(
+                "{kind} {mode:?}: test accuracy {:.4} after 1 epoch of 3000 images",
+                test.accuracy
+            );
             // 94 steps of SGD reach ~88% here; chance is 10%.
-            assert!(test.accuracy > 0.80, "{kind} {mode:?}: test accuracy {}", test.accuracy);
+            assert!(
+                test.accuracy > 0.80,
+                "{kind} {mode:?}: test accuracy {}",
+                test.accuracy
+            );
             assert_eq!(t.history[0].step, 3000usize.div_ceil(32));
         }
     }
@@ -102,6 +161,13 @@ fn full_batch_takes_one_step_per_epoch() {
     let steps: Vec<usize> = t.history.iter().map(|r| r.step).collect();
     assert_eq!(steps, vec![1, 2, 3]);
     let evaluated: Vec<bool> = t.history.iter().map(|r| r.test.is_some()).collect();
-    assert_eq!(evaluated, vec![false, true, true], "every 2nd epoch and the last");
-    assert!(t.history[2].train.loss < t.history[0].train.loss, "loss must fall");
+    assert_eq!(
+        evaluated,
+        vec![false, true, true],
+        "every 2nd epoch and the last"
+    );
+    assert!(
+        t.history[2].train.loss < t.history[0].train.loss,
+        "loss must fall"
+    );
 }

@@ -72,7 +72,11 @@ pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 /// Largest `|a − b|` and largest `|b|`.
 pub fn max_diff(a: &[f64], b: &[f64]) -> (f64, f64) {
     assert_eq!(a.len(), b.len(), "lengths differ");
-    let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
     let scale = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
     (diff, scale)
 }
