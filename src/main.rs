@@ -131,7 +131,10 @@ impl Observer for Progress {
     fn batch_finished(&mut self, batch: usize) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
-        } else if !self.terminal && self.batches >= 100 && (batch + 1) % (self.batches / 4) == 0 {
+        } else if !self.terminal
+            && self.batches >= 100
+            && (batch + 1).is_multiple_of(self.batches / 4)
+        {
             eprintln!(
                 "  epoch {}: batch {}/{} ({:.1} s)",
                 self.epoch,

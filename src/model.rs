@@ -15,6 +15,7 @@
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
+use burn::tensor::TensorReadError;
 use burn::tensor::activation::relu;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -140,15 +141,15 @@ impl TwoLayerNet {
     }
 
     /// Downloads the parameters to the host as `f32`.
-    pub fn to_host(&self) -> HostParams {
-        let v = |t: Tensor<2>| t.try_into_vec_as::<f32>().unwrap_or_default();
-        HostParams {
+    pub fn to_host(&self) -> Result<HostParams, TensorReadError> {
+        let v = |t: Tensor<2>| t.try_into_vec_as::<f32>();
+        Ok(HostParams {
             hidden: self.hidden(),
-            w1: v(self.W1.val()),
-            b1: v(self.b1.val().unsqueeze()),
-            w2: v(self.W2.val()),
-            b2: v(self.b2.val().unsqueeze()),
-        }
+            w1: v(self.W1.val())?,
+            b1: v(self.b1.val().unsqueeze())?,
+            w2: v(self.W2.val())?,
+            b2: v(self.b2.val().unsqueeze())?,
+        })
     }
 
     /// Number of hidden units.

@@ -185,7 +185,7 @@ pub fn train(
         };
         let train_seconds = started.elapsed().as_secs_f64();
         let eval_started = Instant::now();
-        let evaluate_now = epoch % config.train.eval_every == 0 || epoch == epochs;
+        let evaluate_now = epoch.is_multiple_of(config.train.eval_every) || epoch == epochs;
         let (valid, test) = if evaluate_now {
             let model = learner.model();
             (

@@ -184,12 +184,12 @@ fn one_manual_step_equals_one_autodiff_sgd_step() {
         let net = TwoLayerNet::from_host(&p, &device);
         let fwd = net.forward(x.clone());
         let grads = backward_manual(&net, x.clone(), y.clone(), &fwd);
-        let manual = net.gradient_descent(&grads, alpha).to_host();
+        let manual = net.gradient_descent(&grads, alpha).to_host().unwrap();
 
         let ad_net = TwoLayerNet::from_host(&p, &device.clone().autodiff());
         let mut sgd = optimizer(OptimizerKind::Sgd);
         let (ad_net, _, _) = autodiff_step(ad_net, &mut sgd, x, y, alpha);
-        let auto = ad_net.valid().to_host();
+        let auto = ad_net.valid().to_host().unwrap();
 
         // The step moved the parameters: compare the moves, not the (much larger)
         // parameters, so that the tolerance is relative to what the gradient did.

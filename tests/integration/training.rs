@@ -51,7 +51,10 @@ fn autodiff_sgd_follows_the_manual_trajectory() {
         &data,
         BackendKind::Ndarray,
     );
-    let (m, a) = (manual.model.to_host(), auto.model.to_host());
+    let (m, a) = (
+        manual.model.to_host().unwrap(),
+        auto.model.to_host().unwrap(),
+    );
     let moved = |after: &[f32], before: &[f32]| -> Vec<f64> {
         after
             .iter()
@@ -118,8 +121,8 @@ fn same_seed_same_metrics_different_seed_different_metrics() {
             "{kind}: same seed must give the same metrics"
         );
         assert_eq!(
-            a.model.to_host(),
-            b.model.to_host(),
+            a.model.to_host().unwrap(),
+            b.model.to_host().unwrap(),
             "{kind}: same seed, same parameters"
         );
         let mut other = c.clone();
