@@ -1,6 +1,7 @@
 //! The `--backend` word and the Burn [`Device`] it stands for.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use burn::prelude::*;
 use burn::tensor::DeviceKind;
@@ -44,18 +45,31 @@ impl BackendKind {
             #[allow(deprecated)] // ndarray is the design card's CPU backend
             BackendKind::Ndarray => Ok(Device::ndarray()),
             BackendKind::Flex => Ok(Device::flex()),
-            BackendKind::Wgpu => Device::wgpu_options()
-                .device_kind(DeviceKind::DefaultDevice)
-                .init()
-                .map_err(|e| Error::Backend {
-                    backend: self.name().into(),
-                    message: format!(
-                        "no usable GPU adapter ({e}); install a Vulkan driver (e.g. Debian's \
-                         mesa-vulkan-drivers) or train on the CPU with --backend flex or ndarray"
-                    ),
-                }),
+            BackendKind::Wgpu => wgpu_device().map_err(|message| Error::Backend {
+                backend: self.name().into(),
+                message,
+            }),
         }
     }
+}
+
+/// The default wgpu device, set up once per process. CubeCL registers its runtime
+/// service only once, so a second `init()` from another thread would fail with
+/// "Service already initialized"; every caller shares the first outcome instead.
+fn wgpu_device() -> std::result::Result<Device, String> {
+    static WGPU: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
+    WGPU.get_or_init(|| {
+        Device::wgpu_options()
+            .device_kind(DeviceKind::DefaultDevice)
+            .init()
+            .map_err(|e| {
+                format!(
+                    "no usable GPU adapter ({e}); install a Vulkan driver (e.g. Debian's \
+                     mesa-vulkan-drivers) or train on the CPU with --backend flex or ndarray"
+                )
+            })
+    })
+    .clone()
 }
 
 impl fmt::Display for BackendKind {

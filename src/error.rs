@@ -156,6 +156,33 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// An image file could not be decoded.
+    #[error("{path}: {message}")]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The loss became NaN, infinite or exploded.
+    #[error(
+        "training diverged at step {step}: the loss was {loss} (NaN, infinite or above 100). \
+         Try a smaller train.learning_rate (it is {learning_rate}). The run is marked \
+         diverged in {dir}/summary.json and metrics.csv; {detail}",
+        dir = dir.display()
+    )]
+    Diverged {
+        /// The first step whose loss was out of bounds.
+        step: usize,
+        /// Its loss.
+        loss: f64,
+        /// α of the run.
+        learning_rate: f64,
+        /// The run directory.
+        dir: PathBuf,
+        /// What was kept.
+        detail: String,
+    },
     /// The chosen backend cannot run here.
     #[error("backend `{backend}`: {message}")]
     Backend {

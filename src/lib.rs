@@ -14,13 +14,18 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod eval;
+pub mod export;
 pub mod logging;
 pub mod loss;
 pub mod manual;
 pub mod model;
+pub mod preprocess;
+pub mod report;
 pub mod run;
 pub mod train;
 

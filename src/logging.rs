@@ -38,6 +38,55 @@ impl MetricsWriter {
         Ok(writer)
     }
 
+    /// Opens an existing `path` to add rows after a resume, first dropping the rows
+    /// logged after `step` (by a run that went on past its last checkpoint). The file is
+    /// rewritten through a temporary file and a rename.
+    pub fn append(path: &Path, step: usize) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut kept = String::with_capacity(text.len());
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if i == 0 && *line == METRICS_HEADER {
+                kept.push_str(line);
+                kept.push('\n');
+                continue;
+            }
+            let fields: Vec<&str> = line.split(',').collect();
+            let row_step = match fields.as_slice() {
+                [_, step, _, value] if value.parse::<f64>().is_ok() => step.parse::<usize>().ok(),
+                _ => None,
+            };
+            match row_step {
+                Some(s) if s > step => {}
+                Some(_) => {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+                // A process killed while writing can leave half a last row: drop it.
+                None if i + 1 == lines.len() && !text.ends_with('\n') => {}
+                None if line.is_empty() => {}
+                None => {
+                    return Err(Error::io(
+                        path,
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("line {} is not a `{METRICS_HEADER}` row", i + 1),
+                        ),
+                    ));
+                }
+            }
+        }
+        write_atomic(path, kept.as_bytes())?;
+        let file = File::options()
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        })
+    }
+
     /// One scalar.
     pub fn scalar(&mut self, step: usize, tag: &str, value: f64) -> Result<()> {
         let wall_time = SystemTime::now()
@@ -87,7 +136,7 @@ impl Observer for MetricsWriter {
 pub struct Summary {
     /// Run name.
     pub name: String,
-    /// `completed`.
+    /// `completed`, `interrupted` or `diverged`.
     pub status: String,
     /// Backend word.
     pub backend: String,
@@ -101,12 +150,12 @@ pub struct Summary {
     pub steps: usize,
     /// Images trained on.
     pub train_images: usize,
-    /// Last epoch's running training figures.
-    pub train: Evaluation,
+    /// Last epoch's running training figures (absent if no epoch finished).
+    pub train: Option<Evaluation>,
     /// Held-out figures after the last epoch (absent with `data.validation = 0`).
     pub valid: Option<Evaluation>,
-    /// Test figures after the last epoch.
-    pub test: Evaluation,
+    /// Test figures after the last finished epoch.
+    pub test: Option<Evaluation>,
     /// Seconds of gradient steps, summed over epochs.
     pub train_seconds: f64,
     /// Wall-clock seconds of the whole run.

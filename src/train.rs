@@ -30,7 +30,7 @@ pub struct Evaluation {
 }
 
 /// What one epoch did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -50,9 +50,86 @@ pub struct EpochRecord {
     pub eval_seconds: f64,
 }
 
-/// Hooks the loop calls as it goes; every method has an empty default.
+/// Where training stands: the epoch in progress, how many of its batches are done, and
+/// the running sums of its training figures. Together with the seed this is all the
+/// loop needs to continue: each epoch's shuffle is derived from `(seed, epoch)`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    /// 1-based epoch in progress (`epochs + 1` once training is over).
+    pub epoch: usize,
+    /// Batches of `epoch` already done.
+    pub batch: usize,
+    /// Gradient steps taken so far.
+    pub step: usize,
+    /// Sum over the done batches of `epoch` of (batch mean loss × batch size).
+    pub loss_sum: f64,
+    /// Correct predictions over the done batches of `epoch`.
+    pub correct: i64,
+    /// Seconds of gradient steps spent on the done batches of `epoch`.
+    pub seconds: f64,
+}
+
+impl Position {
+    /// The start of training.
+    pub const START: Position = Position {
+        epoch: 1,
+        batch: 0,
+        step: 0,
+        loss_sum: 0.0,
+        correct: 0,
+        seconds: 0.0,
+    };
+
+    /// The start of the epoch after `epoch`, `step` steps in.
+    pub fn after_epoch(epoch: usize, step: usize) -> Position {
+        Position {
+            epoch: epoch + 1,
+            step,
+            ..Position::START
+        }
+    }
+}
+
+/// Everything needed to continue training: the network, the optimizer's state (autodiff
+/// mode), where the loop stands, and the records of the epochs done.
+pub struct TrainState {
+    /// The network, on the plain device.
+    pub model: TwoLayerNet,
+    /// The optimizer and its state (autodiff mode only).
+    pub optimizer: Option<ModuleOptimizer>,
+    /// Where the loop stands.
+    pub at: Position,
+    /// One record per finished epoch.
+    pub history: Vec<EpochRecord>,
+}
+
+impl TrainState {
+    /// A fresh start from `model`.
+    pub fn new(model: TwoLayerNet) -> Self {
+        Self {
+            model,
+            optimizer: None,
+            at: Position::START,
+            history: Vec::new(),
+        }
+    }
+}
+
+/// A view of the state at a checkpoint, lent to [`Observer::checkpoint`].
+pub struct StateRef<'a> {
+    /// The network, on the plain device.
+    pub model: &'a TwoLayerNet,
+    /// The optimizer (autodiff mode only).
+    pub optimizer: Option<&'a ModuleOptimizer>,
+    /// Where the loop stands.
+    pub at: Position,
+    /// One record per finished epoch.
+    pub history: &'a [EpochRecord],
+}
+
+/// Hooks the loop calls as it goes; every method has a default that does nothing.
 pub trait Observer {
-    /// An epoch of `batches` batches begins.
+    /// An epoch of `batches` batches begins (or continues, after a resume).
     fn epoch_started(&mut self, _epoch: usize, _batches: usize) {}
     /// Batch `batch` (0-based) of the current epoch is done.
     fn batch_finished(&mut self, _batch: usize) {}
@@ -60,18 +137,47 @@ pub trait Observer {
     fn epoch_finished(&mut self, _record: &EpochRecord) -> Result<()> {
         Ok(())
     }
+    /// A consistent state to save: after every epoch, and when training stops early
+    /// on request. An error stops training.
+    fn checkpoint(&mut self, _state: &StateRef<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Asked after every batch; `true` stops training there (e.g. on Ctrl-C).
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
 impl Observer for () {}
+
+/// Why training ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ending {
+    /// All epochs ran.
+    Completed,
+    /// [`Observer::stop_requested`] said stop; a checkpoint was offered first.
+    Interrupted,
+    /// The loss became NaN, infinite or larger than [`DIVERGED_LOSS`] at this (1-based)
+    /// gradient step. No checkpoint was offered after it: the last one is the last good
+    /// state.
+    Diverged {
+        /// The first step whose loss was out of bounds.
+        step: usize,
+        /// That step's loss.
+        loss: f64,
+    },
+}
 
 /// A trained network and how it got there.
 #[derive(Debug)]
 pub struct Trained {
     /// The network, on the plain (non-autodiff) device.
     pub model: TwoLayerNet,
-    /// One record per epoch.
+    /// One record per epoch, those before a resume included.
     pub history: Vec<EpochRecord>,
+    /// Why training ended.
+    pub ending: Ending,
 }
 
 /// The network and its update rule.
@@ -111,6 +217,13 @@ impl Learner {
             Learner::Autodiff(net, _) => net.valid(),
         }
     }
+
+    fn optimizer(&self) -> Option<&ModuleOptimizer> {
+        match self {
+            Learner::Manual(_) => None,
+            Learner::Autodiff(_, optim) => Some(optim),
+        }
+    }
 }
 
 /// The tensors one training run needs on its device.
@@ -120,10 +233,33 @@ struct DeviceData {
     test: MnistTensors,
 }
 
-/// Trains `model` (on the plain `device`) on `data` as `config` says.
+/// A mean cross-entropy above this many nats means training has blown up: the network
+/// gives the right digit a probability below e⁻¹⁰⁰ on average. A fresh network starts
+/// near ln 10 ≈ 2.3 (He init) or below 20 (uniform init), and gradient descent lowers
+/// it; a learning rate far too high instead sends it to hundreds or thousands, where
+/// dead ReLUs can hold it finite forever, so NaN alone is not a good enough signal.
+pub const DIVERGED_LOSS: f32 = 100.0;
+
+/// Steps between checks of the loss for divergence. Each check reads the window's losses
+/// back from the device once, so the loop does not wait on the device every step.
+pub const DIVERGENCE_WINDOW: usize = 16;
+
+/// Trains `model` (on the plain `device`) on `data` as `config` says, from the start.
 pub fn train(
     config: &Config,
     model: TwoLayerNet,
+    data: &Mnist,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<Trained> {
+    train_from(config, TrainState::new(model), data, device, observer)
+}
+
+/// Trains from `state` (a fresh start or a checkpoint) until `config.train.epochs`
+/// epochs are done, a stop is requested, or the loss diverges.
+pub fn train_from(
+    config: &Config,
+    state: TrainState,
     data: &Mnist,
     device: &Device,
     observer: &mut dyn Observer,
@@ -133,11 +269,17 @@ pub fn train(
         valid: (!data.valid.is_empty()).then(|| data.valid.to_device(device)),
         test: data.test.to_device(device),
     };
+    let TrainState {
+        model,
+        optimizer: saved_optimizer,
+        mut at,
+        mut history,
+    } = state;
     let mut learner = match config.mode {
         Mode::Manual => Learner::Manual(model),
         Mode::Autodiff => Learner::Autodiff(
             model.to_device(&device.clone().autodiff()).train(),
-            optimizer(config.train.optimizer),
+            saved_optimizer.unwrap_or_else(|| optimizer(config.train.optimizer)),
         ),
     };
     let n = tensors.train.len();
@@ -145,15 +287,15 @@ pub fn train(
     let batches = n.div_ceil(batch);
     let alpha = config.train.learning_rate;
     let epochs = config.train.epochs;
-    let mut history = Vec::with_capacity(epochs);
-    let mut step = 0;
-    for epoch in 1..=epochs {
+    while at.epoch <= epochs {
+        let epoch = at.epoch;
         observer.epoch_started(epoch, batches);
         let started = Instant::now();
         let order = (batch < n).then(|| shuffled_indices(n, config.seed, epoch, device));
-        let mut loss_sum = Tensor::<1>::zeros([1], device);
-        let mut correct = Tensor::<1, Int>::zeros([1], device);
-        for b in 0..batches {
+        let mut loss_sum = Tensor::<1>::from_floats([at.loss_sum as f32], device);
+        let mut correct = Tensor::<1, Int>::from_ints([at.correct], device);
+        let mut window: Vec<Tensor<1>> = Vec::with_capacity(DIVERGENCE_WINDOW);
+        for b in at.batch..batches {
             let range = b * batch..((b + 1) * batch).min(n);
             let m = range.len();
             let (x_rows, y_rows, labels) = match &order {
@@ -173,21 +315,56 @@ pub fn train(
             };
             let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), alpha);
             learner = next;
+            window.push(loss.clone());
             loss_sum = loss_sum + loss.mul_scalar(m as f64);
             correct = correct + count_correct(z2, labels);
-            step += 1;
+            at.step += 1;
+            at.batch = b + 1;
             observer.batch_finished(b);
+            let last = b + 1 == batches;
+            let stop = !last && observer.stop_requested();
+            if window.len() == DIVERGENCE_WINDOW || last || stop {
+                // The window holds the losses of steps `first ..= at.step`.
+                let first = at.step + 1 - window.len();
+                if let Some((k, loss)) = first_diverged(std::mem::take(&mut window)) {
+                    return Ok(Trained {
+                        model: learner.model(),
+                        history,
+                        ending: Ending::Diverged {
+                            step: first + k,
+                            loss,
+                        },
+                    });
+                }
+            }
+            if stop {
+                at.loss_sum = loss_sum.into_scalar::<f64>();
+                at.correct = correct.into_scalar::<i64>();
+                at.seconds += started.elapsed().as_secs_f64();
+                let model = learner.model();
+                observer.checkpoint(&StateRef {
+                    model: &model,
+                    optimizer: learner.optimizer(),
+                    at,
+                    history: &history,
+                })?;
+                return Ok(Trained {
+                    model,
+                    history,
+                    ending: Ending::Interrupted,
+                });
+            }
         }
         let train = Evaluation {
             loss: loss_sum.into_scalar::<f64>() / n as f64,
             accuracy: correct.into_scalar::<i64>() as f64 / n as f64,
             images: n,
         };
-        let train_seconds = started.elapsed().as_secs_f64();
+        let train_seconds = at.seconds + started.elapsed().as_secs_f64();
         let eval_started = Instant::now();
+        let model = learner.model();
         let evaluate_now = epoch.is_multiple_of(config.train.eval_every) || epoch == epochs;
         let (valid, test) = if evaluate_now {
-            let model = learner.model();
             (
                 tensors.valid.as_ref().map(|v| evaluate(&model, v)),
                 Some(evaluate(&model, &tensors.test)),
@@ -197,7 +374,7 @@ pub fn train(
         };
         let record = EpochRecord {
             epoch,
-            step,
+            step: at.step,
             train,
             valid,
             test,
@@ -207,11 +384,40 @@ pub fn train(
         };
         observer.epoch_finished(&record)?;
         history.push(record);
+        at = Position::after_epoch(epoch, at.step);
+        observer.checkpoint(&StateRef {
+            model: &model,
+            optimizer: learner.optimizer(),
+            at,
+            history: &history,
+        })?;
+        if epoch < epochs && observer.stop_requested() {
+            return Ok(Trained {
+                model,
+                history,
+                ending: Ending::Interrupted,
+            });
+        }
     }
     Ok(Trained {
         model: learner.model(),
         history,
+        ending: Ending::Completed,
     })
+}
+
+/// The 0-based index and value of the first loss in `window` that is NaN, infinite or
+/// above [`DIVERGED_LOSS`], reading them all back from the device at once.
+fn first_diverged(window: Vec<Tensor<1>>) -> Option<(usize, f64)> {
+    if window.is_empty() {
+        return None;
+    }
+    let losses = Tensor::cat(window, 0).into_data();
+    let values: Vec<f32> = losses.try_to_vec::<f32>().unwrap_or_default();
+    values
+        .iter()
+        .position(|v| !v.is_finite() || *v > DIVERGED_LOSS)
+        .map(|k| (k, f64::from(values[k])))
 }
 
 /// A permutation of `0..n` for `epoch`, the same for a given seed on every run and

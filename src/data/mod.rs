@@ -3,4 +3,5 @@
 pub mod idx;
 pub mod mnist;
 
+pub use idx::locate;
 pub use mnist::{LoadError, Mnist, MnistItem, MnistSplit, MnistTensors};

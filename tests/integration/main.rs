@@ -2,8 +2,11 @@
 
 mod cli;
 mod config;
+mod faults;
 mod finite_diff;
 mod gradients;
 mod idx;
+mod resume;
 mod training;
+mod use_model;
 mod util;

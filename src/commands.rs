@@ -1,0 +1,145 @@
+//! The subcommands that use a trained model: `eval`, `predict`, `report`, `export`. Each loads
+//! the run, asks the library, and prints.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mnist_nn::backend::BackendKind;
+use mnist_nn::data::{MnistSplit, locate};
+use mnist_nn::eval::{EvalReport, predict, predict_split};
+use mnist_nn::export::Format;
+use mnist_nn::logging::write_json;
+use mnist_nn::preprocess::{Gray, preprocess};
+use mnist_nn::run::{load_run, read_config};
+
+/// The test set: the given IDX directory, or the run's `data.dir`.
+fn test_split(data: Option<&Path>, default_dir: &Path) -> anyhow::Result<MnistSplit> {
+    let dir = data.unwrap_or(default_dir);
+    if !dir.is_dir() {
+        anyhow::bail!("{}: not a directory of IDX files", dir.display());
+    }
+    Ok(MnistSplit::read(
+        &locate(dir, "t10k-images-idx3-ubyte"),
+        &locate(dir, "t10k-labels-idx1-ubyte"),
+    )?)
+}
+
+/// `eval`: scores the model on the test set, prints the table, writes the JSON.
+pub fn eval(
+    run: &Path,
+    data: Option<&Path>,
+    backend: Option<BackendKind>,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let config = read_config(run)?;
+    let backend = backend.unwrap_or(config.backend);
+    let device = backend.device()?;
+    let (config, model) = load_run(run, &device)?;
+    let split = test_split(data, &config.data.dir)?;
+    let predictions = predict_split(&model, &split, &device)?;
+    let report = EvalReport::new(&predictions, &split.labels);
+    let path = out.map_or_else(|| run.join("eval.json"), Path::to_path_buf);
+    println!(
+        "{} (hidden {}) on {} with backend {backend}\n",
+        run.display(),
+        config.model.hidden,
+        data.unwrap_or(&config.data.dir).display()
+    );
+    print!("{}", report.table());
+    write_json(&path, &report)?;
+    println!("\nwritten to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `predict`: the digit in each image. An image that cannot be read is reported and
+/// the others still predicted; the exit status is then 1.
+pub fn predict_images(
+    run: &Path,
+    images: &[PathBuf],
+    backend: Option<BackendKind>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = read_config(run)?;
+    let device = backend.unwrap_or(config.backend).device()?;
+    let (_, model) = load_run(run, &device)?;
+    let mut failed = false;
+    for path in images {
+        let input = Gray::open(path).map_err(anyhow::Error::from).and_then(|g| {
+            preprocess(&g).with_context(|| format!("{}: cannot find a digit", path.display()))
+        });
+        let input = match input {
+            Ok(input) => input,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed = true;
+                continue;
+            }
+        };
+        let p = predict(&model, &input, &device)?
+            .pop()
+            .context("the network returned no prediction")?;
+        if json {
+            let line = serde_json::json!({
+                "image": path,
+                "digit": p.digit,
+                "probabilities": p.probabilities,
+            });
+            println!("{line}");
+        } else {
+            let probs: Vec<String> = p
+                .probabilities
+                .iter()
+                .enumerate()
+                .map(|(d, q)| format!("{d}:{q:.3}"))
+                .collect();
+            println!(
+                "{}: {} ({:.1}%)   {}",
+                path.display(),
+                p.digit,
+                100.0 * p.probabilities[p.digit],
+                probs.join(" ")
+            );
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `report`: figures and a page next to the run.
+pub fn report(run: &Path, backend: Option<BackendKind>) -> anyhow::Result<ExitCode> {
+    let config = read_config(run)?;
+    let device = backend.unwrap_or(config.backend).device()?;
+    let written = mnist_nn::report::write(run, &device)?;
+    for file in &written.files {
+        println!("wrote {}", file.display());
+    }
+    if let Some(acc) = written.accuracy {
+        println!("test accuracy {:.2}%", 100.0 * acc);
+    }
+    println!("open {}", written.index.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `export`: the weights as safetensors or npz.
+pub fn export(run: &Path, format: Format, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let device = BackendKind::Ndarray.device()?;
+    let (_, model) = load_run(run, &device)?;
+    let params = model
+        .to_host()
+        .map_err(|e| anyhow::anyhow!("cannot read the parameters back: {e:?}"))?;
+    let path = out.map_or_else(
+        || run.join(format!("model.{}", format.extension())),
+        Path::to_path_buf,
+    );
+    mnist_nn::export::write(&params, format, &path)?;
+    println!(
+        "wrote W1 [{h}, 784], b1 [{h}], W2 [10, {h}], b2 [10] (float32) to {}",
+        path.display(),
+        h = params.hidden
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,242 @@
+//! `report`: pictures of a run, next to it in `<run>/report/`, gathered by an
+//! `index.html` — learning curves, the confusion matrix, the most confident mistakes
+//! and the first layer's weights. It reads only what the run has written so far
+//! (`metrics.csv`, and `model.bpk` or the last checkpoint), so it also works while the
+//! run is still training.
+
+pub mod charts;
+pub mod metrics;
+pub mod tiles;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::Device;
+
+use crate::data::{MnistSplit, locate};
+use crate::error::{Error, Result};
+use crate::eval::{EvalReport, predict_split};
+use crate::run::{files, load_run, read_config};
+use crate::{IMAGE_PIXELS, NUM_CLASSES};
+
+/// How many of the most confident mistakes the gallery shows.
+pub const GALLERY: usize = 24;
+
+/// What `report` wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The page that shows everything.
+    pub index: PathBuf,
+    /// Every file written, the page included.
+    pub files: Vec<PathBuf>,
+    /// Test accuracy of the model the report looked at, when there was one.
+    pub accuracy: Option<f64>,
+}
+
+/// A test image the model got wrong.
+#[derive(Debug, Clone)]
+struct Mistake {
+    index: usize,
+    label: usize,
+    predicted: usize,
+    confidence: f32,
+}
+
+/// Writes the report of the run in `run` (evaluating on `device`) into `run/report/`.
+pub fn write(run: &Path, device: &Device) -> Result<Written> {
+    let config = read_config(run)?;
+    let out = run.join("report");
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let mut files = Vec::new();
+    let series = metrics::read(&run.join(files::METRICS))?;
+    for (name, title, y) in [
+        ("loss.svg", "loss (mean cross-entropy)", "loss"),
+        ("accuracy.svg", "accuracy", "accuracy"),
+    ] {
+        let lines: Vec<_> = charts::SPLIT_COLOURS
+            .iter()
+            .map(|(split, colour)| (*split, series.get(&format!("{split}/{y}")), *colour))
+            .filter(|(_, points, _)| !points.is_empty())
+            .collect();
+        let path = out.join(name);
+        charts::line_chart(&path, title, y, &lines)?;
+        files.push(path);
+    }
+    let model = match load_run(run, device) {
+        Ok((_, model)) => Some(model),
+        // A run in its first epoch has no model file yet: curves only.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let mut evaluation = None;
+    let mut mistakes = Vec::new();
+    if let Some(model) = &model {
+        let test = MnistSplit::read(
+            &locate(&config.data.dir, "t10k-images-idx3-ubyte"),
+            &locate(&config.data.dir, "t10k-labels-idx1-ubyte"),
+        )?;
+        let predictions = predict_split(model, &test, device)?;
+        let report = EvalReport::new(&predictions, &test.labels);
+        let path = out.join("confusion.svg");
+        charts::confusion_heat_map(&path, &report.confusion)?;
+        files.push(path);
+        mistakes = most_confident_mistakes(&predictions, &test.labels);
+        let gallery = out.join("mistakes");
+        std::fs::create_dir_all(&gallery).map_err(|e| Error::io(&gallery, e))?;
+        for (k, m) in mistakes.iter().enumerate() {
+            let pixels: Vec<f32> = test.pixels
+                [m.index * IMAGE_PIXELS..(m.index + 1) * IMAGE_PIXELS]
+                .iter()
+                .map(|&p| f32::from(p) / 255.0)
+                .collect();
+            let path = gallery.join(format!("{k:02}.png"));
+            tiles::digit_png(&path, &pixels, 3)?;
+            files.push(path);
+        }
+        let params = model.to_host().map_err(|e| Error::Backend {
+            backend: config.backend.name().into(),
+            message: format!("cannot read the weights back: {e:?}"),
+        })?;
+        let path = out.join("weights.png");
+        let zoom = if params.hidden <= 64 {
+            3
+        } else if params.hidden <= 256 {
+            2
+        } else {
+            1
+        };
+        tiles::weight_tiles(&path, &params.w1, params.hidden, zoom)?;
+        files.push(path);
+        evaluation = Some(report);
+    }
+    let status = std::fs::read_to_string(run.join(files::SUMMARY))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(String::from))
+        .unwrap_or_else(|| "in progress (no summary.json yet)".into());
+    let html = index_html(
+        &config.name,
+        &status,
+        &config.to_toml(),
+        evaluation.as_ref(),
+        &mistakes,
+    );
+    let index = out.join("index.html");
+    crate::logging::write_atomic(&index, html.as_bytes())?;
+    files.push(index.clone());
+    Ok(Written {
+        index,
+        files,
+        accuracy: evaluation.map(|e| e.accuracy),
+    })
+}
+
+/// The wrong predictions, most confident first, at most [`GALLERY`].
+fn most_confident_mistakes(predictions: &[crate::eval::Prediction], labels: &[u8]) -> Vec<Mistake> {
+    let mut wrong: Vec<Mistake> = predictions
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .filter(|(_, (p, l))| p.digit != usize::from(**l))
+        .map(|(index, (p, l))| Mistake {
+            index,
+            label: usize::from(*l),
+            predicted: p.digit,
+            confidence: p.probabilities[p.digit],
+        })
+        .collect();
+    wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    wrong.truncate(GALLERY);
+    wrong
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn index_html(
+    name: &str,
+    status: &str,
+    config: &str,
+    evaluation: Option<&EvalReport>,
+    mistakes: &[Mistake],
+) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>mnist-nn report: {n}</title>\n<style>\
+         body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}\
+         figure{{display:inline-block;margin:0 1em 1em 0;vertical-align:top}}\
+         .gallery figure{{width:100px;text-align:center;font-size:13px}}\
+         table{{border-collapse:collapse}}td,th{{padding:2px 10px;text-align:right}}\
+         pre{{background:#f4f4f4;padding:1em}}</style></head><body>\n\
+         <h1>Run <code>{n}</code></h1>\n<p>Status: {s}.</p>\n",
+        n = escape(name),
+        s = escape(status)
+    );
+    if let Some(e) = evaluation {
+        let _ = writeln!(
+            h,
+            "<p>Test accuracy <b>{:.2}%</b> on {} images, mean cross-entropy {:.4}.</p>",
+            100.0 * e.accuracy,
+            e.images,
+            e.loss
+        );
+    }
+    h.push_str(
+        "<h2>Learning curves</h2>\n<figure><img src=\"loss.svg\" alt=\"loss curves\"></figure>\
+         <figure><img src=\"accuracy.svg\" alt=\"accuracy curves\"></figure>\n",
+    );
+    match evaluation {
+        None => h.push_str("<p>No model saved yet (the first epoch has not finished).</p>\n"),
+        Some(e) => {
+            h.push_str("<h2>Confusion matrix on the test set</h2>\n<figure><img src=\"confusion.svg\" alt=\"confusion matrix\"></figure>\n<figure><table><tr><th>digit</th><th>images</th><th>precision</th><th>recall</th></tr>\n");
+            for c in &e.classes {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{:.2}%</td><td>{:.2}%</td></tr>",
+                    c.digit,
+                    c.support,
+                    100.0 * c.precision,
+                    100.0 * c.recall
+                );
+            }
+            h.push_str("</table></figure>\n");
+            let _ = write!(
+                h,
+                "<h2>The {} most confident mistakes</h2>\n<div class=\"gallery\">\n",
+                mistakes.len()
+            );
+            for (k, m) in mistakes.iter().enumerate() {
+                let _ = writeln!(
+                    h,
+                    "<figure><img src=\"mistakes/{k:02}.png\" alt=\"test image {i}\" width=\"84\">\
+                     <figcaption>#{i}: true {t}, said {p} ({c:.0}%)</figcaption></figure>",
+                    i = m.index,
+                    t = m.label,
+                    p = m.predicted,
+                    c = 100.0 * m.confidence
+                );
+            }
+            let _ = write!(
+                h,
+                "</div>\n<h2>First-layer weights</h2>\n<p>Each tile is one hidden unit's \
+                 784 input weights (a row of W1) laid out as the 28×28 image they multiply: \
+                 red positive, blue negative, white zero; each tile on its own scale.</p>\n\
+                 <figure><img src=\"weights.png\" alt=\"first-layer weights\"></figure>\n"
+            );
+        }
+    }
+    let _ = write!(
+        h,
+        "<h2>Config</h2>\n<pre>{}</pre>\n<p>{} classes; regenerate with \
+         <code>mnist-nn report --run &lt;run&gt;</code>.</p>\n</body></html>\n",
+        escape(config),
+        NUM_CLASSES
+    );
+    h
+}

@@ -1,0 +1,73 @@
+//! The report's bitmaps: the first layer's weights as 28×28 tiles, and single digits
+//! enlarged for the gallery of mistakes.
+
+use std::path::Path;
+
+use image::{GrayImage, Luma, Rgb, RgbImage, imageops};
+
+use crate::error::{Error, Result};
+use crate::{IMAGE_PIXELS, IMAGE_SIDE};
+
+fn save_error(path: &Path, e: image::ImageError) -> Error {
+    Error::io(
+        path,
+        std::io::Error::other(format!("cannot write PNG: {e}")),
+    )
+}
+
+/// Each hidden unit's 784 input weights (a row of `W1`) as one 28×28 tile, in a grid,
+/// on a diverging scale: blue negative, white zero, red positive, each tile scaled by
+/// its own largest |weight| so that every unit's pattern shows. Tiles are enlarged by
+/// `zoom`, with a 2-pixel grey gap.
+pub fn weight_tiles(path: &Path, w1: &[f32], hidden: usize, zoom: u32) -> Result<()> {
+    let cols = (hidden as f64).sqrt().ceil().max(1.0) as u32;
+    let rows = (hidden as u32).div_ceil(cols).max(1);
+    let side = IMAGE_SIDE as u32 * zoom;
+    let gap = 2;
+    let mut img = RgbImage::from_pixel(
+        cols * (side + gap) + gap,
+        rows * (side + gap) + gap,
+        Rgb([160, 160, 160]),
+    );
+    for (unit, weights) in w1.chunks_exact(IMAGE_PIXELS).take(hidden).enumerate() {
+        let scale = weights
+            .iter()
+            .fold(0.0f32, |m, w| m.max(w.abs()))
+            .max(1e-12);
+        let (gx, gy) = (unit as u32 % cols, unit as u32 / cols);
+        let (ox, oy) = (gap + gx * (side + gap), gap + gy * (side + gap));
+        for (i, &w) in weights.iter().enumerate() {
+            let v = (w / scale).clamp(-1.0, 1.0);
+            let fade = (255.0 * (1.0 - v.abs())) as u8;
+            let colour = if v >= 0.0 {
+                Rgb([255, fade, fade])
+            } else {
+                Rgb([fade, fade, 255])
+            };
+            let (x, y) = ((i % IMAGE_SIDE) as u32, (i / IMAGE_SIDE) as u32);
+            for dy in 0..zoom {
+                for dx in 0..zoom {
+                    img.put_pixel(ox + x * zoom + dx, oy + y * zoom + dy, colour);
+                }
+            }
+        }
+    }
+    img.save(path).map_err(|e| save_error(path, e))
+}
+
+/// One 28×28 image (values in `[0, 1]`, ink bright) as dark ink on white, enlarged by
+/// `zoom` with nearest-neighbour pixels.
+pub fn digit_png(path: &Path, pixels: &[f32], zoom: u32) -> Result<()> {
+    let side = IMAGE_SIDE as u32;
+    let img = GrayImage::from_fn(side, side, |x, y| {
+        let v = pixels[(y * side + x) as usize].clamp(0.0, 1.0);
+        Luma([(255.0 * (1.0 - v)) as u8])
+    });
+    let big = imageops::resize(
+        &img,
+        side * zoom,
+        side * zoom,
+        imageops::FilterType::Nearest,
+    );
+    big.save(path).map_err(|e| save_error(path, e))
+}

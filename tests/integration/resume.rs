@@ -1,0 +1,133 @@
+//! Checkpoints and `--resume`, through the real binary.
+
+use std::path::Path;
+
+use mnist_nn::checkpoint;
+
+use crate::util::{root, run_bin, saved_params, write};
+
+/// A small run: 2,000 images, hidden 16, batch 50, `epochs` epochs.
+fn config(dir: &Path, mode: &str, optimizer: &str, epochs: usize) -> String {
+    let text = format!(
+        "name = \"r\"\nseed = 11\nmode = \"{mode}\"\n[model]\nhidden = 16\n[train]\nepochs = {epochs}\nbatch_size = 50\nlearning_rate = {}\noptimizer = \"{optimizer}\"\n[data]\ndir = {:?}\nvalidation = 500\nlimit = 2000\n",
+        if optimizer == "adam" { 0.003 } else { 0.1 },
+        root().join("data/mnist")
+    );
+    let path = write(dir, &format!("{mode}-{optimizer}-{epochs}.toml"), &text);
+    path.to_str().expect("utf-8").to_string()
+}
+
+fn train(args: &[&str], cwd: &Path) {
+    let out = run_bin(args, cwd);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn two_epochs_then_resume_to_four_equals_four_straight() {
+    // Manual SGD has no optimizer state; Adam's moments and step count must survive the
+    // checkpoint too.
+    for (mode, optimizer) in [("manual", "sgd"), ("autodiff", "adam")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let straight = tmp.path().join("straight");
+        let split = tmp.path().join("split");
+        let c4 = config(tmp.path(), mode, optimizer, 4);
+        let c2 = config(tmp.path(), mode, optimizer, 2);
+        train(
+            &["--config", &c4, "--out", straight.to_str().unwrap()],
+            tmp.path(),
+        );
+        train(
+            &["--config", &c2, "--out", split.to_str().unwrap()],
+            tmp.path(),
+        );
+        let halfway = checkpoint::read(&split).unwrap();
+        assert_eq!(
+            halfway.position.epoch, 3,
+            "{mode}: checkpoint after epoch 2"
+        );
+        assert_eq!(halfway.optimizer.is_some(), mode == "autodiff");
+        train(
+            &["--resume", split.to_str().unwrap(), "--epochs", "4"],
+            tmp.path(),
+        );
+        // The same operations on the same backend in the same order: bit for bit.
+        let (a, b) = (saved_params(&straight), saved_params(&split));
+        assert_eq!(a.w1, b.w1, "{mode}: W1 differs after resume");
+        assert_eq!(a.b1, b.b1, "{mode}: b1 differs after resume");
+        assert_eq!(a.w2, b.w2, "{mode}: W2 differs after resume");
+        assert_eq!(a.b2, b.b2, "{mode}: b2 differs after resume");
+        // The log reads as one run: each epoch once, same figures.
+        let rows = |dir: &Path| -> Vec<(String, String, String)> {
+            std::fs::read_to_string(dir.join("metrics.csv"))
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| {
+                    let f: Vec<&str> = l.split(',').collect();
+                    (f[1].to_string(), f[2].to_string(), f[3].to_string())
+                })
+                .filter(|(_, tag, _): &(String, String, String)| !tag.starts_with("time/"))
+                .collect()
+        };
+        assert_eq!(rows(&straight), rows(&split), "{mode}: metrics differ");
+        let summary = std::fs::read_to_string(split.join("summary.json")).unwrap();
+        assert!(summary.contains("\"epochs\": 4"), "{summary}");
+        assert!(summary.contains("\"status\": \"completed\""), "{summary}");
+    }
+}
+
+#[test]
+fn resume_refuses_a_finished_run_and_a_directory_without_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("done");
+    let c = config(tmp.path(), "manual", "sgd", 1);
+    train(
+        &["--config", &c, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
+    let out = run_bin(&["--resume", run.to_str().unwrap()], tmp.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already finished 1 epochs") && err.contains("--epochs"),
+        "{err}"
+    );
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run_bin(&["--resume", empty.to_str().unwrap()], tmp.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("config.toml"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_checkpoint_keeps_only_its_own_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let c = config(tmp.path(), "autodiff", "momentum", 3);
+    train(
+        &["--config", &c, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
+    let pointer = checkpoint::read(&run).unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let step = pointer.position.step;
+    assert_eq!(
+        files,
+        [
+            format!("model-step-{step}.bpk"),
+            format!("optimizer-step-{step}.bpk")
+        ]
+    );
+    assert_eq!(pointer.history.len(), 3);
+}

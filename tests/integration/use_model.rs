@@ -1,0 +1,341 @@
+//! `eval`, `predict`, `export` and `report` on a trained run, through the real binary.
+
+use std::path::Path;
+
+use image::{GrayImage, Luma, imageops};
+use mnist_nn::backend::BackendKind;
+use mnist_nn::eval::{EvalReport, predict, predict_split};
+use mnist_nn::export::{self, Format};
+use mnist_nn::model::TwoLayerNet;
+use mnist_nn::{IMAGE_PIXELS, IMAGE_SIDE};
+
+use crate::util::{mnist, run_bin, saved_params, trained_run};
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn eval_prints_and_writes_the_figures_of_the_model() {
+    let run = trained_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("eval.json");
+    let stdout = ok(&run_bin(
+        &[
+            "eval",
+            "--model",
+            run.to_str().unwrap(),
+            "--out",
+            json.to_str().unwrap(),
+        ],
+        tmp.path(),
+    ));
+    let report: EvalReport =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // Recompute from the saved model through the library, independently of the
+    // command: the counts must agree exactly.
+    let device = BackendKind::Ndarray.device().unwrap();
+    let model = TwoLayerNet::from_host(&saved_params(run), &device);
+    let test = &mnist().test;
+    let predictions = predict_split(&model, test, &device).unwrap();
+    let correct = predictions
+        .iter()
+        .zip(&test.labels)
+        .filter(|(p, l)| p.digit == usize::from(**l))
+        .count();
+    assert_eq!(report.images, 10_000);
+    assert_eq!(report.accuracy, correct as f64 / 10_000.0);
+    assert!(report.accuracy > 0.90, "accuracy {}", report.accuracy);
+    // Rows of the confusion matrix sum to the label counts, the diagonal to the hits.
+    for d in 0..10 {
+        let labelled = test.labels.iter().filter(|&&l| usize::from(l) == d).count();
+        assert_eq!(report.confusion[d].iter().sum::<u64>(), labelled as u64);
+        assert_eq!(report.classes[d].support, labelled as u64);
+        let predicted = predictions.iter().filter(|p| p.digit == d).count() as u64;
+        let hits = report.confusion[d][d] as f64;
+        assert!((report.classes[d].precision - hits / predicted as f64).abs() < 1e-12);
+        assert!((report.classes[d].recall - hits / labelled as f64).abs() < 1e-12);
+    }
+    assert_eq!(
+        (0..10).map(|d| report.confusion[d][d]).sum::<u64>(),
+        correct as u64
+    );
+    assert!(stdout.contains(&format!("accuracy {:.2}%", 100.0 * report.accuracy)));
+    assert!(stdout.contains("confusion matrix"), "{stdout}");
+}
+
+#[test]
+fn eval_report_counts_a_known_case() {
+    use mnist_nn::eval::Prediction;
+    let p = |digit: usize| {
+        let mut probabilities = [0.0f32; 10];
+        probabilities[digit] = 0.5;
+        probabilities[(digit + 1) % 10] = 0.5;
+        Prediction {
+            digit,
+            probabilities,
+        }
+    };
+    // Labels 0,0,1,1 predicted 0,1,1,1: digit 0 precision 1, recall 1/2; digit 1
+    // precision 2/3, recall 1.
+    let report = EvalReport::new(&[p(0), p(1), p(1), p(1)], &[0, 0, 1, 1]);
+    assert_eq!(report.accuracy, 0.75);
+    assert_eq!(report.confusion[0][0], 1);
+    assert_eq!(report.confusion[0][1], 1);
+    assert_eq!(report.confusion[1][1], 2);
+    assert_eq!(report.classes[0].precision, 1.0);
+    assert_eq!(report.classes[0].recall, 0.5);
+    assert!((report.classes[1].precision - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(report.classes[1].recall, 1.0);
+    // Three images put 0.5 on their label (−ln 0.5 each); the one labelled 0 and
+    // predicted 1 puts 0 on it, floored at f32::MIN_POSITIVE (−ln ≈ 87.3).
+    let want = (3.0 * 2f64.ln() - f64::from(f32::MIN_POSITIVE).ln()) / 4.0;
+    assert!(
+        (report.loss - want).abs() < 1e-9,
+        "{} vs {want}",
+        report.loss
+    );
+}
+
+/// Test image `i` re-drawn as a person might hand it over: dark ink on light paper,
+/// at another size, as PNG (or JPEG / PGM).
+fn redraw(i: usize, path: &Path, side: u32) {
+    let test = &mnist().test;
+    let img = GrayImage::from_fn(IMAGE_SIDE as u32, IMAGE_SIDE as u32, |x, y| {
+        let v = test.pixels[i * IMAGE_PIXELS + y as usize * IMAGE_SIDE + x as usize];
+        Luma([255 - v])
+    });
+    let big = imageops::resize(&img, side, side, imageops::FilterType::Triangle);
+    big.save(path).unwrap();
+}
+
+#[test]
+fn predict_reads_redrawn_test_digits_like_the_originals() {
+    let run = trained_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 60;
+    let mut paths = Vec::new();
+    for i in 0..n {
+        let ext = ["png", "jpg", "pgm"][i % 3];
+        let path = tmp.path().join(format!("digit-{i}.{ext}"));
+        redraw(i, &path, 70 + 10 * (i as u32 % 5));
+        paths.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["predict", "--json", "--model", run.to_str().unwrap()];
+    args.extend(paths.iter().map(String::as_str));
+    let stdout = ok(&run_bin(&args, tmp.path()));
+    let answers: Vec<usize> = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let p: Vec<f64> = serde_json::from_value(v["probabilities"].clone()).unwrap();
+            assert!(
+                (p.iter().sum::<f64>() - 1.0).abs() < 1e-4,
+                "probabilities {p:?}"
+            );
+            v["digit"].as_u64().unwrap() as usize
+        })
+        .collect();
+    assert_eq!(answers.len(), n);
+    // The same model on the original 28×28 images.
+    let device = BackendKind::Ndarray.device().unwrap();
+    let model = TwoLayerNet::from_host(&saved_params(run), &device);
+    let originals = predict_split(&model, &mnist().test.slice(0..n), &device).unwrap();
+    let agree = answers
+        .iter()
+        .zip(&originals)
+        .filter(|(a, o)| **a == o.digit)
+        .count();
+    let right = answers
+        .iter()
+        .zip(&mnist().test.labels)
+        .filter(|(a, l)| **a == usize::from(**l))
+        .count();
+    eprintln!("redrawn digits: {agree}/{n} agree with the originals, {right}/{n} correct");
+    // Resampling twice and re-centring moves a few grey levels and at most a pixel, so
+    // a borderline digit may flip: allow 10% disagreement. A broken preprocessing
+    // (no inversion, no scaling, no centring) agrees on far fewer (about chance).
+    assert!(agree >= n * 9 / 10, "{agree}/{n} agree");
+    assert!(right >= n * 85 / 100, "{right}/{n} correct");
+}
+
+#[test]
+fn predict_reports_an_unreadable_image_and_still_answers_the_others() {
+    let run = trained_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("seven.png");
+    redraw(0, &good, 90);
+    let bad = tmp.path().join("not-an-image.png");
+    std::fs::write(&bad, b"hello").unwrap();
+    let blank = tmp.path().join("blank.png");
+    GrayImage::from_pixel(40, 40, Luma([255]))
+        .save(&blank)
+        .unwrap();
+    let out = run_bin(
+        &[
+            "predict",
+            "--model",
+            run.to_str().unwrap(),
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            blank.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("seven.png: 7"), "{stdout}");
+    assert!(stderr.contains("not-an-image.png"), "{stderr}");
+    assert!(
+        stderr.contains("blank.png") && stderr.contains("blank"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn exported_weights_read_back_equal_in_both_formats() {
+    let run = trained_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let params = saved_params(run);
+    for format in [Format::Safetensors, Format::Npz] {
+        let path = tmp.path().join(format!("w.{}", format.extension()));
+        let fmt = format.extension();
+        ok(&run_bin(
+            &[
+                "export",
+                "--model",
+                run.to_str().unwrap(),
+                "--format",
+                fmt,
+                "--out",
+                path.to_str().unwrap(),
+            ],
+            tmp.path(),
+        ));
+        let back = export::read(&path, format).unwrap();
+        assert_eq!(back.hidden, 32);
+        assert_eq!(back.w1, params.w1, "{fmt} W1");
+        assert_eq!(back.b1, params.b1, "{fmt} b1");
+        assert_eq!(back.w2, params.w2, "{fmt} W2");
+        assert_eq!(back.b2, params.b2, "{fmt} b2");
+    }
+}
+
+#[test]
+fn exported_weights_give_the_same_predictions_in_numpy() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import numpy, safetensors.numpy"])
+        .output();
+    let required = std::env::var_os("MNIST_NN_REQUIRE_PYTHON").is_some();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        _ if required => {
+            panic!("MNIST_NN_REQUIRE_PYTHON is set but numpy + safetensors do not import")
+        }
+        _ => {
+            eprintln!("SKIPPING the numpy check: {python} cannot import numpy and safetensors");
+            return;
+        }
+    }
+    let run = trained_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 1000;
+    let device = BackendKind::Ndarray.device().unwrap();
+    let model = TwoLayerNet::from_host(&saved_params(run), &device);
+    let test = mnist().test.slice(0..n);
+    let rust: Vec<usize> = predict_split(&model, &test, &device)
+        .unwrap()
+        .iter()
+        .map(|p| p.digit)
+        .collect();
+    let images = tmp.path().join("images.u8");
+    std::fs::write(&images, &test.pixels).unwrap();
+    for format in [Format::Safetensors, Format::Npz] {
+        let path = tmp.path().join(format!("w.{}", format.extension()));
+        export::write(&saved_params(run), format, &path).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg(crate::util::root().join("tests/numpy_forward.py"))
+            .arg(&path)
+            .arg(&images)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let numpy: Vec<usize> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|d| d.parse().unwrap())
+            .collect();
+        assert_eq!(numpy.len(), n);
+        let same = numpy.iter().zip(&rust).filter(|(a, b)| a == b).count();
+        // float32 sums in another order can flip an argmax only where two classes tie
+        // to ~1e-6; allow 2 in 1,000.
+        assert!(
+            same >= n - 2,
+            "{}: {same}/{n} predictions agree",
+            format.extension()
+        );
+    }
+}
+
+#[test]
+fn report_writes_figures_and_a_page_that_shows_them() {
+    let run = trained_run();
+    let out = run_bin(&["report", "--run", run.to_str().unwrap()], run);
+    let stdout = ok(&out);
+    let dir = run.join("report");
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    for figure in [
+        "loss.svg",
+        "accuracy.svg",
+        "confusion.svg",
+        "weights.png",
+        "mistakes/00.png",
+    ] {
+        let path = dir.join(figure);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 200, "{figure}: {size} bytes");
+        assert!(
+            html.contains(&format!("src=\"{figure}\"")),
+            "page lacks {figure}"
+        );
+    }
+    let svg = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("polyline"),
+        "loss.svg has no curve"
+    );
+    let confusion = std::fs::read_to_string(dir.join("confusion.svg")).unwrap();
+    // 100 cells, each a rectangle.
+    assert!(confusion.matches("<rect").count() >= 100);
+    let weights = image::open(dir.join("weights.png")).unwrap();
+    // hidden 32 → a 6×6 grid of 28-pixel tiles at zoom 3 with 2-pixel gaps.
+    assert_eq!(weights.width(), 6 * (28 * 3 + 2) + 2);
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+}
+
+#[test]
+fn predict_on_the_library_matches_the_forward_pass() {
+    // One image through `predict` equals softmax of the forward's logits.
+    let device = BackendKind::Ndarray.device().unwrap();
+    let model = TwoLayerNet::from_host(&saved_params(trained_run()), &device);
+    let image: Vec<f32> = mnist().test.pixels[..IMAGE_PIXELS]
+        .iter()
+        .map(|&p| f32::from(p) / 255.0)
+        .collect();
+    let p = predict(&model, &image, &device).unwrap().remove(0);
+    let sum: f32 = p.probabilities.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-5, "{sum}");
+    let max = p.probabilities.iter().copied().fold(0.0f32, f32::max);
+    assert_eq!(p.probabilities[p.digit], max);
+}
