@@ -114,8 +114,15 @@ pub fn report(run: &Path, backend: Option<BackendKind>) -> anyhow::Result<ExitCo
     let config = read_config(run)?;
     let device = backend.unwrap_or(config.backend).device()?;
     let written = mnist_nn::report::write(run, &device)?;
-    for file in &written.files {
+    let (gallery, figures): (Vec<_>, Vec<_>) = written
+        .files
+        .iter()
+        .partition(|f| f.parent().is_some_and(|p| p.ends_with("mistakes")));
+    for file in figures {
         println!("wrote {}", file.display());
+    }
+    if let Some(first) = gallery.first().and_then(|f| f.parent()) {
+        println!("wrote {} images of mistakes in {}", gallery.len(), first.display());
     }
     if let Some(acc) = written.accuracy {
         println!("test accuracy {:.2}%", 100.0 * acc);

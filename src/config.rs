@@ -243,9 +243,13 @@ impl Config {
 
     /// Parses TOML text; `path` only names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+        toml::from_str(text).map_err(|e| {
+            let message = e.to_string().trim_end().to_string();
+            let hint = did_you_mean(&message).unwrap_or_default();
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("{message}{hint}"),
+            }
         })
     }
 
@@ -331,4 +335,20 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"))
     }
+}
+
+/// For serde's "unknown field `X`, expected one of `a`, `b`" (or "unknown variant"),
+/// a suggestion of the expected name closest to `X` when it is a likely typo (at most
+/// two edits, or one for names of up to four letters).
+fn did_you_mean(message: &str) -> Option<String> {
+    let line = message
+        .lines()
+        .find(|l| l.contains("unknown field `") || l.contains("unknown variant `"))?;
+    let mut quoted = line.split('`').skip(1).step_by(2);
+    let unknown = quoted.next()?;
+    let (best, distance) = quoted
+        .map(|candidate| (candidate, strsim::levenshtein(unknown, candidate)))
+        .min_by_key(|(_, d)| *d)?;
+    let limit = if unknown.chars().count() <= 4 { 1 } else { 2 };
+    (distance <= limit).then(|| format!("\ndid you mean `{best}`?"))
 }

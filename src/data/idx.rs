@@ -45,7 +45,13 @@ pub struct IdxImages {
 /// Reads an IDX image file (raw or gzipped) and checks that its images are MNIST's
 /// `28 × 28`.
 pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
-    let bytes = read_bytes(path)?;
+    parse_images(path, read_file(path)?)
+}
+
+/// [`read_images`] on the content of a file already in memory (raw or gzipped);
+/// `path` only names it in errors. Never panics, whatever the bytes.
+pub fn parse_images(path: &Path, raw: Vec<u8>) -> Result<IdxImages, IdxError> {
+    let bytes = decode(path, raw)?;
     let header = header(path, &bytes, IMAGES_MAGIC, 16)?;
     let count = header[0];
     let (rows, cols) = (header[1], header[2]);
@@ -56,7 +62,8 @@ pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
             cols,
         });
     }
-    let body = body(path, &bytes, 16, count * rows * cols)?;
+    let pixels = count.checked_mul(rows * cols).unwrap_or(usize::MAX);
+    let body = body(path, &bytes, 16, pixels)?;
     Ok(IdxImages {
         count,
         rows,
@@ -67,7 +74,13 @@ pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
 
 /// Reads an IDX label file (raw or gzipped) and checks that every label is a digit.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let bytes = read_bytes(path)?;
+    parse_labels(path, read_file(path)?)
+}
+
+/// [`read_labels`] on the content of a file already in memory (raw or gzipped);
+/// `path` only names it in errors. Never panics, whatever the bytes.
+pub fn parse_labels(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, IdxError> {
+    let bytes = decode(path, raw)?;
     let count = header(path, &bytes, LABELS_MAGIC, 8)?[0];
     let labels = body(path, &bytes, 8, count)?;
     if let Some(index) = labels.iter().position(|&l| usize::from(l) >= NUM_CLASSES) {
@@ -80,13 +93,16 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
     Ok(labels.to_vec())
 }
 
-/// The whole content of `path`, decompressed when it is gzip.
-fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let io = |source| IdxError::Io {
+/// The whole content of `path`.
+fn read_file(path: &Path) -> Result<Vec<u8>, IdxError> {
+    std::fs::read(path).map_err(|source| IdxError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
+    })
+}
+
+/// A file's content, decompressed when it is gzip.
+fn decode(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, IdxError> {
     if raw.is_empty() {
         return Err(IdxError::Empty {
             path: path.to_path_buf(),

@@ -47,6 +47,7 @@ pub fn line_chart(path: &Path, title: &str, y_desc: &str, series: &[Line<'_>]) -
     chart
         .configure_mesh()
         .x_desc("gradient step")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_desc(y_desc)
         .draw()
         .map_err(|e| draw_error(path, e))?;

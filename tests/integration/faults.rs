@@ -187,3 +187,112 @@ fn divergence_stops_at_the_step_keeps_the_last_good_checkpoint_and_says_so() {
     let kept = saved_params(&run);
     assert_eq!(kept.w1, good.w1);
 }
+
+/// A copy of the shared trained run that a test may damage.
+fn copy_of_trained_run(to: &Path) {
+    let from = crate::util::trained_run();
+    std::fs::create_dir_all(to).unwrap();
+    for name in ["config.toml", "model.bpk", "metrics.csv", "summary.json"] {
+        std::fs::copy(from.join(name), to.join(name)).unwrap();
+    }
+}
+
+fn eval_error(run: &Path) -> String {
+    let out = run_bin(&["eval", "--model", run.to_str().unwrap()], run);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one message: {stderr}");
+    stderr
+}
+
+#[test]
+fn damaged_or_foreign_model_files_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Truncated.
+    let run = tmp.path().join("truncated");
+    copy_of_trained_run(&run);
+    let bytes = std::fs::read(run.join("model.bpk")).unwrap();
+    std::fs::write(run.join("model.bpk"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = eval_error(&run);
+    assert!(e.contains("model.bpk"), "{e}");
+    // Not a model at all.
+    let run = tmp.path().join("text");
+    copy_of_trained_run(&run);
+    std::fs::write(run.join("model.bpk"), "definitely not a model").unwrap();
+    let e = eval_error(&run);
+    assert!(e.contains("model.bpk"), "{e}");
+    // Another architecture: the config says hidden 64, the file holds 32.
+    let run = tmp.path().join("other");
+    copy_of_trained_run(&run);
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    std::fs::write(run.join("config.toml"), cfg.replace("hidden = 32", "hidden = 64")).unwrap();
+    let e = eval_error(&run);
+    assert!(e.contains("model.bpk") && e.contains("hidden = 64"), "{e}");
+    assert!(e.contains("32") , "names the shape it found: {e}");
+    // Missing.
+    let run = tmp.path().join("missing");
+    copy_of_trained_run(&run);
+    std::fs::remove_file(run.join("model.bpk")).unwrap();
+    let e = eval_error(&run);
+    assert!(e.contains("model.bpk") && e.contains("not found"), "{e}");
+}
+
+#[test]
+fn an_output_path_that_cannot_be_a_directory_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = config(tmp.path(), 1, 0.05);
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, "keep me").unwrap();
+    let out = run_bin(
+        &["--config", &c, "--out", blocker.join("run").to_str().unwrap()],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("a-file"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "keep me");
+}
+
+#[test]
+fn wgpu_without_any_adapter_says_so_and_suggests_a_cpu_backend() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = config(tmp.path(), 1, 0.05);
+    // No Vulkan driver manifest and no display: wgpu finds no adapter.
+    let out = Command::new(bin())
+        .args(["--config", &c, "--backend", "wgpu", "--out", "x"])
+        .current_dir(tmp.path())
+        .env("VK_ICD_FILENAMES", "/nonexistent.json")
+        .env("VK_DRIVER_FILES", "/nonexistent.json")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no usable GPU adapter"), "{stderr}");
+    assert!(stderr.contains("--backend flex"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!tmp.path().join("x").exists(), "nothing written before the device is known");
+}
+
+#[test]
+fn a_write_failing_mid_run_stops_with_the_path_and_keeps_what_was_written() {
+    // The run directory exists with a plain file where the checkpoint folder must go,
+    // so the first checkpoint fails after epoch 1 has been logged: the same path as a
+    // full disk or a directory turned read-only during the run.
+    let tmp = tempfile::tempdir().unwrap();
+    let c = config(tmp.path(), 2, 0.05);
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("checkpoints"), "in the way").unwrap();
+    let out = run_bin(&["--config", &c, "--out", run.to_str().unwrap()], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("checkpoints"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(metrics.contains(",600,test/accuracy,"), "epoch 1 was logged: {metrics}");
+    assert!(run.join("config.toml").exists());
+}

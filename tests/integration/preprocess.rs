@@ -1,0 +1,92 @@
+//! The MNIST-style preprocessing of pictures, on synthetic shapes with known answers.
+
+use mnist_nn::preprocess::{DIGIT_BOX, Gray, PreprocessError, centre_of_mass, preprocess};
+use mnist_nn::{IMAGE_PIXELS, IMAGE_SIDE};
+
+/// A `w × h` picture with a filled rectangle `[x0, x1) × [y0, y1)` of `ink` on `paper`.
+fn picture(w: usize, h: usize, rect: (usize, usize, usize, usize), ink: f32, paper: f32) -> Gray {
+    let (x0, y0, x1, y1) = rect;
+    let pixels = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            if (x0..x1).contains(&x) && (y0..y1).contains(&y) { ink } else { paper }
+        })
+        .collect();
+    Gray { width: w, height: h, pixels }
+}
+
+/// The bounding box `(width, height)` of the non-zero pixels of a 28×28 image.
+fn ink_box(img: &[f32; IMAGE_PIXELS]) -> (usize, usize) {
+    let on: Vec<(usize, usize)> = (0..IMAGE_PIXELS)
+        .filter(|&i| img[i] > 0.0)
+        .map(|i| (i % IMAGE_SIDE, i / IMAGE_SIDE))
+        .collect();
+    let xs = on.iter().map(|p| p.0);
+    let ys = on.iter().map(|p| p.1);
+    (
+        xs.clone().max().unwrap() - xs.min().unwrap() + 1,
+        ys.clone().max().unwrap() - ys.min().unwrap() + 1,
+    )
+}
+
+#[test]
+fn a_tall_bar_becomes_20_pixels_high_keeps_its_aspect_and_is_centred_by_mass() {
+    // 30 × 90 bar of dark ink on white paper in a 300 × 200 picture, off-centre.
+    let p = picture(300, 200, (20, 50, 50, 140), 0.0, 1.0);
+    let img = preprocess(&p).unwrap();
+    let (w, h) = ink_box(&img);
+    assert_eq!(h, DIGIT_BOX, "longer side");
+    // 30/90 of 20 px = 6.7 → 7 columns.
+    assert_eq!(w, 7, "aspect kept");
+    let (cx, cy) = centre_of_mass(&img).unwrap();
+    assert!((cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5, "({cx}, {cy})");
+    // Ink is bright (inverted from dark-on-light) and reaches full intensity.
+    assert!(img.iter().copied().fold(0.0f32, f32::max) > 0.99);
+}
+
+#[test]
+fn light_on_dark_and_dark_on_light_give_the_same_input() {
+    let dark_on_light = picture(64, 48, (10, 5, 30, 40), 0.1, 0.9);
+    let light_on_dark = picture(64, 48, (10, 5, 30, 40), 0.9, 0.1);
+    assert_eq!(
+        preprocess(&dark_on_light).unwrap(),
+        preprocess(&light_on_dark).unwrap()
+    );
+}
+
+#[test]
+fn a_small_wide_shape_is_scaled_up_to_20_pixels_wide() {
+    let p = picture(12, 9, (2, 3, 10, 5), 1.0, 0.0);
+    let img = preprocess(&p).unwrap();
+    let (w, h) = ink_box(&img);
+    assert_eq!(w, DIGIT_BOX);
+    assert_eq!(h, 5, "8 × 2 → 20 × 5");
+}
+
+#[test]
+fn blank_and_malformed_pictures_are_errors() {
+    assert_eq!(
+        preprocess(&picture(20, 20, (0, 0, 0, 0), 0.0, 1.0)),
+        Err(PreprocessError::Blank)
+    );
+    let bad = Gray { width: 3, height: 3, pixels: vec![0.0; 8] };
+    assert!(matches!(preprocess(&bad), Err(PreprocessError::Size { found: 8, .. })));
+}
+
+#[test]
+fn an_mnist_digit_comes_back_nearly_unchanged() {
+    // MNIST digits are already preprocessed: doing it again moves little ink.
+    let test = &crate::util::mnist().test;
+    for i in 0..50 {
+        let original: Vec<f32> = test.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]
+            .iter()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect();
+        let again = preprocess(&Gray { width: 28, height: 28, pixels: original.clone() }).unwrap();
+        let moved: f32 = again.iter().zip(&original).map(|(a, b)| (a - b).abs()).sum();
+        let total: f32 = original.iter().sum();
+        // Re-cropping to the ink above 5% and resampling to 20 px shifts grey levels at
+        // the edges; half the ink moving would mean a shift or a wrong scale.
+        assert!(moved < 0.5 * total, "image {i}: {moved} of {total} moved");
+    }
+}
