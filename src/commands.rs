@@ -122,7 +122,11 @@ pub fn report(run: &Path, backend: Option<BackendKind>) -> anyhow::Result<ExitCo
         println!("wrote {}", file.display());
     }
     if let Some(first) = gallery.first().and_then(|f| f.parent()) {
-        println!("wrote {} images of mistakes in {}", gallery.len(), first.display());
+        println!(
+            "wrote {} images of mistakes in {}",
+            gallery.len(),
+            first.display()
+        );
     }
     if let Some(acc) = written.accuracy {
         println!("test accuracy {:.2}%", 100.0 * acc);

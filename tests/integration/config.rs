@@ -123,16 +123,28 @@ fn defaults_fill_optional_keys() {
 
 #[test]
 fn unknown_key() {
-    rejected(&with("hidden = 32", "hiden = 32"), &["hiden", "did you mean `hidden`?"]);
-    rejected(&with("seed = 3", "seed = 3\nsede = 4"), &["sede", "did you mean `seed`?"]);
+    rejected(
+        &with("hidden = 32", "hiden = 32"),
+        &["hiden", "did you mean `hidden`?"],
+    );
+    rejected(
+        &with("seed = 3", "seed = 3\nsede = 4"),
+        &["sede", "did you mean `seed`?"],
+    );
     rejected(
         &with("learning_rate = 0.05", "learning_rte = 0.05"),
         &["did you mean `learning_rate`?"],
     );
     // Nothing close: no suggestion.
-    let far = Config::parse(&with("seed = 3", "seed = 3\ncolour = 4"), Path::new("c.toml"));
+    let far = Config::parse(
+        &with("seed = 3", "seed = 3\ncolour = 4"),
+        Path::new("c.toml"),
+    );
     let message = far.unwrap_err().to_string();
-    assert!(message.contains("colour") && !message.contains("did you mean"), "{message}");
+    assert!(
+        message.contains("colour") && !message.contains("did you mean"),
+        "{message}"
+    );
 }
 
 #[test]

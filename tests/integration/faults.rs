@@ -226,10 +226,14 @@ fn damaged_or_foreign_model_files_are_clear_errors() {
     let run = tmp.path().join("other");
     copy_of_trained_run(&run);
     let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    std::fs::write(run.join("config.toml"), cfg.replace("hidden = 32", "hidden = 64")).unwrap();
+    std::fs::write(
+        run.join("config.toml"),
+        cfg.replace("hidden = 32", "hidden = 64"),
+    )
+    .unwrap();
     let e = eval_error(&run);
     assert!(e.contains("model.bpk") && e.contains("hidden = 64"), "{e}");
-    assert!(e.contains("32") , "names the shape it found: {e}");
+    assert!(e.contains("32"), "names the shape it found: {e}");
     // Missing.
     let run = tmp.path().join("missing");
     copy_of_trained_run(&run);
@@ -245,7 +249,12 @@ fn an_output_path_that_cannot_be_a_directory_is_a_clear_error() {
     let blocker = tmp.path().join("a-file");
     std::fs::write(&blocker, "keep me").unwrap();
     let out = run_bin(
-        &["--config", &c, "--out", blocker.join("run").to_str().unwrap()],
+        &[
+            "--config",
+            &c,
+            "--out",
+            blocker.join("run").to_str().unwrap(),
+        ],
         tmp.path(),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -274,7 +283,10 @@ fn wgpu_without_any_adapter_says_so_and_suggests_a_cpu_backend() {
     assert!(stderr.contains("no usable GPU adapter"), "{stderr}");
     assert!(stderr.contains("--backend flex"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(!tmp.path().join("x").exists(), "nothing written before the device is known");
+    assert!(
+        !tmp.path().join("x").exists(),
+        "nothing written before the device is known"
+    );
 }
 
 #[test]
@@ -287,12 +299,18 @@ fn a_write_failing_mid_run_stops_with_the_path_and_keeps_what_was_written() {
     let run = tmp.path().join("run");
     std::fs::create_dir(&run).unwrap();
     std::fs::write(run.join("checkpoints"), "in the way").unwrap();
-    let out = run_bin(&["--config", &c, "--out", run.to_str().unwrap()], tmp.path());
+    let out = run_bin(
+        &["--config", &c, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("checkpoints"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    assert!(metrics.contains(",600,test/accuracy,"), "epoch 1 was logged: {metrics}");
+    assert!(
+        metrics.contains(",600,test/accuracy,"),
+        "epoch 1 was logged: {metrics}"
+    );
     assert!(run.join("config.toml").exists());
 }

@@ -9,10 +9,18 @@ fn picture(w: usize, h: usize, rect: (usize, usize, usize, usize), ink: f32, pap
     let pixels = (0..w * h)
         .map(|i| {
             let (x, y) = (i % w, i / w);
-            if (x0..x1).contains(&x) && (y0..y1).contains(&y) { ink } else { paper }
+            if (x0..x1).contains(&x) && (y0..y1).contains(&y) {
+                ink
+            } else {
+                paper
+            }
         })
         .collect();
-    Gray { width: w, height: h, pixels }
+    Gray {
+        width: w,
+        height: h,
+        pixels,
+    }
 }
 
 /// The bounding box `(width, height)` of the non-zero pixels of a 28×28 image.
@@ -39,7 +47,10 @@ fn a_tall_bar_becomes_20_pixels_high_keeps_its_aspect_and_is_centred_by_mass() {
     // 30/90 of 20 px = 6.7 → 7 columns.
     assert_eq!(w, 7, "aspect kept");
     let (cx, cy) = centre_of_mass(&img).unwrap();
-    assert!((cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5, "({cx}, {cy})");
+    assert!(
+        (cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5,
+        "({cx}, {cy})"
+    );
     // Ink is bright (inverted from dark-on-light) and reaches full intensity.
     assert!(img.iter().copied().fold(0.0f32, f32::max) > 0.99);
 }
@@ -69,8 +80,15 @@ fn blank_and_malformed_pictures_are_errors() {
         preprocess(&picture(20, 20, (0, 0, 0, 0), 0.0, 1.0)),
         Err(PreprocessError::Blank)
     );
-    let bad = Gray { width: 3, height: 3, pixels: vec![0.0; 8] };
-    assert!(matches!(preprocess(&bad), Err(PreprocessError::Size { found: 8, .. })));
+    let bad = Gray {
+        width: 3,
+        height: 3,
+        pixels: vec![0.0; 8],
+    };
+    assert!(matches!(
+        preprocess(&bad),
+        Err(PreprocessError::Size { found: 8, .. })
+    ));
 }
 
 #[test]
@@ -82,8 +100,17 @@ fn an_mnist_digit_comes_back_nearly_unchanged() {
             .iter()
             .map(|&p| f32::from(p) / 255.0)
             .collect();
-        let again = preprocess(&Gray { width: 28, height: 28, pixels: original.clone() }).unwrap();
-        let moved: f32 = again.iter().zip(&original).map(|(a, b)| (a - b).abs()).sum();
+        let again = preprocess(&Gray {
+            width: 28,
+            height: 28,
+            pixels: original.clone(),
+        })
+        .unwrap();
+        let moved: f32 = again
+            .iter()
+            .zip(&original)
+            .map(|(a, b)| (a - b).abs())
+            .sum();
         let total: f32 = original.iter().sum();
         // Re-cropping to the ink above 5% and resampling to 20 px shifts grey levels at
         // the edges; half the ink moving would mean a shift or a wrong scale.
