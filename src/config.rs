@@ -338,8 +338,9 @@ impl Config {
 }
 
 /// For serde's "unknown field `X`, expected one of `a`, `b`" (or "unknown variant"),
-/// a suggestion of the expected name closest to `X` when it is a likely typo (at most
-/// two edits, or one for names of up to four letters).
+/// a suggestion of the expected name closest to `X` when it is a likely typo: at most
+/// two edits (one for names of up to four letters), where swapping two neighbouring
+/// letters counts as one edit (`sede` → `seed`).
 fn did_you_mean(message: &str) -> Option<String> {
     let line = message
         .lines()
@@ -347,7 +348,7 @@ fn did_you_mean(message: &str) -> Option<String> {
     let mut quoted = line.split('`').skip(1).step_by(2);
     let unknown = quoted.next()?;
     let (best, distance) = quoted
-        .map(|candidate| (candidate, strsim::levenshtein(unknown, candidate)))
+        .map(|candidate| (candidate, strsim::osa_distance(unknown, candidate)))
         .min_by_key(|(_, d)| *d)?;
     let limit = if unknown.chars().count() <= 4 { 1 } else { 2 };
     (distance <= limit).then(|| format!("\ndid you mean `{best}`?"))
