@@ -62,7 +62,7 @@ pub fn parse_images(path: &Path, raw: Vec<u8>) -> Result<IdxImages, IdxError> {
             cols,
         });
     }
-    let pixels = count.checked_mul(rows * cols).unwrap_or(usize::MAX);
+    let pixels = count.saturating_mul(rows * cols);
     let body = body(path, &bytes, 16, pixels)?;
     Ok(IdxImages {
         count,
