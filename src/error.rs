@@ -183,6 +183,14 @@ pub enum Error {
         /// What was kept.
         detail: String,
     },
+    /// The device failed while computing (out of memory, a lost device…).
+    #[error("the device failed while {during}: {message}")]
+    Device {
+        /// What the program was doing, e.g. "training (step 12)".
+        during: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// The chosen backend cannot run here.
     #[error("backend `{backend}`: {message}")]
     Backend {
@@ -197,6 +205,28 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A failure of the device while `during`, from Burn's report `source` (often many
+    /// lines of "Caused by"), reduced to the line that says what happened and a hint.
+    pub fn device(during: impl Into<String>, source: impl std::fmt::Display) -> Self {
+        let report = source.to_string();
+        let allocation = report
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("can't allocate buffer of size: "))
+            .and_then(|bytes| bytes.trim().parse::<u64>().ok());
+        let message = match allocation {
+            Some(bytes) => format!(
+                "it could not allocate a buffer of {:.0} MB; try a smaller train.batch_size, \
+                 or a CPU backend (--backend flex or ndarray)",
+                bytes as f64 / 1e6
+            ),
+            None => report.lines().next().unwrap_or("unknown error").to_string(),
+        };
+        Error::Device {
+            during: during.into(),
+            message,
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

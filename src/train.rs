@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::autodiff::{autodiff_step, optimizer};
 use crate::config::{Config, Mode};
 use crate::data::{Mnist, MnistTensors};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::loss::cross_entropy;
 use crate::manual::backward_manual;
 use crate::model::TwoLayerNet;
@@ -303,14 +303,14 @@ pub fn train_from(
                     let idx = order.clone().slice(range);
                     let t = &tensors.train;
                     (
-                        t.images.clone().select(0, idx.clone()),
+                        t.images_at(idx.clone()),
                         t.one_hot.clone().select(0, idx.clone()),
                         t.labels.clone().select(0, idx),
                     )
                 }
                 None => {
                     let t = &tensors.train;
-                    (t.images.clone(), t.one_hot.clone(), t.labels.clone())
+                    (t.images_in(0..n), t.one_hot.clone(), t.labels.clone())
                 }
             };
             let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), alpha);
@@ -326,7 +326,7 @@ pub fn train_from(
             if window.len() == DIVERGENCE_WINDOW || last || stop {
                 // The window holds the losses of steps `first ..= at.step`.
                 let first = at.step + 1 - window.len();
-                if let Some((k, loss)) = first_diverged(std::mem::take(&mut window)) {
+                if let Some((k, loss)) = first_diverged(std::mem::take(&mut window), first)? {
                     return Ok(Trained {
                         model: learner.model(),
                         history,
@@ -338,8 +338,8 @@ pub fn train_from(
                 }
             }
             if stop {
-                at.loss_sum = loss_sum.into_scalar::<f64>();
-                at.correct = correct.into_scalar::<i64>();
+                at.loss_sum = read(loss_sum, "training")?;
+                at.correct = read(correct, "training")?;
                 at.seconds += started.elapsed().as_secs_f64();
                 let model = learner.model();
                 observer.checkpoint(&StateRef {
@@ -356,8 +356,8 @@ pub fn train_from(
             }
         }
         let train = Evaluation {
-            loss: loss_sum.into_scalar::<f64>() / n as f64,
-            accuracy: correct.into_scalar::<i64>() as f64 / n as f64,
+            loss: read::<f64, _>(loss_sum, "training")? / n as f64,
+            accuracy: read::<i64, _>(correct, "training")? as f64 / n as f64,
             images: n,
         };
         let train_seconds = at.seconds + started.elapsed().as_secs_f64();
@@ -366,8 +366,12 @@ pub fn train_from(
         let evaluate_now = epoch.is_multiple_of(config.train.eval_every) || epoch == epochs;
         let (valid, test) = if evaluate_now {
             (
-                tensors.valid.as_ref().map(|v| evaluate(&model, v)),
-                Some(evaluate(&model, &tensors.test)),
+                tensors
+                    .valid
+                    .as_ref()
+                    .map(|v| evaluate(&model, v))
+                    .transpose()?,
+                Some(evaluate(&model, &tensors.test)?),
             )
         } else {
             (None, None)
@@ -407,17 +411,36 @@ pub fn train_from(
 }
 
 /// The 0-based index and value of the first loss in `window` that is NaN, infinite or
-/// above [`DIVERGED_LOSS`], reading them all back from the device at once.
-fn first_diverged(window: Vec<Tensor<1>>) -> Option<(usize, f64)> {
+/// above [`DIVERGED_LOSS`], reading them all back from the device at once. `first` is
+/// the window's first step, for the error should the device fail.
+fn first_diverged(window: Vec<Tensor<1>>, first: usize) -> Result<Option<(usize, f64)>> {
     if window.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let losses = Tensor::cat(window, 0).into_data();
-    let values: Vec<f32> = losses.try_to_vec::<f32>().unwrap_or_default();
-    values
+    let last = first + window.len() - 1;
+    let during = || {
+        if last > first {
+            format!("training (steps {first} to {last})")
+        } else {
+            format!("training (step {first})")
+        }
+    };
+    let values = Tensor::cat(window.clone(), 0)
+        .try_into_vec_as::<f32>()
+        .map_err(|e| Error::device(during(), e))?;
+    Ok(values
         .iter()
         .position(|v| !v.is_finite() || *v > DIVERGED_LOSS)
-        .map(|k| (k, f64::from(values[k])))
+        .map(|k| (k, f64::from(values[k]))))
+}
+
+/// A one-element tensor's value, or the device's failure as an [`Error::Device`].
+fn read<E: burn::tensor::Element, K: burn::tensor::kind::Basic>(
+    t: Tensor<1, K>,
+    during: &str,
+) -> Result<E> {
+    t.try_into_scalar::<E>()
+        .map_err(|e| Error::device(during, e))
 }
 
 /// A permutation of `0..n` for `epoch`, the same for a given seed on every run and
@@ -441,23 +464,23 @@ fn count_correct(z2: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
 const EVAL_CHUNK: usize = 10_000;
 
 /// Mean loss and accuracy of `model` on `data`.
-pub fn evaluate(model: &TwoLayerNet, data: &MnistTensors) -> Evaluation {
+pub fn evaluate(model: &TwoLayerNet, data: &MnistTensors) -> Result<Evaluation> {
     let n = data.len();
-    let device = data.images.device();
+    let device = data.labels.device();
     let mut loss_sum = Tensor::<1>::zeros([1], &device);
     let mut correct = Tensor::<1, Int>::zeros([1], &device);
     for start in (0..n).step_by(EVAL_CHUNK) {
         let range = start..(start + EVAL_CHUNK).min(n);
         let m = range.len();
-        let x = data.images.clone().slice(range.clone()).transpose();
+        let x = data.images_in(range.clone()).transpose();
         let y = data.one_hot.clone().slice(range.clone()).transpose();
         let z2 = model.forward(x).z2;
         loss_sum = loss_sum + cross_entropy(z2.clone(), y).mul_scalar(m as f64);
         correct = correct + count_correct(z2, data.labels.clone().slice(range));
     }
-    Evaluation {
-        loss: loss_sum.into_scalar::<f64>() / n as f64,
-        accuracy: correct.into_scalar::<i64>() as f64 / n as f64,
+    Ok(Evaluation {
+        loss: read::<f64, _>(loss_sum, "evaluating")? / n as f64,
+        accuracy: read::<i64, _>(correct, "evaluating")? as f64 / n as f64,
         images: n,
-    }
+    })
 }

@@ -151,40 +151,90 @@ pub enum LoadError {
     },
 }
 
+/// The largest tensor, in bytes, that this program puts on a device: 128 MiB, WebGPU's
+/// default `maxStorageBufferBindingSize`, which is also the storage-buffer limit of
+/// Mesa's lavapipe. The 55,000 training images as `f32` take 172 MB, so they are
+/// stored in pixel bands below this size (see [`MnistTensors`]).
+pub const MAX_TENSOR_BYTES: usize = 128 << 20;
+
 /// A split on the device, ready for batching: one row per image.
 ///
 /// The design notes' `X` (784 × m, one column per image) of a batch is
-/// `images.select(0, idx).transpose()`: rows are stored contiguously so that gathering a
-/// shuffled batch copies whole images, and the transpose is a free stride swap.
+/// `images(idx).transpose()`: rows are stored contiguously so that gathering a shuffled
+/// batch copies whole images, and the transpose is a free stride swap. When the `(n, 784)`
+/// pixels would exceed [`MAX_TENSOR_BYTES`] they are kept as side-by-side column bands
+/// (pixels `0..k`, `k..2k`, …), each gathered with the same indices and joined per batch.
 #[derive(Debug, Clone)]
 pub struct MnistTensors {
-    /// `(n, 784)` pixels scaled to `[0, 1]`.
-    pub images: Tensor<2>,
+    /// `(n, width)` bands of the pixels scaled to `[0, 1]`; together `(n, 784)`.
+    bands: Vec<Tensor<2>>,
     /// `(n, 10)` one-hot labels (`Y` transposed).
     pub one_hot: Tensor<2>,
     /// `(n)` labels.
     pub labels: Tensor<1, Int>,
 }
 
+/// Pixels per band so that `n` rows of `f32` stay within [`MAX_TENSOR_BYTES`].
+fn band_width(n: usize) -> usize {
+    let row_bytes = n.max(1) * std::mem::size_of::<f32>();
+    (MAX_TENSOR_BYTES / row_bytes).clamp(1, IMAGE_PIXELS)
+}
+
 impl MnistTensors {
     fn new(split: &MnistSplit, device: &Device) -> Self {
         let n = split.len();
-        let scaled: Vec<f32> = split.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let width = band_width(n);
+        let bands = (0..IMAGE_PIXELS)
+            .step_by(width)
+            .map(|first| {
+                let cols = first..(first + width).min(IMAGE_PIXELS);
+                let band: Vec<f32> = split
+                    .pixels
+                    .chunks_exact(IMAGE_PIXELS)
+                    .flat_map(|image| image[cols.clone()].iter().map(|&p| f32::from(p) / 255.0))
+                    .collect();
+                Tensor::from_data(TensorData::new(band, [n, cols.len()]), device)
+            })
+            .collect();
         let mut one_hot = vec![0.0f32; n * NUM_CLASSES];
         for (row, &label) in split.labels.iter().enumerate() {
             one_hot[row * NUM_CLASSES + usize::from(label)] = 1.0;
         }
         let labels: Vec<i64> = split.labels.iter().map(|&l| i64::from(l)).collect();
         Self {
-            images: Tensor::from_data(TensorData::new(scaled, [n, IMAGE_PIXELS]), device),
+            bands,
             one_hot: Tensor::from_data(TensorData::new(one_hot, [n, NUM_CLASSES]), device),
             labels: Tensor::from_data(TensorData::new(labels, [n]), device),
         }
     }
 
+    /// `(m, 784)` pixels of the images at `idx` (indices into the split, on the device).
+    pub fn images_at(&self, idx: Tensor<1, Int>) -> Tensor<2> {
+        self.join(|band| band.select(0, idx.clone()))
+    }
+
+    /// `(m, 784)` pixels of the images in `range`.
+    pub fn images_in(&self, range: std::ops::Range<usize>) -> Tensor<2> {
+        self.join(|band| band.slice(range.clone()))
+    }
+
+    /// `part` of every band, side by side.
+    fn join(&self, part: impl Fn(Tensor<2>) -> Tensor<2>) -> Tensor<2> {
+        match self.bands.as_slice() {
+            [whole] => part(whole.clone()),
+            bands => Tensor::cat(bands.iter().cloned().map(part).collect(), 1),
+        }
+    }
+
+    /// Number of pixel bands the images are stored in (1 unless they exceed
+    /// [`MAX_TENSOR_BYTES`]).
+    pub fn bands(&self) -> usize {
+        self.bands.len()
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
-        self.images.dims()[0]
+        self.labels.dims()[0]
     }
 
     /// True when there are no images.

@@ -116,7 +116,7 @@ fn short_run_reaches_90_percent_and_its_saved_model_reloads() {
     let device = BackendKind::Ndarray.device().unwrap();
     let (_, model) = load_run(&out, &device).expect("run directory reloads");
     let test = mnist().test.to_device(&device);
-    let reloaded = evaluate(&model, &test).accuracy;
+    let reloaded = evaluate(&model, &test).expect("evaluates").accuracy;
     assert_eq!(
         reloaded, acc,
         "the saved model reproduces the reported test accuracy"

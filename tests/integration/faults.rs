@@ -332,3 +332,24 @@ fn a_write_failing_mid_run_stops_with_the_path_and_keeps_what_was_written() {
     );
     assert!(run.join("config.toml").exists());
 }
+
+#[test]
+fn a_device_out_of_memory_report_becomes_one_line_with_a_hint() {
+    // The shape of the report Burn gives when a wgpu buffer cannot be allocated (seen
+    // with configs/seed.toml's full batch of 55,000 images on Mesa's lavapipe).
+    let report = "An error happened during execution\nCaused by:\n  Several failures at once\n\
+                  Caused by:\n  An IO error happened\nCaused by:\n  can't allocate buffer of size: 172480000\n";
+    let e = mnist_nn::Error::device("training (step 1)", report).to_string();
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("training (step 1)") && e.contains("172 MB"),
+        "{e}"
+    );
+    assert!(
+        e.contains("train.batch_size") && e.contains("--backend flex"),
+        "{e}"
+    );
+    // Anything else keeps the report's first line.
+    let e = mnist_nn::Error::device("evaluating", "device lost\nCaused by: x").to_string();
+    assert_eq!(e, "the device failed while evaluating: device lost");
+}

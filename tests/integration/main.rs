@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod device_data;
 mod faults;
 mod finite_diff;
 mod fuzz_idx;
