@@ -289,7 +289,7 @@ impl Observer for Progress {
         if self.terminal && batches > 1 {
             let bar = ProgressBar::new(batches as u64).with_style(
                 ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}",
+                    "epoch {prefix} [{bar:30}] {pos}/{len} batches, {elapsed} elapsed, eta {eta}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),

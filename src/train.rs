@@ -287,6 +287,9 @@ pub fn train_from(
     let batches = n.div_ceil(batch);
     let alpha = config.train.learning_rate;
     let epochs = config.train.epochs;
+    // Full batch: every step takes all the images in order, so their bands are joined
+    // once rather than at every step.
+    let whole = (batch >= n).then(|| tensors.train.images_in(0..n));
     while at.epoch <= epochs {
         let epoch = at.epoch;
         observer.epoch_started(epoch, batches);
@@ -310,7 +313,8 @@ pub fn train_from(
                 }
                 None => {
                     let t = &tensors.train;
-                    (t.images_in(0..n), t.one_hot.clone(), t.labels.clone())
+                    let x = whole.clone().unwrap_or_else(|| t.images_in(0..n));
+                    (x, t.one_hot.clone(), t.labels.clone())
                 }
             };
             let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), alpha);

@@ -1,7 +1,7 @@
 //! Training faults through the real binary: divergence, Ctrl-C, `kill -9`.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,21 +69,21 @@ fn assert_same_params(a: &Path, b: &Path, what: &str) {
     );
 }
 
+/// Trains `epochs` epochs to `dir/straight`, then starts the same run into `dir/run`
+/// and returns both directories and the running child.
+fn straight_run_then_another(dir: &Path, epochs: usize) -> (PathBuf, PathBuf, Child) {
+    let c = config(dir, epochs, 0.05);
+    let straight = dir.join("straight");
+    finish(&["--config", &c, "--out", straight.to_str().unwrap()], dir);
+    let run = dir.join("run");
+    let child = spawn(&["--config", &c, "--out", run.to_str().unwrap()], dir);
+    (straight, run, child)
+}
+
 #[test]
 fn ctrl_c_checkpoints_mid_epoch_and_resume_finishes_as_if_never_stopped() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = config(tmp.path(), 4, 0.05);
-    let straight = tmp.path().join("straight");
-    finish(
-        &["--config", &c, "--out", straight.to_str().unwrap()],
-        tmp.path(),
-    );
-
-    let run = tmp.path().join("run");
-    let mut child = spawn(
-        &["--config", &c, "--out", run.to_str().unwrap()],
-        tmp.path(),
-    );
+    let (straight, run, mut child) = straight_run_then_another(tmp.path(), 4);
     // Stop in the second epoch, after the first checkpoint: the signal goes out when the
     // progress line of its first quarter arrives, two and a half epochs before the end,
     // however fast or slow this machine is.
@@ -119,17 +119,7 @@ fn kill_9_at_any_moment_leaves_a_checkpoint_that_resumes() {
     // Ten epochs: the kill, at most half a second after the first checkpoint, lands
     // while the run is still going even on a fast machine (about 0.2 s an epoch seen
     // on a 2-core one); the test checks that it did.
-    let c = config(tmp.path(), 10, 0.05);
-    let straight = tmp.path().join("straight");
-    finish(
-        &["--config", &c, "--out", straight.to_str().unwrap()],
-        tmp.path(),
-    );
-    let run = tmp.path().join("run");
-    let mut child = spawn(
-        &["--config", &c, "--out", run.to_str().unwrap()],
-        tmp.path(),
-    );
+    let (straight, run, mut child) = straight_run_then_another(tmp.path(), 10);
     wait_for("the first checkpoint", || {
         run.join(checkpoint::POINTER).exists()
     });
