@@ -1,5 +1,5 @@
 //! The IDX reader on arbitrary and mutated bytes: it must return `Ok` or a typed error,
-//! never panic. (`PROPTEST_CASES=100000 cargo test --release fuzz_idx` runs it longer.)
+//! never panic. (`PROPTEST_CASES=1000000 cargo test --release fuzz_idx` runs it longer.)
 
 use std::io::Write;
 use std::path::Path;
