@@ -324,6 +324,58 @@ fn report_writes_figures_and_a_page_that_shows_them() {
     assert!(stdout.contains("test accuracy"), "{stdout}");
 }
 
+/// Copies `names` (files or folders) of the shared trained run into `to`.
+fn copy_of_run(to: &Path, names: &[&str]) {
+    let from = trained_run();
+    std::fs::create_dir_all(to.join("checkpoints")).unwrap();
+    for name in names {
+        let source = from.join(name);
+        if source.is_dir() {
+            for entry in std::fs::read_dir(&source).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), to.join(name).join(entry.file_name())).unwrap();
+            }
+        } else {
+            std::fs::copy(source, to.join(name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn report_works_on_a_run_that_is_still_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    // After its first checkpoint: no model.bpk or summary.json yet; the weights come
+    // from the checkpoint.
+    let run = tmp.path().join("training");
+    copy_of_run(
+        &run,
+        &[
+            "config.toml",
+            "metrics.csv",
+            "checkpoint.json",
+            "checkpoints",
+        ],
+    );
+    let stdout = ok(&run_bin(&["report", "--run", run.to_str().unwrap()], &run));
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(html.contains("in progress"), "status shown");
+    assert!(run.join("report/weights.png").exists() && run.join("report/confusion.svg").exists());
+    let saved = saved_params(trained_run());
+    let (_, from_checkpoint) =
+        mnist_nn::run::load_run(&run, &BackendKind::Ndarray.device().unwrap()).unwrap();
+    assert_eq!(from_checkpoint.to_host().unwrap().w1, saved.w1);
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+
+    // Before the first epoch ends: only the config and the metrics header. Curves only.
+    let run = tmp.path().join("starting");
+    copy_of_run(&run, &["config.toml"]);
+    std::fs::write(run.join("metrics.csv"), "wall_time,step,tag,value\n").unwrap();
+    let stdout = ok(&run_bin(&["report", "--run", run.to_str().unwrap()], &run));
+    assert!(run.join("report/loss.svg").exists() && run.join("report/index.html").exists());
+    assert!(!run.join("report/weights.png").exists());
+    assert!(!stdout.contains("test accuracy"), "{stdout}");
+}
+
 #[test]
 fn predict_on_the_library_matches_the_forward_pass() {
     // One image through `predict` equals softmax of the forward's logits.
