@@ -429,7 +429,7 @@ fn first_diverged(window: Vec<Tensor<1>>, first: usize) -> Result<Option<(usize,
             format!("training (step {first})")
         }
     };
-    let values = Tensor::cat(window.clone(), 0)
+    let values = Tensor::cat(window, 0)
         .try_into_vec_as::<f32>()
         .map_err(|e| Error::device(during(), e))?;
     Ok(values
