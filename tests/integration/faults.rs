@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mnist_nn::checkpoint;
 
-use crate::util::{bin, root, run_bin, saved_params, write};
+use crate::util::{bin, root, run_bin, run_bin_ok, saved_params, write};
 
 /// A run of `epochs` epochs over 6,000 images at batch 10 (600 steps an epoch), long
 /// enough to be interrupted mid-epoch.
@@ -52,15 +52,6 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
-fn finish(args: &[&str], cwd: &Path) {
-    let out = run_bin(args, cwd);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn assert_same_params(a: &Path, b: &Path, what: &str) {
     let (a, b) = (saved_params(a), saved_params(b));
     assert!(
@@ -74,7 +65,7 @@ fn assert_same_params(a: &Path, b: &Path, what: &str) {
 fn straight_run_then_another(dir: &Path, epochs: usize) -> (PathBuf, PathBuf, Child) {
     let c = config(dir, epochs, 0.05);
     let straight = dir.join("straight");
-    finish(&["--config", &c, "--out", straight.to_str().unwrap()], dir);
+    run_bin_ok(&["--config", &c, "--out", straight.to_str().unwrap()], dir);
     let run = dir.join("run");
     let child = spawn(&["--config", &c, "--out", run.to_str().unwrap()], dir);
     (straight, run, child)
@@ -109,7 +100,7 @@ fn ctrl_c_checkpoints_mid_epoch_and_resume_finishes_as_if_never_stopped() {
     assert!(pointer.position.batch >= 150, "{:?}", pointer.position);
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
     assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
-    finish(&["--resume", run.to_str().unwrap()], tmp.path());
+    run_bin_ok(&["--resume", run.to_str().unwrap()], tmp.path());
     assert_same_params(&straight, &run, "Ctrl-C + resume");
 }
 
@@ -140,7 +131,7 @@ fn kill_9_at_any_moment_leaves_a_checkpoint_that_resumes() {
     assert!(run.join(&pointer.model).exists());
     assert!(run.join(pointer.optimizer.as_ref().unwrap()).exists());
     assert!(pointer.position.epoch <= 10, "{:?}", pointer.position);
-    finish(&["--resume", run.to_str().unwrap()], tmp.path());
+    run_bin_ok(&["--resume", run.to_str().unwrap()], tmp.path());
     assert_same_params(&straight, &run, "kill -9 + resume");
 }
 
@@ -149,7 +140,7 @@ fn divergence_stops_at_the_step_keeps_the_last_good_checkpoint_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let c = config(tmp.path(), 1, 0.05);
-    finish(
+    run_bin_ok(
         &["--config", &c, "--out", run.to_str().unwrap()],
         tmp.path(),
     );

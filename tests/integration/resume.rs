@@ -4,7 +4,7 @@ use std::path::Path;
 
 use mnist_nn::checkpoint;
 
-use crate::util::{root, run_bin, saved_params, write};
+use crate::util::{root, run_bin, run_bin_ok, saved_params, write};
 
 /// A small run: 2,000 images, hidden 16, batch 50, `epochs` epochs.
 fn config(dir: &Path, mode: &str, optimizer: &str, epochs: usize) -> String {
@@ -17,15 +17,6 @@ fn config(dir: &Path, mode: &str, optimizer: &str, epochs: usize) -> String {
     path.to_str().expect("utf-8").to_string()
 }
 
-fn train(args: &[&str], cwd: &Path) {
-    let out = run_bin(args, cwd);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn two_epochs_then_resume_to_four_equals_four_straight() {
     // Manual SGD has no optimizer state; Adam's moments and step count must survive the
@@ -36,11 +27,11 @@ fn two_epochs_then_resume_to_four_equals_four_straight() {
         let split = tmp.path().join("split");
         let c4 = config(tmp.path(), mode, optimizer, 4);
         let c2 = config(tmp.path(), mode, optimizer, 2);
-        train(
+        run_bin_ok(
             &["--config", &c4, "--out", straight.to_str().unwrap()],
             tmp.path(),
         );
-        train(
+        run_bin_ok(
             &["--config", &c2, "--out", split.to_str().unwrap()],
             tmp.path(),
         );
@@ -50,7 +41,7 @@ fn two_epochs_then_resume_to_four_equals_four_straight() {
             "{mode}: checkpoint after epoch 2"
         );
         assert_eq!(halfway.optimizer.is_some(), mode == "autodiff");
-        train(
+        run_bin_ok(
             &["--resume", split.to_str().unwrap(), "--epochs", "4"],
             tmp.path(),
         );
@@ -85,7 +76,7 @@ fn resume_refuses_a_finished_run_and_a_directory_without_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("done");
     let c = config(tmp.path(), "manual", "sgd", 1);
-    train(
+    run_bin_ok(
         &["--config", &c, "--out", run.to_str().unwrap()],
         tmp.path(),
     );
@@ -111,7 +102,7 @@ fn a_checkpoint_keeps_only_its_own_files() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let c = config(tmp.path(), "autodiff", "momentum", 3);
-    train(
+    run_bin_ok(
         &["--config", &c, "--out", run.to_str().unwrap()],
         tmp.path(),
     );

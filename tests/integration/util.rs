@@ -110,6 +110,17 @@ pub fn run_bin(args: &[&str], cwd: &Path) -> std::process::Output {
         .expect("binary runs")
 }
 
+/// Runs the binary with `args` in `cwd` and fails the test, with its stderr, unless it
+/// succeeds.
+pub fn run_bin_ok(args: &[&str], cwd: &Path) {
+    let out = run_bin(args, cwd);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A run directory trained once per test binary by the real binary: hidden 32, one
 /// epoch of 20,000 images at batch 16 (about 93% test accuracy), on ndarray.
 pub fn trained_run() -> &'static Path {
