@@ -1,12 +1,12 @@
-//! The subcommands that use a trained model: `eval`, `predict`, `report`, `export`. Each loads
-//! the run, asks the library, and prints.
+//! The subcommands that use a trained model: `eval`, `predict`, `report`, `export`,
+//! `serve`. Each loads the run, asks the library, and prints.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use mnist_nn::backend::BackendKind;
-use mnist_nn::data::{MnistSplit, locate};
+use mnist_nn::data::MnistSplit;
 use mnist_nn::eval::{EvalReport, predict, predict_split};
 use mnist_nn::export::Format;
 use mnist_nn::logging::write_json;
@@ -19,10 +19,7 @@ fn test_split(data: Option<&Path>, default_dir: &Path) -> anyhow::Result<MnistSp
     if !dir.is_dir() {
         anyhow::bail!("{}: not a directory of IDX files", dir.display());
     }
-    Ok(MnistSplit::read(
-        &locate(dir, "t10k-images-idx3-ubyte"),
-        &locate(dir, "t10k-labels-idx1-ubyte"),
-    )?)
+    Ok(MnistSplit::read_test(dir)?)
 }
 
 /// `eval`: scores the model on the test set, prints the table, writes the JSON.
@@ -152,5 +149,48 @@ pub fn export(run: &Path, format: Format, out: Option<&Path>) -> anyhow::Result<
         path.display(),
         h = params.hidden
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve`: loads the run, listens, prints the URL on stdout, and serves until stopped.
+pub fn serve(
+    run: &Path,
+    host: &str,
+    port: u16,
+    data: Option<&Path>,
+    backend: Option<BackendKind>,
+) -> anyhow::Result<ExitCode> {
+    let loaded = mnist_nn::serve::LoadedRun::load(run, backend, data)?;
+    let info = loaded.info(mnist_nn::serve::api::LIMITS);
+    eprintln!(
+        "loaded {} (hidden {}, backend {})",
+        run.display(),
+        info.hidden,
+        info.backend
+    );
+    match (&info.test, info.test_unavailable) {
+        (Some(test), _) => eprintln!(
+            "test set {}: {} images, accuracy {:.2}%, {} mistakes to browse",
+            test.dir.display(),
+            test.images,
+            100.0 * test.accuracy,
+            test.mistakes
+        ),
+        (None, why) => eprintln!(
+            "warning: no test set to browse ({}); drawing still works",
+            why.unwrap_or("unknown reason")
+        ),
+    }
+    let server = mnist_nn::serve::start(loaded, host, port)?;
+    if !server.address().ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {}: other machines can reach this server",
+            server.address()
+        );
+    }
+    println!("serving {}", server.url());
+    std::io::Write::flush(&mut std::io::stdout())?;
+    eprintln!("press Ctrl-C to stop");
+    server.wait();
     Ok(ExitCode::SUCCESS)
 }

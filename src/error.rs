@@ -199,6 +199,14 @@ pub enum Error {
         /// What went wrong and what to do.
         message: String,
     },
+    /// The web server could not listen on the address it was given.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// `host:port` as given.
+        address: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
 }
 
 /// Shorthand for results of this crate.

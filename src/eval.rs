@@ -60,6 +60,43 @@ pub fn predict(model: &TwoLayerNet, images: &[f32], device: &Device) -> Result<V
     Ok(out)
 }
 
+/// What the network computes for one image: its answer and its hidden layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activations {
+    /// The answer, from `A2`.
+    pub prediction: Prediction,
+    /// `A1 = ReLU(W1·x + b1)`: one value per hidden unit.
+    pub hidden: Vec<f32>,
+}
+
+/// The forward pass on one image (784 values in `[0, 1]`), with `A1` and `A2` read back.
+pub fn activations(
+    model: &TwoLayerNet,
+    image: &[f32; IMAGE_PIXELS],
+    device: &Device,
+) -> Result<Activations> {
+    let x = Tensor::<2>::from_data(TensorData::new(image.to_vec(), [IMAGE_PIXELS, 1]), device);
+    let forward = model.forward(x);
+    let read = |t: Tensor<2>, what: &str| {
+        t.try_into_vec_as::<f32>().map_err(|e| Error::Backend {
+            backend: format!("{device:?}"),
+            message: format!("cannot read {what} back: {e:?}"),
+        })
+    };
+    // A1 is (hidden, 1) and A2 is (10, 1): one value per row.
+    let hidden = read(forward.a1, "A1")?;
+    let a2 = read(forward.a2, "A2")?;
+    let probabilities: [f32; NUM_CLASSES] =
+        a2.try_into().map_err(|v: Vec<f32>| Error::Backend {
+            backend: format!("{device:?}"),
+            message: format!("A2 has {} values, expected {NUM_CLASSES}", v.len()),
+        })?;
+    Ok(Activations {
+        prediction: Prediction::from_probabilities(probabilities),
+        hidden,
+    })
+}
+
 /// [`predict`] on every image of a split (pixels scaled from 0–255 to 0–1).
 pub fn predict_split(
     model: &TwoLayerNet,

@@ -27,6 +27,7 @@ pub mod model;
 pub mod preprocess;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -1,5 +1,5 @@
 //! `mnist-nn`: trains the two-layer network from a TOML config, and uses what it
-//! trained (`eval`, `predict`, `export`).
+//! trained (`eval`, `predict`, `report`, `export`, `serve`).
 //!
 //! Parses the command line, prints progress, and hands the work to the library.
 
@@ -111,6 +111,27 @@ enum Command {
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
     },
+    /// A web page on which you draw a digit and watch the network read it (what it
+    /// sees, its hidden layer, its answer), with the test set to browse, and the JSON
+    /// API behind it. Runs until stopped (Ctrl-C).
+    Serve {
+        /// A run directory (holding config.toml and model.bpk).
+        #[arg(long, value_name = "RUN_DIR")]
+        model: PathBuf,
+        /// Address to listen on (default: this machine only; 0.0.0.0 for every interface).
+        #[arg(long, default_value = mnist_nn::serve::DEFAULT_HOST)]
+        host: String,
+        /// Port (0: any free port; the URL printed says which).
+        #[arg(long, default_value_t = mnist_nn::serve::DEFAULT_PORT)]
+        port: u16,
+        /// The test set to browse: a directory with t10k-images-idx3-ubyte[.gz] and
+        /// t10k-labels-idx1-ubyte[.gz] (default: the run's data.dir).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Backend (default: the run's).
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
+    },
     /// Writes W1, b1, W2, b2 (float32, the design notes' shapes) for use outside Burn.
     Export {
         /// A run directory (holding config.toml and model.bpk).
@@ -151,6 +172,13 @@ fn main() -> ExitCode {
             images,
         }) => commands::predict_images(model, images, *backend, *json),
         Some(Command::Report { run, backend }) => commands::report(run, *backend),
+        Some(Command::Serve {
+            model,
+            host,
+            port,
+            data,
+            backend,
+        }) => commands::serve(model, host, *port, data.as_deref(), *backend),
         Some(Command::Export { model, format, out }) => {
             commands::export(model, *format, out.as_deref())
         }

@@ -33,37 +33,54 @@ pub struct Gray {
 impl Gray {
     /// Reads a PNG, JPEG or PGM/PBM/PPM file and converts it to grayscale.
     pub fn open(path: &Path) -> Result<Gray> {
-        let bad = |message: String| Error::Image {
-            path: path.to_path_buf(),
-            message,
-        };
         let reader = image::ImageReader::open(path)
             .map_err(|e| Error::io(path, e))?
             .with_guessed_format()
             .map_err(|e| Error::io(path, e))?;
-        if reader.format().is_none() {
-            return Err(bad(
-                "not a PNG, JPEG or PGM/PPM/PBM image (unrecognised content)".into(),
-            ));
-        }
-        let picture = reader
-            .decode()
-            .map_err(|e| bad(format!("cannot decode: {e}")))?;
-        let luma = picture.to_luma32f();
-        let (width, height) = (luma.width() as usize, luma.height() as usize);
-        if width == 0 || height == 0 {
-            return Err(bad("the image has no pixels".into()));
-        }
-        Ok(Gray {
-            width,
-            height,
-            pixels: luma
-                .into_raw()
-                .into_iter()
-                .map(|v| v.clamp(0.0, 1.0))
-                .collect(),
+        decode(reader, image::Limits::default()).map_err(|message| Error::Image {
+            path: path.to_path_buf(),
+            message,
         })
     }
+
+    /// Decodes a PNG, JPEG or PGM/PBM/PPM image held in memory (e.g. a request body) and
+    /// converts it to grayscale, refusing images wider or taller than `max_side` pixels
+    /// before decoding their pixels.
+    pub fn decode(bytes: &[u8], max_side: u32) -> std::result::Result<Gray, PreprocessError> {
+        let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| PreprocessError::Decode(e.to_string()))?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(max_side);
+        limits.max_image_height = Some(max_side);
+        decode(reader, limits).map_err(PreprocessError::Decode)
+    }
+}
+
+/// The grayscale pixels of the image `reader` holds, or what is wrong with it.
+fn decode<R: std::io::BufRead + std::io::Seek>(
+    mut reader: image::ImageReader<R>,
+    limits: image::Limits,
+) -> std::result::Result<Gray, String> {
+    if reader.format().is_none() {
+        return Err("not a PNG, JPEG or PGM/PPM/PBM image (unrecognised content)".into());
+    }
+    reader.limits(limits);
+    let picture = reader.decode().map_err(|e| format!("cannot decode: {e}"))?;
+    let luma = picture.to_luma32f();
+    let (width, height) = (luma.width() as usize, luma.height() as usize);
+    if width == 0 || height == 0 {
+        return Err("the image has no pixels".into());
+    }
+    Ok(Gray {
+        width,
+        height,
+        pixels: luma
+            .into_raw()
+            .into_iter()
+            .map(|v| v.clamp(0.0, 1.0))
+            .collect(),
+    })
 }
 
 /// Why a picture could not be turned into a network input.
@@ -84,6 +101,9 @@ pub enum PreprocessError {
     /// Nothing stands out from the background.
     #[error("the image is blank: no ink stands out from the background")]
     Blank,
+    /// The bytes are not an image this program reads, or are too large.
+    #[error("{0}")]
+    Decode(String),
 }
 
 /// The 784 network inputs (row-major 28×28, ink = 1, background = 0) for a picture of

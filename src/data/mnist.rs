@@ -48,6 +48,28 @@ impl MnistSplit {
         })
     }
 
+    /// Reads MNIST's test set from `dir`: `t10k-images-idx3-ubyte` and
+    /// `t10k-labels-idx1-ubyte`, each raw or gzipped.
+    pub fn read_test(dir: &Path) -> Result<Self, IdxError> {
+        Self::read(&idx::locate(dir, FILES[2]), &idx::locate(dir, FILES[3]))
+    }
+
+    /// Image `index` as network input: 784 values in `[0, 1]` (pixel / 255), or `None`
+    /// past the end.
+    pub fn image(&self, index: usize) -> Option<[f32; IMAGE_PIXELS]> {
+        if index >= self.len() {
+            return None;
+        }
+        let bytes = self
+            .pixels
+            .get(index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS)?;
+        let mut image = [0.0f32; IMAGE_PIXELS];
+        for (v, &b) in image.iter_mut().zip(bytes) {
+            *v = f32::from(b) / 255.0;
+        }
+        Some(image)
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()

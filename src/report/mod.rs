@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::Device;
 
-use crate::data::{MnistSplit, locate};
+use crate::data::MnistSplit;
 use crate::error::{Error, Result};
 use crate::eval::{EvalReport, predict_split};
 use crate::run::{files, load_run, read_config};
@@ -71,10 +71,7 @@ pub fn write(run: &Path, device: &Device) -> Result<Written> {
     let mut evaluation = None;
     let mut mistakes = Vec::new();
     if let Some(model) = &model {
-        let test = MnistSplit::read(
-            &locate(&config.data.dir, "t10k-images-idx3-ubyte"),
-            &locate(&config.data.dir, "t10k-labels-idx1-ubyte"),
-        )?;
+        let test = MnistSplit::read_test(&config.data.dir)?;
         let predictions = predict_split(model, &test, device)?;
         let report = EvalReport::new(&predictions, &test.labels);
         let path = out.join("confusion.svg");

@@ -1,0 +1,224 @@
+//! The routes: the page's three files, and the JSON API it uses.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /`, `/app.js`, `/style.css` | the page |
+//! | `POST /api/predict` | [`Answer`] for an image or pixels (see [`super::input`]) |
+//! | `GET /api/model` | [`super::loaded::ModelInfo`] |
+//! | `GET /api/hidden/{unit}` | [`super::loaded::HiddenUnit`] |
+//! | `GET /api/test/{index}`, `/api/test/random`, `/api/test/mistake` | [`TestAnswer`] |
+//!
+//! Errors are JSON `{"error": "…"}` with status 400 (malformed input), 404 (no such
+//! route, unit or image), 405 (wrong method), 413 (body over
+//! [`super::input::MAX_BODY_BYTES`]), 415 (content type), 500 (the device failed) or
+//! 503 (no test set to browse).
+
+use serde::Serialize;
+
+use super::http::{Request, Response};
+use super::input::{MAX_BODY_BYTES, MAX_IMAGE_SIDE, network_input};
+use super::loaded::{Limits, LoadedRun, Pick};
+use super::page;
+use crate::IMAGE_PIXELS;
+use crate::NUM_CLASSES;
+
+/// The limits the API enforces, as `GET /api/model` reports them.
+pub const LIMITS: Limits = Limits {
+    max_body_bytes: MAX_BODY_BYTES,
+    max_image_side: MAX_IMAGE_SIDE,
+};
+
+/// What the network makes of an input: `POST /api/predict`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    /// The most probable digit.
+    pub digit: usize,
+    /// `A2`: the probability of each digit, 0 to 9.
+    pub probabilities: [f32; NUM_CLASSES],
+    /// The 784 values the network received (28×28, row-major, ink = 1): the
+    /// preprocessed picture.
+    pub input: Vec<f32>,
+    /// `A1`: the hidden layer's activations.
+    pub hidden: Vec<f32>,
+}
+
+/// A test image and the network's answer: `GET /api/test/…`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestAnswer {
+    /// Index in the test set.
+    pub index: usize,
+    /// The true digit.
+    pub label: u8,
+    /// Whether the network's digit is the label.
+    pub correct: bool,
+    /// The network's answer (its `input` is the test image).
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+/// Answers one request.
+pub fn handle(run: &LoadedRun, request: &Request) -> Response {
+    let path = request.path.as_str();
+    let method = request.method.as_str();
+    let route = Route::of(path);
+    let allowed = match route {
+        Route::Predict => "POST",
+        Route::NotFound => return Response::error(404, &format!("no such page: {path}")),
+        _ => "GET",
+    };
+    if method != allowed {
+        let mut response = Response::error(405, &format!("{path} takes {allowed}, not {method}"));
+        response.headers.push(("Allow", allowed.into()));
+        return response;
+    }
+    match route {
+        Route::Page(file) => page_file(file),
+        Route::Predict => predict(run, request),
+        Route::Model => Response::json(200, &run.info(LIMITS)),
+        Route::Hidden(unit) => hidden_unit(run, unit),
+        Route::Test(which) => test_image(run, which),
+        Route::NotFound => Response::error(404, &format!("no such page: {path}")),
+    }
+}
+
+/// Where a path leads.
+enum Route<'a> {
+    Page(&'static page::File),
+    Predict,
+    Model,
+    Hidden(&'a str),
+    Test(&'a str),
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    fn of(path: &'a str) -> Self {
+        if let Some(file) = page::FILES.iter().find(|f| f.path == path) {
+            return Route::Page(file);
+        }
+        if let Some(unit) = path.strip_prefix("/api/hidden/") {
+            return Route::Hidden(unit);
+        }
+        if let Some(which) = path.strip_prefix("/api/test/") {
+            return Route::Test(which);
+        }
+        match path {
+            "/api/predict" => Route::Predict,
+            "/api/model" => Route::Model,
+            _ => Route::NotFound,
+        }
+    }
+}
+
+fn page_file(file: &page::File) -> Response {
+    Response {
+        status: 200,
+        content_type: file.content_type,
+        // Nothing outside this server may be loaded: no CDN, no fonts, no analytics.
+        headers: vec![(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'"
+                .into(),
+        )],
+        body: file.body.as_bytes().to_vec(),
+    }
+}
+
+fn look(run: &LoadedRun, input: &[f32; IMAGE_PIXELS]) -> Result<Answer, Response> {
+    let seen = run
+        .look(input)
+        .map_err(|e| Response::error(500, &e.to_string()))?;
+    Ok(Answer {
+        digit: seen.prediction.digit,
+        probabilities: seen.prediction.probabilities,
+        input: input.to_vec(),
+        hidden: seen.hidden,
+    })
+}
+
+fn predict(run: &LoadedRun, request: &Request) -> Response {
+    let input = match network_input(request.content_type.as_deref(), &request.body) {
+        Ok(input) => input,
+        Err(e) => return Response::error(e.status, &e.message),
+    };
+    match look(run, &input) {
+        Ok(answer) => Response::json(200, &answer),
+        Err(response) => response,
+    }
+}
+
+/// A non-negative integer from a path segment.
+fn index(text: &str, what: &str) -> Result<usize, Response> {
+    text.parse::<usize>().map_err(|_| {
+        Response::error(
+            400,
+            &format!("{what} {text:?} is not a whole number from 0 up"),
+        )
+    })
+}
+
+fn hidden_unit(run: &LoadedRun, text: &str) -> Response {
+    let unit = match index(text, "hidden unit") {
+        Ok(unit) => unit,
+        Err(response) => return response,
+    };
+    match run.unit(unit) {
+        Some(unit) => Response::json(200, &unit),
+        None => Response::error(
+            404,
+            &format!(
+                "no hidden unit {unit}: the network has {} (0 to {})",
+                run.hidden(),
+                run.hidden().saturating_sub(1)
+            ),
+        ),
+    }
+}
+
+fn test_image(run: &LoadedRun, which: &str) -> Response {
+    let test = match run.test_set() {
+        Ok(test) => test,
+        Err(why) => {
+            return Response::error(503, &format!("no test set to browse: {why}"));
+        }
+    };
+    let pick = match which {
+        "random" => Pick::Random,
+        "mistake" => Pick::Mistake,
+        text => match index(text, "test image") {
+            Ok(i) => Pick::Index(i),
+            Err(_) => {
+                return Response::error(
+                    400,
+                    &format!(
+                        "{text:?}: ask for /api/test/random, /api/test/mistake or \
+                         /api/test/<index>"
+                    ),
+                );
+            }
+        },
+    };
+    let Some(image) = test.pick(pick) else {
+        let message = match pick {
+            Pick::Index(i) => format!(
+                "no test image {i}: the test set has {} (0 to {})",
+                test.len(),
+                test.len().saturating_sub(1)
+            ),
+            _ => "the network makes no mistake on the test set".into(),
+        };
+        return Response::error(404, &message);
+    };
+    match look(run, &image.input) {
+        Ok(answer) => Response::json(
+            200,
+            &TestAnswer {
+                index: image.index,
+                label: image.label,
+                correct: answer.digit == usize::from(image.label),
+                answer,
+            },
+        ),
+        Err(response) => response,
+    }
+}
