@@ -1,5 +1,6 @@
 //! Integration tests, one binary (one link of Burn) with a module per concern.
 
+mod browser;
 mod cli;
 mod config;
 mod device_data;
@@ -15,3 +16,4 @@ mod serve;
 mod training;
 mod use_model;
 mod util;
+mod webdriver;

@@ -46,12 +46,12 @@ function bump() {
   document.body.dataset.version = String(state.version);
 }
 
-/** The pointer's position in pad pixels. */
+/** The pointer's position in pad pixels (inside the pad's border, whatever its size). */
 function padPoint(event) {
   const box = pad.getBoundingClientRect();
   return {
-    x: (event.clientX - box.left) * (pad.width / box.width),
-    y: (event.clientY - box.top) * (pad.height / box.height),
+    x: (event.clientX - box.left - pad.clientLeft) * (pad.width / pad.clientWidth),
+    y: (event.clientY - box.top - pad.clientTop) * (pad.height / pad.clientHeight),
   };
 }
 
