@@ -18,9 +18,9 @@ use crate::serve::ServeProcess;
 use crate::util::{assert_close, mnist, root, run_bin, trained_run};
 use crate::webdriver::{Driver, tools};
 
-/// Test images traced on the pad: indices 0, 2, 1 and 3 of the test set (a 7, a 1, a 2
-/// and a 0).
-const TRACED: [usize; 4] = [0, 2, 1, 3];
+/// Test images traced on the pad: indices 2, 1, 3 and 0 of the test set (a 1, a 2, a 0
+/// and a 7).
+const TRACED: [usize; 4] = [2, 1, 3, 0];
 
 /// The pad's side in its own pixels (the page's canvas is 280 × 280).
 const PAD: f64 = 280.0;
@@ -90,7 +90,7 @@ fn drawing_on_the_page_shows_what_predict_says_for_the_same_strokes() {
     let server = ServeProcess::start(&run, &[]);
     let tmp = tempfile::tempdir().unwrap();
     let driver = Driver::start(&chromedriver);
-    let session = driver.session(&chromium, &tmp.path().join("profile"), 1400, 1000);
+    let session = driver.session(&chromium, &tmp.path().join("profile"), 1400, 1150);
     session.navigate(&server.url);
     session.wait_for(
         "return document.querySelectorAll('#units .unit').length > 0",
@@ -182,4 +182,33 @@ fn drawing_on_the_page_shows_what_predict_says_for_the_same_strokes() {
         std::fs::write(&path, session.screenshot()).unwrap();
         eprintln!("screenshot saved to {}", PathBuf::from(path).display());
     }
+
+    // A hidden unit clicked: its weights and its activation for the drawing.
+    session.execute(
+        "document.querySelector('#units .unit[data-unit=\"3\"]').click();",
+        &[],
+    );
+    session.wait_for(
+        "return document.getElementById('unit-title').textContent.startsWith('Unit 3 (kept')",
+        "hidden unit 3's description",
+        Duration::from_secs(10),
+    );
+    // One of the network's mistakes from the test set, with its label and answer.
+    session.execute("document.getElementById('mistake-test').click();", &[]);
+    session.wait_for(
+        "return document.getElementById('test-status').textContent.startsWith('Test image')",
+        "a mistake from the test set",
+        Duration::from_secs(10),
+    );
+    let status = session.execute(
+        "return [document.getElementById('test-status').textContent,                  document.getElementById('digit').textContent];",
+        &[],
+    );
+    let text = status[0].as_str().unwrap_or_default();
+    assert!(text.contains("(wrong)"), "{text}");
+    let shown = status[1].as_str().unwrap_or_default();
+    assert!(
+        text.contains(&format!("the network says {shown} ")),
+        "{text} / {shown}"
+    );
 }
