@@ -21,7 +21,6 @@ const state = {
   answered: 0,
   inFlight: false,
   again: false,
-  inked: false,
   mode: 'draw',          // 'draw' or 'test' (a test image is shown)
   stroke: null,          // pointer id and last point of the stroke being drawn
   hidden: null,          // last A1
@@ -35,7 +34,7 @@ const state = {
 function clearPad() {
   ink.fillStyle = PAPER;
   ink.fillRect(0, 0, pad.width, pad.height);
-  state.inked = false;
+  if (state.mode === 'test') $('test-status').textContent = '';
   state.mode = 'draw';
   bump();
   showNothing();
@@ -104,7 +103,6 @@ $('clear').addEventListener('click', clearPad);
 
 /** The drawing changed: ask for an answer (now, or when the request in flight returns). */
 function drawn() {
-  state.inked = true;
   bump();
   $('source').textContent = 'Your drawing.';
   if (state.inFlight) {
@@ -357,7 +355,6 @@ async function browse(which) {
     paintDigit(small, answer.input);
     ink.imageSmoothingEnabled = false;
     ink.drawImage(small, 0, 0, pad.width, pad.height);
-    state.inked = true;
     showAnswer(answer, state.version);
     const verdict = answer.correct ? 'right' : 'wrong';
     const text = `Test image ${answer.index}: labelled ${answer.label}; the network says `
