@@ -294,43 +294,33 @@ pub fn train_from(
         let epoch = at.epoch;
         observer.epoch_started(epoch, batches);
         let started = Instant::now();
-        let order = (batch < n).then(|| shuffled_indices(n, config.seed, epoch, device));
-        let mut loss_sum = Tensor::<1>::from_floats([at.loss_sum as f32], device);
-        let mut correct = Tensor::<1, Int>::from_ints([at.correct], device);
-        let mut window: Vec<Tensor<1>> = Vec::with_capacity(DIVERGENCE_WINDOW);
+        // The epoch's order, applied once: its batches are then contiguous ranges.
+        let shuffled = (batch < n).then(|| {
+            tensors
+                .train
+                .permuted(shuffled_indices(n, config.seed, epoch, device))
+        });
+        let data = shuffled.as_ref().unwrap_or(&tensors.train);
+        let mut tally = Tally::resume(&at);
         for b in at.batch..batches {
             let range = b * batch..((b + 1) * batch).min(n);
-            let m = range.len();
-            let (x_rows, y_rows, labels) = match &order {
-                Some(order) => {
-                    let idx = order.clone().slice(range);
-                    let t = &tensors.train;
-                    (
-                        t.images_at(idx.clone()),
-                        t.one_hot.clone().select(0, idx.clone()),
-                        t.labels.clone().select(0, idx),
-                    )
-                }
-                None => {
-                    let t = &tensors.train;
-                    let x = whole.clone().unwrap_or_else(|| t.images_in(0..n));
-                    (x, t.one_hot.clone(), t.labels.clone())
-                }
+            let x_rows = match &whole {
+                Some(x) => x.clone(),
+                None => data.images_in(range.clone()),
             };
+            let y_rows = data.one_hot.clone().slice(range.clone());
             let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), alpha);
             learner = next;
-            window.push(loss.clone());
-            loss_sum = loss_sum + loss.mul_scalar(m as f64);
-            correct = correct + count_correct(z2, labels);
+            tally.push(loss, z2, range);
             at.step += 1;
             at.batch = b + 1;
             observer.batch_finished(b);
             let last = b + 1 == batches;
             let stop = !last && observer.stop_requested();
-            if window.len() == DIVERGENCE_WINDOW || last || stop {
+            if tally.pending() == DIVERGENCE_WINDOW || last || stop {
                 // The window holds the losses of steps `first ..= at.step`.
-                let first = at.step + 1 - window.len();
-                if let Some((k, loss)) = first_diverged(std::mem::take(&mut window), first)? {
+                let first = at.step + 1 - tally.pending();
+                if let Some((k, loss)) = tally.settle(&data.labels, first)? {
                     return Ok(Trained {
                         model: learner.model(),
                         history,
@@ -342,8 +332,8 @@ pub fn train_from(
                 }
             }
             if stop {
-                at.loss_sum = read(loss_sum, "training")?;
-                at.correct = read(correct, "training")?;
+                at.loss_sum = tally.loss_sum;
+                at.correct = tally.correct;
                 at.seconds += started.elapsed().as_secs_f64();
                 let model = learner.model();
                 observer.checkpoint(&StateRef {
@@ -360,8 +350,8 @@ pub fn train_from(
             }
         }
         let train = Evaluation {
-            loss: read::<f64, _>(loss_sum, "training")? / n as f64,
-            accuracy: read::<i64, _>(correct, "training")? as f64 / n as f64,
+            loss: tally.loss_sum / n as f64,
+            accuracy: tally.correct as f64 / n as f64,
             images: n,
         };
         let train_seconds = at.seconds + started.elapsed().as_secs_f64();
@@ -414,28 +404,79 @@ pub fn train_from(
     })
 }
 
-/// The 0-based index and value of the first loss in `window` that is NaN, infinite or
-/// above [`DIVERGED_LOSS`], reading them all back from the device at once. `first` is
-/// the window's first step, for the error should the device fail.
-fn first_diverged(window: Vec<Tensor<1>>, first: usize) -> Result<Option<(usize, f64)>> {
-    if window.is_empty() {
-        return Ok(None);
-    }
-    let last = first + window.len() - 1;
-    let during = || {
-        if last > first {
-            format!("training (steps {first} to {last})")
-        } else {
-            format!("training (step {first})")
+/// The running loss and accuracy of an epoch. Each step's loss and predictions stay on
+/// the device until [`DIVERGENCE_WINDOW`] steps have gathered; they are then read back
+/// together, so the loop does not wait on the device at every step.
+struct Tally {
+    /// Σ (batch mean loss × batch size) over the settled batches.
+    loss_sum: f64,
+    /// Correct predictions over the settled batches.
+    correct: i64,
+    /// Unsettled steps: the mean loss `(1)`, the predicted digits `(1, m)` and the
+    /// batch's rows of the epoch's data.
+    pending: Vec<(Tensor<1>, Tensor<2, Int>, std::ops::Range<usize>)>,
+}
+
+impl Tally {
+    /// Continues from the sums saved in `at`.
+    fn resume(at: &Position) -> Self {
+        Self {
+            loss_sum: at.loss_sum,
+            correct: at.correct,
+            pending: Vec::with_capacity(DIVERGENCE_WINDOW),
         }
-    };
-    let values = Tensor::cat(window, 0)
-        .try_into_vec_as::<f32>()
-        .map_err(|e| Error::device(during(), e))?;
-    Ok(values
-        .iter()
-        .position(|v| !v.is_finite() || *v > DIVERGED_LOSS)
-        .map(|k| (k, f64::from(values[k]))))
+    }
+
+    /// Adds a step's loss and logits `(10, m)` for the rows `range` of the epoch's data.
+    fn push(&mut self, loss: Tensor<1>, z2: Tensor<2>, range: std::ops::Range<usize>) {
+        self.pending.push((loss, z2.argmax(0), range));
+    }
+
+    /// Steps not yet read back.
+    fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Reads the pending steps back (`labels`: the epoch's labels, in its order) and
+    /// adds them to the sums. Returns the 0-based index and value of the first loss
+    /// that is NaN, infinite or above [`DIVERGED_LOSS`], if any; `first` is the first
+    /// pending step, for the error should the device fail.
+    fn settle(&mut self, labels: &Tensor<1, Int>, first: usize) -> Result<Option<(usize, f64)>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let last = first + self.pending.len() - 1;
+        let during = || {
+            if last > first {
+                format!("training (steps {first} to {last})")
+            } else {
+                format!("training (step {first})")
+            }
+        };
+        let pending = std::mem::take(&mut self.pending);
+        // The pending batches are consecutive rows of the epoch's data.
+        let rows = pending[0].2.start..pending[pending.len() - 1].2.end;
+        let sizes: Vec<usize> = pending.iter().map(|(_, _, r)| r.len()).collect();
+        let (losses, predicted): (Vec<_>, Vec<_>) =
+            pending.into_iter().map(|(l, p, _)| (l, p)).unzip();
+        let predicted: Tensor<1, Int> = Tensor::cat(predicted, 1).squeeze_dim(0);
+        let correct = predicted.equal(labels.clone().slice(rows)).int().sum();
+        let losses = Tensor::cat(losses, 0)
+            .try_into_vec_as::<f32>()
+            .map_err(|e| Error::device(during(), e))?;
+        self.correct += correct
+            .try_into_scalar::<i64>()
+            .map_err(|e| Error::device(during(), e))?;
+        self.loss_sum += losses
+            .iter()
+            .zip(&sizes)
+            .map(|(&l, &m)| f64::from(l) * m as f64)
+            .sum::<f64>();
+        Ok(losses
+            .iter()
+            .position(|v| !v.is_finite() || *v > DIVERGED_LOSS)
+            .map(|k| (k, f64::from(losses[k]))))
+    }
 }
 
 /// A one-element tensor's value, or the device's failure as an [`Error::Device`].

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn_dataset::{Dataset, DatasetError};
+use burn_dispatch::DispatchDevice;
 
 use super::idx::{self, IdxImages};
 use crate::error::IdxError;
@@ -88,9 +89,16 @@ impl MnistSplit {
         }
     }
 
-    /// Uploads the split to `device` as whole tensors (see [`MnistTensors`]).
+    /// Uploads the split to `device` as whole tensors (see [`MnistTensors`]), in bands
+    /// where the device limits the size of a buffer ([`tensor_limit`]).
     pub fn to_device(&self, device: &Device) -> MnistTensors {
-        MnistTensors::new(self, device)
+        MnistTensors::new(self, device, tensor_limit(device))
+    }
+
+    /// Uploads the split as [`MnistTensors`] with no tensor above `max_bytes`, whatever
+    /// the device (so that banding can be tested on a CPU).
+    pub fn to_device_within(&self, device: &Device, max_bytes: usize) -> MnistTensors {
+        MnistTensors::new(self, device, max_bytes)
     }
 }
 
@@ -173,10 +181,10 @@ pub enum LoadError {
     },
 }
 
-/// The largest tensor, in bytes, that this program puts on a device: 128 MiB, WebGPU's
+/// The largest tensor, in bytes, that this program puts on a GPU: 128 MiB, WebGPU's
 /// default `maxStorageBufferBindingSize`, which is also the storage-buffer limit of
-/// Mesa's lavapipe. The 55,000 training images as `f32` take 172 MB, so they are
-/// stored in pixel bands below this size (see [`MnistTensors`]).
+/// Mesa's lavapipe. The 55,000 training images as `f32` take 172 MB, so on a GPU they
+/// are stored in pixel bands below this size (see [`MnistTensors`]).
 pub const MAX_TENSOR_BYTES: usize = 128 << 20;
 
 /// A split on the device, ready for batching: one row per image.
@@ -184,7 +192,7 @@ pub const MAX_TENSOR_BYTES: usize = 128 << 20;
 /// The design notes' `X` (784 × m, one column per image) of a batch is
 /// `images(idx).transpose()`: rows are stored contiguously so that gathering a shuffled
 /// batch copies whole images, and the transpose is a free stride swap. When the `(n, 784)`
-/// pixels would exceed [`MAX_TENSOR_BYTES`] they are kept as side-by-side column bands
+/// pixels would exceed the device's [`tensor_limit`] they are kept as side-by-side column bands
 /// (pixels `0..k`, `k..2k`, …), each gathered with the same indices and joined per batch.
 #[derive(Debug, Clone)]
 pub struct MnistTensors {
@@ -196,16 +204,26 @@ pub struct MnistTensors {
     pub labels: Tensor<1, Int>,
 }
 
-/// Pixels per band so that `n` rows of `f32` stay within [`MAX_TENSOR_BYTES`].
-fn band_width(n: usize) -> usize {
+/// The largest tensor this program puts on `device`: [`MAX_TENSOR_BYTES`] on a GPU,
+/// unlimited on the CPU backends (whose tensors are plain host memory), so that a CPU
+/// batch is a view of one tensor rather than bands joined by a copy.
+pub fn tensor_limit(device: &Device) -> usize {
+    match device.as_dispatch() {
+        DispatchDevice::NdArray(_) | DispatchDevice::Flex(_) => usize::MAX,
+        _ => MAX_TENSOR_BYTES,
+    }
+}
+
+/// Pixels per band so that `n` rows of `f32` stay within `max_bytes`.
+fn band_width(n: usize, max_bytes: usize) -> usize {
     let row_bytes = n.max(1) * std::mem::size_of::<f32>();
-    (MAX_TENSOR_BYTES / row_bytes).clamp(1, IMAGE_PIXELS)
+    (max_bytes / row_bytes).clamp(1, IMAGE_PIXELS)
 }
 
 impl MnistTensors {
-    fn new(split: &MnistSplit, device: &Device) -> Self {
+    fn new(split: &MnistSplit, device: &Device, max_bytes: usize) -> Self {
         let n = split.len();
-        let width = band_width(n);
+        let width = band_width(n, max_bytes);
         let bands = (0..IMAGE_PIXELS)
             .step_by(width)
             .map(|first| {
@@ -235,6 +253,21 @@ impl MnistTensors {
         self.join(|band| band.select(0, idx.clone()))
     }
 
+    /// The same images in the order `order` (a permutation of `0..len`, on the device):
+    /// row `i` of the result is row `order[i]` of `self`. One gather per tensor, so that
+    /// an epoch's batches are then contiguous ranges.
+    pub fn permuted(&self, order: Tensor<1, Int>) -> Self {
+        Self {
+            bands: self
+                .bands
+                .iter()
+                .map(|band| band.clone().select(0, order.clone()))
+                .collect(),
+            one_hot: self.one_hot.clone().select(0, order.clone()),
+            labels: self.labels.clone().select(0, order),
+        }
+    }
+
     /// `(m, 784)` pixels of the images in `range`.
     pub fn images_in(&self, range: std::ops::Range<usize>) -> Tensor<2> {
         self.join(|band| band.slice(range.clone()))
@@ -248,8 +281,8 @@ impl MnistTensors {
         }
     }
 
-    /// Number of pixel bands the images are stored in (1 unless they exceed
-    /// [`MAX_TENSOR_BYTES`]).
+    /// Number of pixel bands the images are stored in (1 unless they exceed the
+    /// device's [`tensor_limit`]).
     pub fn bands(&self) -> usize {
         self.bands.len()
     }

@@ -30,7 +30,8 @@ fn banded_training_images_gather_back_exactly() {
     let range = n - 3..n;
     let want_range = host_rows(&train.pixels, &range.clone().collect::<Vec<_>>());
     for (kind, device) in devices() {
-        let t = train.to_device(&device);
+        // The GPU's limit on every backend: CPU backends are not banded otherwise.
+        let t = train.to_device_within(&device, MAX_TENSOR_BYTES);
         assert!(t.bands() >= 2, "{kind}: {} band(s)", t.bands());
         assert_eq!(t.len(), n);
         let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
@@ -46,6 +47,61 @@ fn banded_training_images_gather_back_exactly() {
         let got = t.images_in(range.clone()).try_into_vec_as::<f32>().unwrap();
         assert_eq!(got, want_range, "{kind}: a range of rows");
     }
+}
+
+#[test]
+fn permuted_images_are_the_rows_in_that_order() {
+    let train = &mnist().train;
+    let n = train.len();
+    // A rotation by 5: row i of the permuted split is row (i + 5) mod n.
+    let order: Vec<i64> = (0..n).map(|i| ((i + 5) % n) as i64).collect();
+    let rows: Vec<usize> = [0, 1, n - 6, n - 5, n - 1]
+        .iter()
+        .map(|&i| (i + 5) % n)
+        .collect();
+    let want = host_rows(&train.pixels, &rows);
+    for (kind, device) in devices() {
+        for t in [
+            train.to_device(&device),
+            train.to_device_within(&device, MAX_TENSOR_BYTES),
+        ] {
+            let order = Tensor::<1, Int>::from_data(TensorData::new(order.clone(), [n]), &device);
+            let p = t.permuted(order);
+            let got: Vec<f32> = [0..2, n - 6..n - 4, n - 1..n]
+                .into_iter()
+                .flat_map(|r| p.images_in(r).try_into_vec_as::<f32>().unwrap())
+                .collect();
+            assert_eq!(got, want, "{kind}, {} band(s)", t.bands());
+            let labels = p
+                .labels
+                .clone()
+                .slice(0..2)
+                .try_into_vec_as::<i64>()
+                .unwrap();
+            assert_eq!(
+                labels,
+                vec![i64::from(train.labels[5]), i64::from(train.labels[6])],
+                "{kind}: labels follow"
+            );
+            let one_hot = p
+                .one_hot
+                .clone()
+                .slice(0..1)
+                .try_into_vec_as::<f32>()
+                .unwrap();
+            assert_eq!(
+                one_hot[usize::from(train.labels[5])],
+                1.0,
+                "{kind}: one-hot follows"
+            );
+        }
+    }
+}
+
+#[test]
+fn cpu_backends_keep_the_training_images_in_one_tensor() {
+    let device = mnist_nn::backend::BackendKind::Ndarray.device().unwrap();
+    assert_eq!(mnist().train.to_device(&device).bands(), 1);
 }
 
 #[test]

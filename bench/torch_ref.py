@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `cargo bench --bench train`.
+
+The same two-layer network (784 -> hidden -> 10, ReLU, softmax cross-entropy), on the
+same 60,000 MNIST training images scaled to [0, 1], trained with plain SGD on the CPU
+with the same thread count. An epoch is what mnist-nn's loop does: a fresh random
+order, each batch gathered from the whole dataset held as one tensor, one step, and
+the running loss and correct count kept on the tensor side.
+
+Two ways of computing the step are timed:
+  autograd  nn.Linear layers, F.cross_entropy, loss.backward(), torch.optim.SGD
+            (what a PyTorch user writes);
+  manual    the design notes' formulas written out with torch matmuls under no_grad,
+            in PyTorch's row-per-image layout (the transposes of mnist-nn's).
+
+Prints one JSON object per (hidden, batch, mode) with the median seconds per epoch of
+`--reps` epochs after one warm-up epoch. Exits 3 when torch cannot be imported.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import sys
+import time
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as e:  # the bench reports the reference as skipped
+    print(f"torch_ref: {e}", file=sys.stderr)
+    sys.exit(3)
+
+ALPHA = 0.01
+
+
+def read_idx(path):
+    """An IDX file (raw or gzipped) as a numpy uint8 array of its dimensions."""
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        path += ".gz"
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def autograd_step(hidden):
+    """nn.Linear layers, autograd and torch.optim.SGD."""
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
+    )
+    opt = torch.optim.SGD(net.parameters(), lr=ALPHA)
+
+    def step(x, y):
+        z2 = net(x)
+        loss = F.cross_entropy(z2, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach(), z2.detach()
+
+    return step
+
+
+def manual_step(hidden):
+    """The hand-derived backward of the design notes, row-per-image layout."""
+    w1 = torch.randn(hidden, 784) * (2.0 / 784) ** 0.5
+    b1 = torch.zeros(hidden)
+    w2 = torch.randn(10, hidden) * (2.0 / hidden) ** 0.5
+    b2 = torch.zeros(10)
+
+    @torch.no_grad()
+    def step(x, y):
+        m = x.shape[0]
+        z1 = torch.addmm(b1, x, w1.t())  # Z1 = W1·X + b1
+        a1 = torch.relu(z1)  # A1 = ReLU(Z1)
+        z2 = torch.addmm(b2, a1, w2.t())  # Z2 = W2·A1 + b2
+        a2 = torch.softmax(z2, dim=1)  # A2 = softmax(Z2)
+        loss = F.cross_entropy(z2, y)
+        dz2 = a2
+        dz2[torch.arange(m), y] -= 1.0  # dZ2 = A2 − Y
+        dw2 = dz2.t() @ a1 / m  # dW2 = (1/m)·dZ2·A1ᵀ
+        db2 = dz2.sum(0) / m  # db2 = (1/m)·Σ dZ2
+        dz1 = (dz2 @ w2) * (z1 > 0)  # dZ1 = W2ᵀ·dZ2 ⊙ ReLU'(Z1)
+        dw1 = dz1.t() @ x / m  # dW1 = (1/m)·dZ1·Xᵀ
+        db1 = dz1.sum(0) / m  # db1 = (1/m)·Σ dZ1
+        w1.sub_(ALPHA * dw1)
+        b1.sub_(ALPHA * db1)
+        w2.sub_(ALPHA * dw2)
+        b2.sub_(ALPHA * db2)
+        return loss, z2
+
+    return step
+
+
+def epoch_seconds(step, x_all, y_all, batch):
+    """One epoch: shuffle, gather each batch, step, keep loss and correct counts."""
+    n = x_all.shape[0]
+    started = time.perf_counter()
+    order = torch.randperm(n)
+    loss_sum = torch.zeros(())
+    correct = torch.zeros((), dtype=torch.long)
+    for start in range(0, n, batch):
+        idx = order[start : start + batch]
+        x, y = x_all[idx], y_all[idx]
+        loss, z2 = step(x, y)
+        loss_sum += loss * len(idx)
+        correct += (z2.argmax(1) == y).sum()
+    loss_sum.item(), correct.item()
+    return time.perf_counter() - started
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="directory of the MNIST IDX files")
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument(
+        "--case",
+        action="append",
+        required=True,
+        help="HIDDEN:BATCH, BATCH a number or 'full' (repeatable)",
+    )
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    images = read_idx(os.path.join(args.data, "train-images-idx3-ubyte"))
+    labels = read_idx(os.path.join(args.data, "train-labels-idx1-ubyte"))
+    x_all = torch.from_numpy(images.reshape(len(images), 784).astype(np.float32) / 255.0)
+    y_all = torch.from_numpy(labels.astype(np.int64))
+    for case in args.case:
+        hidden, batch = case.split(":")
+        hidden = int(hidden)
+        batch = len(x_all) if batch == "full" else int(batch)
+        for mode, make in (("autograd", autograd_step), ("manual", manual_step)):
+            step = make(hidden)
+            epoch_seconds(step, x_all, y_all, batch)  # warm-up
+            times = [epoch_seconds(step, x_all, y_all, batch) for _ in range(args.reps)]
+            print(
+                json.dumps(
+                    {
+                        "hidden": hidden,
+                        "batch": batch,
+                        "mode": mode,
+                        "epoch_s": statistics.median(times),
+                        "torch": torch.__version__,
+                        "threads": torch.get_num_threads(),
+                    }
+                ),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+//! The machine's limits, measured in the same run as the training figures: the FMA peak
+//! of its vector units and the float32 matrix-product rate of each backend's own GEMM.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use burn::prelude::*;
+
+use crate::median;
+
+/// What the machine is: CPU model, hostname, logical CPUs.
+pub struct Host {
+    /// `model name` from /proc/cpuinfo.
+    pub cpu: String,
+    /// The hostname, for the results file's name.
+    pub name: String,
+    /// Logical CPUs the process may use.
+    pub cpus: usize,
+}
+
+impl Host {
+    /// Reads the host's description from /proc (Linux); unknown fields say so.
+    pub fn read() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|s| s.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { cpu, name, cpus }
+    }
+}
+
+/// FMAs chained per accumulator between loads: none, the loop is register-only.
+/// Twelve independent accumulators cover a 4–5-cycle FMA latency on two FMA ports.
+const ACCUMULATORS: usize = 12;
+/// Floating-point operations of one 256-bit FMA: 8 lanes × (multiply + add).
+const FLOP_PER_FMA: f64 = 16.0;
+
+/// Peak float32 FMA rate in GFLOP/s over `threads` threads, or `None` where the CPU has
+/// no AVX2/FMA (the figure is then left out of the table).
+pub fn fma_peak(threads: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return None;
+        }
+        let iters: u64 = 50_000_000;
+        let run = || {
+            let started = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    // SAFETY: AVX2 and FMA were detected above.
+                    s.spawn(|| black_box(unsafe { fma_loop(black_box(iters)) }));
+                }
+            });
+            started.elapsed().as_secs_f64()
+        };
+        run(); // warm-up: clocks up, threads started once
+        let seconds = median((0..5).map(|_| run()).collect());
+        let flop = iters as f64 * ACCUMULATORS as f64 * FLOP_PER_FMA * threads as f64;
+        Some(flop / seconds / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = threads;
+        None
+    }
+}
+
+/// `iters` rounds of one FMA on each of [`ACCUMULATORS`] independent 8-lane registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let a = _mm256_set1_ps(0.999_999);
+    let b = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(1.0); ACCUMULATORS];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = _mm256_fmadd_ps(*r, a, b);
+        }
+    }
+    let mut total = _mm256_setzero_ps();
+    for r in acc {
+        total = _mm256_add_ps(total, r);
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 f32, the width of one 256-bit register.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
+    lanes.iter().sum()
+}
+
+/// The float32 rate in GFLOP/s of one `(m, k)·(k, n)` product through the backend's
+/// own matmul (matrixmultiply for ndarray, gemm for flex), median of `reps` after a
+/// warm-up; the result is read back so that asynchronous devices are timed in full.
+pub fn gemm_gflops(device: &Device, [m, k, n]: [usize; 3], reps: usize) -> f64 {
+    let a = Tensor::<2>::ones([m, k], device).mul_scalar(0.5);
+    let b = Tensor::<2>::ones([k, n], device).mul_scalar(0.25);
+    let once = || {
+        let started = Instant::now();
+        let c = a.clone().matmul(b.clone());
+        black_box(c.slice([0..1, 0..1]).into_data());
+        started.elapsed().as_secs_f64()
+    };
+    once();
+    let seconds = median((0..reps).map(|_| once()).collect());
+    2.0 * (m * k * n) as f64 / seconds / 1e9
+}

@@ -1,0 +1,265 @@
+//! `cargo bench --bench train`: how fast the two-layer network trains and predicts on
+//! this machine, against PyTorch and against the machine's own limits, all measured in
+//! one run with one thread count.
+//!
+//! Options (after `--`): `--reps N` timed runs per figure (default 5, after one warm-up),
+//! `--quick` (2 reps), `--threads N` (default: every CPU), `--hidden 128,800`
+//! (only the training figures of these sizes), `--backends ndarray,flex,wgpu`
+//! (default `ndarray,flex`; wgpu on a machine with a GPU), `--no-torch`, `--out FILE`
+//! (default `bench/results/<date>-<host>.md`).
+
+mod inference;
+mod machine;
+mod report;
+mod rss;
+mod torch;
+mod training;
+
+use std::path::{Path, PathBuf};
+
+use mnist_nn::backend::BackendKind;
+use mnist_nn::config::Mode;
+use mnist_nn::data::Mnist;
+
+use crate::report::{Figures, Run};
+use crate::training::Case;
+
+/// The median of `v` (the mean of the two middle values for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// The command line.
+struct Options {
+    reps: usize,
+    threads: usize,
+    backends: Vec<BackendKind>,
+    torch: bool,
+    out: Option<PathBuf>,
+    hidden: Option<Vec<usize>>,
+}
+
+impl Options {
+    fn parse() -> anyhow::Result<Self> {
+        let mut o = Options {
+            reps: 5,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            backends: vec![BackendKind::Ndarray, BackendKind::Flex],
+            torch: true,
+            out: None,
+            hidden: None,
+        };
+        if let Some(n) = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            o.threads = n;
+        }
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
+            };
+            match arg.as_str() {
+                "--bench" => {} // passed by `cargo bench`
+                "--quick" => o.reps = 2,
+                "--no-torch" => o.torch = false,
+                "--reps" => o.reps = value("--reps")?.parse()?,
+                "--threads" => o.threads = value("--threads")?.parse()?,
+                "--out" => o.out = Some(PathBuf::from(value("--out")?)),
+                "--hidden" => {
+                    o.hidden = Some(
+                        value("--hidden")?
+                            .split(',')
+                            .map(|w| w.trim().parse())
+                            .collect::<Result<_, _>>()?,
+                    );
+                }
+                "--backends" => {
+                    o.backends = value("--backends")?
+                        .split(',')
+                        .map(|w| {
+                            <BackendKind as clap::ValueEnum>::from_str(w.trim(), true)
+                                .map_err(|e| anyhow::anyhow!("--backends: {e}"))
+                        })
+                        .collect::<anyhow::Result<_>>()?;
+                }
+                other => anyhow::bail!(
+                    "unknown option {other}; options: --reps N, --quick, --threads N, \
+                     --backends LIST, --hidden LIST, --no-torch, --out FILE"
+                ),
+            }
+        }
+        if o.reps == 0 || o.threads == 0 {
+            anyhow::bail!("--reps and --threads must be at least 1");
+        }
+        Ok(o)
+    }
+}
+
+/// The CPU shapes `(hidden, batch)` (`None`: full batch): hidden 128 and 800 at batch
+/// 128, and the seed's network (hidden 10) at full batch. PyTorch is timed on these.
+const CPU_SHAPES: [(usize, Option<usize>); 3] = [(128, Some(128)), (800, Some(128)), (10, None)];
+
+/// The shapes timed on `backend`: [`CPU_SHAPES`], and on a GPU also hidden 4096 and
+/// batches of 1024 and all.
+fn shapes(backend: BackendKind) -> Vec<(usize, Option<usize>)> {
+    let mut v = CPU_SHAPES.to_vec();
+    if backend == BackendKind::Wgpu {
+        for hidden in [128, 800, 4096] {
+            for batch in [Some(128), Some(1024), None] {
+                if !v.contains(&(hidden, batch)) {
+                    v.push((hidden, batch));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = Options::parse()?;
+    // SAFETY: set before any thread starts (rayon's pool is built on first use).
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", o.threads.to_string()) };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Peak RSS first: a child inherits the high-water mark of the process it was spawned
+    // from (the kernel keeps it across exec), so it is measured while this one is small.
+    let mut peaks = Vec::new();
+    let bin = Path::new(env!("CARGO_BIN_EXE_mnist-nn"));
+    let scratch = tempfile::tempdir()?;
+    for &backend in &o.backends {
+        eprintln!("bench: peak RSS of configs/sgd.toml on {backend}");
+        let out = scratch.path().join(backend.name());
+        let args = [
+            "--config",
+            "configs/sgd.toml",
+            "--epochs",
+            "1",
+            "--backend",
+            backend.name(),
+            "--out",
+        ];
+        let mut args: Vec<&str> = args.to_vec();
+        let out_str = out.to_string_lossy().into_owned();
+        args.push(&out_str);
+        let bytes = rss::peak_rss(bin, &args, root)?;
+        peaks.push((backend, bytes));
+    }
+
+    let data_dir = root.join("data/mnist");
+    let data = Mnist::load(&data_dir, 0, None)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", data_dir.display()))?;
+    let host = machine::Host::read();
+    eprintln!(
+        "bench: {} ({} CPUs), {} threads, {} reps",
+        host.cpu, host.cpus, o.threads, o.reps
+    );
+
+    let mut figures = Figures {
+        rss: peaks,
+        ..Figures::default()
+    };
+    eprintln!("bench: FMA peak");
+    figures.fma_peak = machine::fma_peak(o.threads);
+    for &backend in &o.backends {
+        eprintln!("bench: {backend} GEMM 2048³");
+        let device = backend.device()?;
+        figures.gemm.push((
+            backend,
+            machine::gemm_gflops(&device, [2048, 2048, 2048], o.reps),
+        ));
+    }
+
+    // Shape by shape, PyTorch just before ours, so that both meet the machine in the
+    // same state (a shared machine's speed drifts over minutes).
+    let mut all_shapes: Vec<(usize, Option<usize>)> = Vec::new();
+    for &backend in &o.backends {
+        for shape in shapes(backend) {
+            if !all_shapes.contains(&shape) {
+                all_shapes.push(shape);
+            }
+        }
+    }
+    all_shapes.retain(|(h, _)| o.hidden.as_ref().is_none_or(|keep| keep.contains(h)));
+    let mut torch_times = torch::TorchTimes::new();
+    let mut torch_version = String::new();
+    let mut torch_skipped = (!o.torch).then(|| "--no-torch".to_string());
+    for &(hidden, batch) in &all_shapes {
+        let word = batch.map_or("full".to_string(), |b| b.to_string());
+        if torch_skipped.is_none() && CPU_SHAPES.contains(&(hidden, batch)) {
+            eprintln!("bench: PyTorch hidden {hidden} batch {word}");
+            match torch::run(root, &data_dir, &[(hidden, batch)], o.threads, o.reps) {
+                torch::Reference::Ran { version, times } => {
+                    torch_version = version;
+                    torch_times.extend(times);
+                }
+                torch::Reference::Skipped(why) => torch_skipped = Some(why),
+            }
+        }
+        for &backend in &o.backends {
+            if !shapes(backend).contains(&(hidden, batch)) {
+                continue;
+            }
+            for mode in [Mode::Manual, Mode::Autodiff] {
+                eprintln!(
+                    "bench: training {backend} {} hidden {hidden} batch {word}",
+                    training::mode_name(mode)
+                );
+                let case = Case {
+                    backend,
+                    mode,
+                    hidden,
+                    batch,
+                };
+                let timing = training::time_case(case, &data, o.reps)?;
+                figures.training.push((case, timing));
+            }
+        }
+    }
+    figures.torch = match torch_skipped {
+        Some(why) => torch::Reference::Skipped(why),
+        None => torch::Reference::Ran {
+            version: torch_version,
+            times: torch_times,
+        },
+    };
+
+    for &backend in &o.backends {
+        let device = backend.device()?;
+        for hidden in [128, 800] {
+            eprintln!("bench: inference {backend} hidden {hidden}");
+            let inf = inference::time_inference(hidden, &data.test, &device, 100 * o.reps)?;
+            figures.inference.push((backend, hidden, inf));
+        }
+    }
+
+    let run = Run {
+        host: &host,
+        threads: o.threads,
+        reps: o.reps,
+        train_images: data.train.len(),
+        date: report::today(),
+    };
+    let text = report::markdown(&run, &figures);
+    println!("{text}");
+    let out = o.out.unwrap_or_else(|| {
+        root.join("bench/results")
+            .join(format!("{}-{}.md", run.date, host.name))
+    });
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, text).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    eprintln!("bench: written to {}", out.display());
+    Ok(())
+}

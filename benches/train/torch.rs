@@ -1,0 +1,81 @@
+//! The PyTorch reference (`bench/torch_ref.py`), run as a child process when `python3`
+//! can import `torch`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// Median seconds per epoch, by (hidden, batch, "autograd" | "manual").
+pub type TorchTimes = BTreeMap<(usize, usize, String), f64>;
+
+/// What became of the reference.
+pub enum Reference {
+    /// It ran: its version and its times.
+    Ran {
+        /// `torch.__version__`.
+        version: String,
+        /// The timings.
+        times: TorchTimes,
+    },
+    /// It did not, and why.
+    Skipped(String),
+}
+
+/// Runs the reference for each `(hidden, batch)` (`None`: full batch) with `threads`
+/// threads and `reps` timed epochs.
+pub fn run(
+    root: &Path,
+    data: &Path,
+    cases: &[(usize, Option<usize>)],
+    threads: usize,
+    reps: usize,
+) -> Reference {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root.join("bench/torch_ref.py"))
+        .arg("--data")
+        .arg(data)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--reps",
+            &reps.to_string(),
+        ]);
+    for (hidden, batch) in cases {
+        let batch = batch.map_or_else(|| "full".to_string(), |b| b.to_string());
+        cmd.args(["--case", &format!("{hidden}:{batch}")]);
+    }
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => return Reference::Skipped(format!("python3 could not be started: {e}")),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) {
+        return Reference::Skipped(format!("torch cannot be imported ({})", stderr.trim()));
+    }
+    if !out.status.success() {
+        return Reference::Skipped(format!("bench/torch_ref.py failed: {}", stderr.trim()));
+    }
+    let mut times = TorchTimes::new();
+    let mut version = String::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let field = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+        if let (Some(h), Some(b), Some(mode), Some(s)) = (
+            field("hidden"),
+            field("batch"),
+            v.get("mode").and_then(|m| m.as_str()),
+            v.get("epoch_s").and_then(serde_json::Value::as_f64),
+        ) {
+            times.insert((h as usize, b as usize, mode.to_string()), s);
+        }
+        if let Some(ver) = v.get("torch").and_then(|t| t.as_str()) {
+            version = ver.to_string();
+        }
+    }
+    if times.is_empty() {
+        return Reference::Skipped("bench/torch_ref.py printed no timings".into());
+    }
+    Reference::Ran { version, times }
+}

@@ -1,0 +1,237 @@
+//! Training throughput of one configuration, measured three ways so that the time of
+//! an epoch can be split into its parts:
+//!
+//! - **epoch**: the library's own loop ([`mnist_nn::train::train`]): shuffle, gather each
+//!   batch from the device tensors, step, and the running loss and accuracy;
+//! - **steps**: the same steps on batches gathered beforehand, so only the network's
+//!   forward, backward and update are timed;
+//! - **matmul**: the five matrix products of each step alone, on tensors of the same
+//!   shapes: the time the backend's GEMM needs, whatever else is done.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::prelude::*;
+use mnist_nn::autodiff::{autodiff_step, optimizer};
+use mnist_nn::backend::BackendKind;
+use mnist_nn::config::{Config, Mode, OptimizerKind};
+use mnist_nn::data::Mnist;
+use mnist_nn::loss::cross_entropy;
+use mnist_nn::manual::backward_manual;
+use mnist_nn::model::{Init, TwoLayerNet};
+use mnist_nn::train::{Ending, shuffled_indices, train};
+use mnist_nn::{IMAGE_PIXELS, NUM_CLASSES};
+
+use crate::median;
+
+/// Learning rate of every timed run: small enough that no configuration diverges (the
+/// loop would stop early), and the time of a step does not depend on it.
+const ALPHA: f64 = 0.01;
+
+/// One configuration to time.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// The backend.
+    pub backend: BackendKind,
+    /// Manual or autodiff gradients (autodiff with plain SGD).
+    pub mode: Mode,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Images per step; `None` is the full batch.
+    pub batch: Option<usize>,
+}
+
+/// Medians of one configuration, in seconds per epoch of the training images.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// The library's training loop, shuffle and batching included.
+    pub epoch: f64,
+    /// Evaluating the 10,000 test images once (reported apart from the epoch).
+    pub eval: f64,
+    /// Forward, backward and update alone, on batches gathered beforehand.
+    pub steps: f64,
+    /// The five matrix products of each step alone.
+    pub matmul: f64,
+}
+
+/// Floating-point operations of the five matrix products of one epoch of `n` images:
+/// forward `W1·X` and `W2·A1`, backward `dZ2·A1ᵀ`, `W2ᵀ·dZ2` and `dZ1·Xᵀ`, each
+/// `2·rows·inner·cols`. Element-wise work (bias, ReLU, softmax, update) is left out:
+/// it is under 1% of these for 128 hidden units and more.
+pub fn flop_per_epoch(hidden: usize, n: usize) -> f64 {
+    let (h, p, c, n) = (
+        hidden as f64,
+        IMAGE_PIXELS as f64,
+        NUM_CLASSES as f64,
+        n as f64,
+    );
+    2.0 * n * h * (2.0 * p + 3.0 * c)
+}
+
+/// Times `case` on `data` (all of whose training images make an epoch): `reps` epochs
+/// of each kind after one warm-up epoch.
+pub fn time_case(case: Case, data: &Mnist, reps: usize) -> anyhow::Result<Timing> {
+    let device = case.backend.device()?;
+    let (epoch, eval) = epochs(case, data, &device, reps)?;
+    let steps = steps_only(case, data, &device, reps)?;
+    let matmul = matmul_only(case, data.train.len(), &device, reps)?;
+    Ok(Timing {
+        epoch,
+        eval,
+        steps,
+        matmul,
+    })
+}
+
+/// `1 + reps` epochs of the library's loop; the medians of the epochs after the first
+/// (training seconds as the loop measures them) and the final evaluation's seconds.
+fn epochs(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow::Result<(f64, f64)> {
+    let epochs = 1 + reps;
+    let batch = case
+        .batch
+        .map_or_else(|| "\"full\"".to_string(), |b| b.to_string());
+    let text = format!(
+        "name = \"bench\"\nseed = 1\nmode = \"{mode}\"\nbackend = \"{backend}\"\n\
+         [model]\nhidden = {hidden}\ninit = \"he\"\n\
+         [train]\nepochs = {epochs}\nbatch_size = {batch}\nlearning_rate = {ALPHA}\n\
+         optimizer = \"sgd\"\neval_every = {epochs}\n\
+         [data]\ndir = \"unused\"\nvalidation = 0\n",
+        mode = mode_name(case.mode),
+        backend = case.backend,
+        hidden = case.hidden,
+    );
+    let config = Config::parse(&text, Path::new("bench.toml"))?;
+    let model = TwoLayerNet::new(case.hidden, Init::He, 1, device);
+    let trained = train(&config, model, data, device, &mut ())?;
+    if trained.ending != Ending::Completed {
+        anyhow::bail!("{case:?} did not complete: {:?}", trained.ending);
+    }
+    let timed: Vec<f64> = trained.history[1..]
+        .iter()
+        .map(|r| r.train_seconds)
+        .collect();
+    let eval = trained.history.last().map_or(f64::NAN, |r| r.eval_seconds);
+    Ok((median(timed), eval))
+}
+
+/// The network and its update rule, as the training loop holds them.
+enum Net {
+    Manual(TwoLayerNet),
+    Autodiff(TwoLayerNet, burn::optim::ModuleOptimizer),
+}
+
+impl Net {
+    /// One step; returns the loss, left on the device.
+    fn step(self, x: Tensor<2>, y: Tensor<2>) -> (Self, Tensor<1>) {
+        match self {
+            Net::Manual(net) => {
+                let fwd = net.forward(x.clone());
+                let loss = cross_entropy(fwd.z2.clone(), y.clone());
+                let grads = backward_manual(&net, x, y, &fwd);
+                (Net::Manual(net.gradient_descent(&grads, ALPHA)), loss)
+            }
+            Net::Autodiff(net, mut optim) => {
+                let (net, loss, _) = autodiff_step(net, &mut optim, x, y, ALPHA);
+                (Net::Autodiff(net, optim), loss)
+            }
+        }
+    }
+}
+
+/// Medians of `reps` epochs of steps on batches gathered before the clock starts (in
+/// one shuffled order, transposed as the loop does), after a warm-up epoch.
+fn steps_only(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow::Result<f64> {
+    let t = data.train.to_device(device);
+    let n = t.len();
+    let b = case.batch.unwrap_or(n).min(n);
+    let order = shuffled_indices(n, 1, 1, device);
+    let batches: Vec<(Tensor<2>, Tensor<2>)> = (0..n.div_ceil(b))
+        .map(|i| {
+            let idx = order.clone().slice(i * b..((i + 1) * b).min(n));
+            (
+                t.images_at(idx.clone()).transpose(),
+                t.one_hot.clone().select(0, idx).transpose(),
+            )
+        })
+        .collect();
+    let model = TwoLayerNet::new(case.hidden, Init::He, 1, device);
+    let mut net = match case.mode {
+        Mode::Manual => Net::Manual(model),
+        Mode::Autodiff => Net::Autodiff(
+            model.to_device(&device.clone().autodiff()).train(),
+            optimizer(OptimizerKind::Sgd),
+        ),
+    };
+    let mut times = Vec::with_capacity(reps);
+    for rep in 0..=reps {
+        let started = Instant::now();
+        let mut last = None;
+        for (x, y) in &batches {
+            let (next, loss) = net.step(x.clone(), y.clone());
+            net = next;
+            last = Some(loss);
+        }
+        if let Some(loss) = last {
+            // Waits for the device to finish the epoch's work.
+            black_box(loss.into_scalar::<f32>());
+        }
+        if rep > 0 {
+            times.push(started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(median(times))
+}
+
+/// Medians of `reps` epochs of only the five matrix products of each step, with the
+/// operands laid out as the step has them (`X` a transposed view of gathered rows).
+fn matmul_only(case: Case, n: usize, device: &Device, reps: usize) -> anyhow::Result<f64> {
+    let (h, p, c) = (case.hidden, IMAGE_PIXELS, NUM_CLASSES);
+    let b = case.batch.unwrap_or(n).min(n);
+    let full = n / b;
+    let rest = n % b;
+    let filled = |shape: [usize; 2]| Tensor::<2>::ones(shape, device).mul_scalar(0.01);
+    let w1 = filled([h, p]);
+    let w2 = filled([c, h]);
+    // One product set per batch size of the epoch (`full` of `b`, then the remainder).
+    let epoch = |last: &mut Option<Tensor<2>>| {
+        for (m, count) in [(b, full), (rest, 1)] {
+            if m == 0 {
+                continue;
+            }
+            let x = filled([m, p]).transpose(); // (784, m)
+            let a1 = filled([h, m]);
+            let dz2 = filled([c, m]);
+            for _ in 0..count {
+                let z1 = w1.clone().matmul(x.clone()); // W1·X      (h, m)
+                let z2 = w2.clone().matmul(a1.clone()); // W2·A1    (10, m)
+                let dw2 = dz2.clone().matmul(a1.clone().transpose()); // (10, h)
+                let dz1 = w2.clone().transpose().matmul(dz2.clone()); // (h, m)
+                let dw1 = dz1.clone().matmul(x.clone().transpose()); // (h, 784)
+                black_box((z1, z2, dw2));
+                *last = Some(dw1);
+            }
+        }
+    };
+    let mut times = Vec::with_capacity(reps);
+    for rep in 0..=reps {
+        let started = Instant::now();
+        let mut last = None;
+        epoch(&mut last);
+        if let Some(t) = last {
+            black_box(t.slice([0..1, 0..1]).into_data());
+        }
+        if rep > 0 {
+            times.push(started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(median(times))
+}
+
+/// The config word for `mode`.
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Manual => "manual",
+        Mode::Autodiff => "autodiff",
+    }
+}
