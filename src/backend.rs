@@ -14,9 +14,12 @@ use crate::error::{Error, Result};
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// `burn-ndarray` on the CPU (the design card's CPU backend; deprecated in Burn 0.22).
-    #[default]
+    /// Its matrix products (matrixmultiply) are slower than flex's on this network's
+    /// shapes: see README's benchmark.
     Ndarray,
-    /// `burn-flex`, Burn's pure-Rust CPU backend that succeeds ndarray.
+    /// `burn-flex`, Burn's pure-Rust CPU backend that succeeds ndarray; the default, as
+    /// the fastest CPU backend here (its `gemm` products, and less overhead per op).
+    #[default]
     Flex,
     /// `burn-wgpu` on the GPU (Vulkan, Metal or DX12); a software Vulkan driver such as
     /// Mesa's lavapipe also serves. The adapter is wgpu's default, or the one named by

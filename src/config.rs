@@ -5,7 +5,7 @@
 //! name = "sgd"            # outputs go to artifacts/<name>/
 //! seed = 42
 //! mode = "manual"         # manual | autodiff
-//! backend = "ndarray"     # ndarray | flex | wgpu
+//! backend = "flex"        # flex | ndarray | wgpu
 //!
 //! [model]
 //! hidden = 128

@@ -14,7 +14,11 @@
 //! ```
 //!
 //! `dZ2` and `dZ1` are the gradients of `m·L`; the `1/m` of the mean is applied in the
-//! weight and bias gradients, which are therefore exactly `∂L/∂W` and `∂L/∂b`.
+//! weight and bias gradients, which are therefore exactly `∂L/∂W` and `∂L/∂b`. In the
+//! weight gradients it scales the `dZ` factor before the product, not the product: the
+//! same number (a scalar commutes), on `10·m` or `hidden·m` values instead of `10·hidden`
+//! or `hidden·784` (for hidden 800 at batch 128, six times fewer), one pass over the
+//! largest gradient saved per step.
 
 use burn::prelude::*;
 
@@ -49,8 +53,8 @@ pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forw
     // dW2 = (1/m)·dZ2·A1ᵀ                           (10, hidden)
     let dw2 = dz2
         .clone()
-        .matmul(fwd.a1.clone().transpose())
-        .mul_scalar(inv_m);
+        .mul_scalar(inv_m)
+        .matmul(fwd.a1.clone().transpose());
     // db2 = (1/m)·Σ_columns dZ2                     (10)
     let db2 = dz2.clone().sum_dim(1).squeeze_dim(1).mul_scalar(inv_m);
     // dZ1 = W2ᵀ·dZ2 ⊙ ReLU'(Z1), ReLU'(z) = [z > 0]   (hidden, m)
@@ -61,7 +65,7 @@ pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forw
         .matmul(dz2.clone())
         .mask_fill(fwd.z1.clone().lower_equal_elem(0.0), 0.0);
     // dW1 = (1/m)·dZ1·Xᵀ                            (hidden, 784)
-    let dw1 = dz1.clone().matmul(x.transpose()).mul_scalar(inv_m);
+    let dw1 = dz1.clone().mul_scalar(inv_m).matmul(x.transpose());
     // db1 = (1/m)·Σ_columns dZ1                     (hidden)
     let db1 = dz1.clone().sum_dim(1).squeeze_dim(1).mul_scalar(inv_m);
     Gradients {

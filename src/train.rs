@@ -294,21 +294,23 @@ pub fn train_from(
         let epoch = at.epoch;
         observer.epoch_started(epoch, batches);
         let started = Instant::now();
-        // The epoch's order, applied once: its batches are then contiguous ranges.
-        let shuffled = (batch < n).then(|| {
-            tensors
-                .train
-                .permuted(shuffled_indices(n, config.seed, epoch, device))
-        });
-        let data = shuffled.as_ref().unwrap_or(&tensors.train);
+        // The epoch's order. The labels are put in that order once, so that a batch's
+        // labels are a range of them; each batch's images are gathered as it comes.
+        let train = &tensors.train;
+        let order = (batch < n).then(|| shuffled_indices(n, config.seed, epoch, device));
+        let (one_hot, labels) = match &order {
+            Some(order) => train.permuted_labels(order.clone()),
+            None => (train.one_hot.clone(), train.labels.clone()),
+        };
         let mut tally = Tally::resume(&at);
         for b in at.batch..batches {
             let range = b * batch..((b + 1) * batch).min(n);
-            let x_rows = match &whole {
-                Some(x) => x.clone(),
-                None => data.images_in(range.clone()),
+            let x_rows = match (&whole, &order) {
+                (Some(x), _) => x.clone(),
+                (None, Some(order)) => train.images_at(order.clone().slice(range.clone())),
+                (None, None) => train.images_in(range.clone()),
             };
-            let y_rows = data.one_hot.clone().slice(range.clone());
+            let y_rows = one_hot.clone().slice(range.clone());
             let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), alpha);
             learner = next;
             tally.push(loss, z2, range);
@@ -320,7 +322,7 @@ pub fn train_from(
             if tally.pending() == DIVERGENCE_WINDOW || last || stop {
                 // The window holds the losses of steps `first ..= at.step`.
                 let first = at.step + 1 - tally.pending();
-                if let Some((k, loss)) = tally.settle(&data.labels, first)? {
+                if let Some((k, loss)) = tally.settle(&labels, first)? {
                     return Ok(Trained {
                         model: learner.model(),
                         history,

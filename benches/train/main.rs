@@ -169,16 +169,6 @@ fn main() -> anyhow::Result<()> {
         rss: peaks,
         ..Figures::default()
     };
-    eprintln!("bench: FMA peak");
-    figures.fma_peak = machine::fma_peak(o.threads);
-    for &backend in &o.backends {
-        eprintln!("bench: {backend} GEMM 2048³");
-        let device = backend.device()?;
-        figures.gemm.push((
-            backend,
-            machine::gemm_gflops(&device, [2048, 2048, 2048], o.reps),
-        ));
-    }
 
     // Shape by shape, PyTorch just before ours, so that both meet the machine in the
     // same state (a shared machine's speed drifts over minutes).
@@ -221,7 +211,7 @@ fn main() -> anyhow::Result<()> {
                     hidden,
                     batch,
                 };
-                let timing = training::time_case(case, &data, o.reps)?;
+                let timing = training::time_case(case, &data, o.reps, o.threads)?;
                 figures.training.push((case, timing));
             }
         }
@@ -233,6 +223,12 @@ fn main() -> anyhow::Result<()> {
             times: torch_times,
         },
     };
+
+    for &backend in &o.backends {
+        eprintln!("bench: time to 98% test accuracy on {backend}");
+        let reached = training::time_to_accuracy(backend, &data, 0.98, 30)?;
+        figures.to_accuracy.push((backend, reached));
+    }
 
     for &backend in &o.backends {
         let device = backend.device()?;

@@ -53,6 +53,10 @@ pub struct Timing {
     pub steps: f64,
     /// The five matrix products of each step alone.
     pub matmul: f64,
+    /// GFLOP/s of a 2048³ GEMM on the same backend, measured just before this case.
+    pub gemm: f64,
+    /// GFLOP/s of the FMA peak, measured just before this case (x86-64 with FMA only).
+    pub fma: Option<f64>,
 }
 
 /// Floating-point operations of the five matrix products of one epoch of `n` images:
@@ -70,9 +74,13 @@ pub fn flop_per_epoch(hidden: usize, n: usize) -> f64 {
 }
 
 /// Times `case` on `data` (all of whose training images make an epoch): `reps` epochs
-/// of each kind after one warm-up epoch.
-pub fn time_case(case: Case, data: &Mnist, reps: usize) -> anyhow::Result<Timing> {
+/// of each kind after one warm-up epoch, preceded by the machine's limits (GEMM on the
+/// same backend, FMA peak on `threads` threads), so that the fraction of the ceiling
+/// compares figures taken minutes apart at most.
+pub fn time_case(case: Case, data: &Mnist, reps: usize, threads: usize) -> anyhow::Result<Timing> {
     let device = case.backend.device()?;
+    let fma = crate::machine::fma_peak(threads);
+    let gemm = crate::machine::gemm_gflops(&device, [2048, 2048, 2048], reps);
     let (epoch, eval) = epochs(case, data, &device, reps)?;
     let steps = steps_only(case, data, &device, reps)?;
     let matmul = matmul_only(case, data.train.len(), &device, reps)?;
@@ -81,6 +89,8 @@ pub fn time_case(case: Case, data: &Mnist, reps: usize) -> anyhow::Result<Timing
         eval,
         steps,
         matmul,
+        gemm,
+        fma,
     })
 }
 
@@ -193,16 +203,19 @@ fn matmul_only(case: Case, n: usize, device: &Device, reps: usize) -> anyhow::Re
     let filled = |shape: [usize; 2]| Tensor::<2>::ones(shape, device).mul_scalar(0.01);
     let w1 = filled([h, p]);
     let w2 = filled([c, h]);
-    // One product set per batch size of the epoch (`full` of `b`, then the remainder).
+    // Operands for each batch size of the epoch (`full` batches of `b`, then the
+    // remainder), made before the clock starts: `X`, `A1`, `dZ2`, and the count.
+    let operands: Vec<(Tensor<2>, Tensor<2>, Tensor<2>, usize)> = [(b, full), (rest, 1)]
+        .into_iter()
+        .filter(|&(m, count)| m > 0 && count > 0)
+        .map(|(m, count)| {
+            let x = filled([m, p]).transpose(); // (784, m), a view as in the loop
+            (x, filled([h, m]), filled([c, m]), count)
+        })
+        .collect();
     let epoch = |last: &mut Option<Tensor<2>>| {
-        for (m, count) in [(b, full), (rest, 1)] {
-            if m == 0 {
-                continue;
-            }
-            let x = filled([m, p]).transpose(); // (784, m)
-            let a1 = filled([h, m]);
-            let dz2 = filled([c, m]);
-            for _ in 0..count {
+        for (x, a1, dz2, count) in &operands {
+            for _ in 0..*count {
                 let z1 = w1.clone().matmul(x.clone()); // W1·X      (h, m)
                 let z2 = w2.clone().matmul(a1.clone()); // W2·A1    (10, m)
                 let dw2 = dz2.clone().matmul(a1.clone().transpose()); // (10, h)
@@ -234,4 +247,59 @@ pub fn mode_name(mode: Mode) -> &'static str {
         Mode::Manual => "manual",
         Mode::Autodiff => "autodiff",
     }
+}
+
+/// Stops training at the first epoch whose test accuracy reaches `target`.
+struct StopAt {
+    target: f64,
+    reached: Option<(usize, f64)>,
+    seconds: f64,
+}
+
+impl mnist_nn::train::Observer for StopAt {
+    fn epoch_finished(&mut self, record: &mnist_nn::train::EpochRecord) -> mnist_nn::Result<()> {
+        self.seconds += record.train_seconds;
+        if let Some(test) = record.test
+            && test.accuracy >= self.target
+            && self.reached.is_none()
+        {
+            self.reached = Some((record.epoch, test.accuracy));
+        }
+        Ok(())
+    }
+
+    fn stop_requested(&mut self) -> bool {
+        self.reached.is_some()
+    }
+}
+
+/// Epochs, training seconds (evaluations excluded) and test accuracy when `target`
+/// test accuracy is first reached with the settings of `configs/adam.toml` (hidden 800,
+/// batch 128, Adam at α = 0.0003, autodiff) on all the training images, evaluating after
+/// every epoch; `None` if `max_epochs` do not reach it.
+pub fn time_to_accuracy(
+    backend: BackendKind,
+    data: &Mnist,
+    target: f64,
+    max_epochs: usize,
+) -> anyhow::Result<Option<(usize, f64, f64)>> {
+    let device = backend.device()?;
+    let text = format!(
+        "name = \"bench\"\nseed = 42\nmode = \"autodiff\"\nbackend = \"{backend}\"\n\
+         [model]\nhidden = 800\ninit = \"he\"\n\
+         [train]\nepochs = {max_epochs}\nbatch_size = 128\nlearning_rate = 0.0003\n\
+         optimizer = \"adam\"\neval_every = 1\n\
+         [data]\ndir = \"unused\"\nvalidation = 0\n"
+    );
+    let config = Config::parse(&text, Path::new("bench.toml"))?;
+    let model = TwoLayerNet::new(800, Init::He, 42, &device);
+    let mut stop = StopAt {
+        target,
+        reached: None,
+        seconds: 0.0,
+    };
+    train(&config, model, data, &device, &mut stop)?;
+    Ok(stop
+        .reached
+        .map(|(epochs, acc)| (epochs, stop.seconds, acc)))
 }

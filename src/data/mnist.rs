@@ -253,19 +253,15 @@ impl MnistTensors {
         self.join(|band| band.select(0, idx.clone()))
     }
 
-    /// The same images in the order `order` (a permutation of `0..len`, on the device):
-    /// row `i` of the result is row `order[i]` of `self`. One gather per tensor, so that
-    /// an epoch's batches are then contiguous ranges.
-    pub fn permuted(&self, order: Tensor<1, Int>) -> Self {
-        Self {
-            bands: self
-                .bands
-                .iter()
-                .map(|band| band.clone().select(0, order.clone()))
-                .collect(),
-            one_hot: self.one_hot.clone().select(0, order.clone()),
-            labels: self.labels.clone().select(0, order),
-        }
+    /// The labels and one-hot labels in the order `order` (a permutation of `0..len`,
+    /// on the device): row `i` of each is row `order[i]` of `self`'s. The images stay
+    /// where they are (a second copy of them would double the memory); gather them with
+    /// [`MnistTensors::images_at`] and the same order.
+    pub fn permuted_labels(&self, order: Tensor<1, Int>) -> (Tensor<2>, Tensor<1, Int>) {
+        (
+            self.one_hot.clone().select(0, order.clone()),
+            self.labels.clone().select(0, order),
+        )
     }
 
     /// `(m, 784)` pixels of the images in `range`.

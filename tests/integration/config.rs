@@ -101,6 +101,11 @@ fn shipped_configs_are_valid_and_as_documented() {
         (adam.mode, adam.train.optimizer, adam.model.hidden),
         (Mode::Autodiff, OptimizerKind::Adam, 800)
     );
+    // The fastest CPU backend (README's benchmark), in every shipped config.
+    for c in [&sgd, &seed, &adam] {
+        assert_eq!(c.backend, BackendKind::default(), "{}", c.name);
+        assert_eq!(c.backend, BackendKind::Flex, "{}", c.name);
+    }
 }
 
 #[test]
@@ -110,7 +115,7 @@ fn defaults_fill_optional_keys() {
         (c.mode, c.backend, c.model.init, c.train.optimizer),
         (
             Mode::Manual,
-            BackendKind::Ndarray,
+            BackendKind::Flex,
             Init::He,
             OptimizerKind::Sgd
         )
