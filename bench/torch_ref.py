@@ -13,6 +13,9 @@ Two ways of computing the step are timed:
   manual    the design notes' formulas written out with torch matmuls under no_grad,
             in PyTorch's row-per-image layout (the transposes of mnist-nn's).
 
+Also timed: the five matrix products of each step alone (mode "matmul"), as the bench
+does for Burn, so that the two GEMM libraries can be compared on these shapes.
+
 Prints one JSON object per (hidden, batch, mode) with the median seconds per epoch of
 `--reps` epochs after one warm-up epoch. Exits 3 when torch cannot be imported.
 """
@@ -114,6 +117,28 @@ def epoch_seconds(step, x_all, y_all, batch):
     return time.perf_counter() - started
 
 
+def matmul_seconds(hidden, n, batch):
+    """One epoch of only the five matrix products of each step, on operands of the
+    step's shapes (row-per-image layout): what PyTorch's GEMM needs, whatever else."""
+    full, rest = divmod(n, batch)
+    w1 = torch.full((hidden, 784), 0.01)
+    w2 = torch.full((10, hidden), 0.01)
+    sets = []
+    for m, count in ((batch, full), (rest, 1)):
+        if m and count:
+            sets.append((torch.full((m, 784), 0.01), torch.full((m, hidden), 0.01),
+                         torch.full((m, 10), 0.01), count))
+    started = time.perf_counter()
+    for x, a1, dz2, count in sets:
+        for _ in range(count):
+            x @ w1.t()  # Z1 (without bias)
+            a1 @ w2.t()  # Z2
+            dz2.t() @ a1  # dW2
+            dz1 = dz2 @ w2  # W2ᵀ·dZ2
+            dz1.t() @ x  # dW1 (dz1 stands in for the masked one: same shape)
+    return time.perf_counter() - started
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="directory of the MNIST IDX files")
@@ -136,6 +161,11 @@ def main():
         hidden, batch = case.split(":")
         hidden = int(hidden)
         batch = len(x_all) if batch == "full" else int(batch)
+        matmul_seconds(hidden, len(x_all), batch)  # warm-up
+        mm = [matmul_seconds(hidden, len(x_all), batch) for _ in range(args.reps)]
+        print(json.dumps({"hidden": hidden, "batch": batch, "mode": "matmul",
+                          "epoch_s": statistics.median(mm), "torch": torch.__version__}),
+              flush=True)
         for mode, make in (("autograd", autograd_step), ("manual", manual_step)):
             step = make(hidden)
             epoch_seconds(step, x_all, y_all, batch)  # warm-up

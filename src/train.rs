@@ -198,7 +198,7 @@ impl Learner {
                 let loss = cross_entropy(fwd.z2.clone(), y.clone());
                 let grads = backward_manual(&net, x, y, &fwd);
                 (
-                    Learner::Manual(net.gradient_descent(&grads, alpha)),
+                    Learner::Manual(net.gradient_descent(grads, alpha)),
                     loss,
                     fwd.z2,
                 )

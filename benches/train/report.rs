@@ -9,7 +9,7 @@ use mnist_nn::config::Mode;
 use crate::inference::Inference;
 use crate::machine::Host;
 use crate::torch::Reference;
-use crate::training::{Case, Timing, flop_per_epoch, mode_name};
+use crate::training::{Case, Reached, Timing, flop_per_epoch, mode_name};
 
 /// Everything measured.
 pub struct Figures {
@@ -17,7 +17,7 @@ pub struct Figures {
     pub training: Vec<(Case, Timing)>,
     /// Epochs, training seconds and test accuracy on first reaching 98% (adam.toml's
     /// settings), per backend; `None` if it was not reached.
-    pub to_accuracy: Vec<(BackendKind, Option<(usize, f64, f64)>)>,
+    pub to_accuracy: Vec<(BackendKind, Option<Reached>)>,
     /// Inference per backend and hidden size.
     pub inference: Vec<(BackendKind, usize, Inference)>,
     /// Peak RSS of `configs/sgd.toml` for one epoch, bytes, per backend.
@@ -164,9 +164,10 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
             .map(|(_, t)| t.gemm)
             .collect();
         let (m, lo, hi) = spread(&g);
+        let n = crate::training::gemm_side(backend);
         let _ = writeln!(
             s,
-            "| GEMM 2048×2048×2048, {backend} ({lib}) | {m:.0} | {lo:.0} | {hi:.0} |"
+            "| GEMM {n}×{n}×{n}, {backend} ({lib}) | {m:.0} | {lo:.0} | {hi:.0} |"
         );
     }
     let _ = writeln!(s);
@@ -222,8 +223,10 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
     if let Reference::Ran { times, .. } = &f.torch {
         let _ = writeln!(
             s,
-            "PyTorch, seconds per epoch (same loop: shuffle, gather, step, running loss):\n\n\
-             | hidden | batch | autograd + SGD | manual formulas |\n|---:|---:|---:|---:|"
+            "PyTorch, seconds per epoch (same loop: shuffle, gather, step, running loss; and \
+             the five products of each step alone, as in *matmul* above):\n\n\
+             | hidden | batch | autograd + SGD | manual formulas | matmul only |\n\
+             |---:|---:|---:|---:|---:|"
         );
         let mut keys: Vec<(usize, usize)> = times.keys().map(|(h, b, _)| (*h, *b)).collect();
         keys.dedup();
@@ -233,7 +236,13 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
                     .get(&(h, b, m.to_string()))
                     .map_or("–".into(), |v| format!("{v:.3}"))
             };
-            let _ = writeln!(s, "| {h} | {b} | {} | {} |", get("autograd"), get("manual"));
+            let _ = writeln!(
+                s,
+                "| {h} | {b} | {} | {} | {} |",
+                get("autograd"),
+                get("manual"),
+                get("matmul")
+            );
         }
         let _ = writeln!(s);
     }
@@ -265,11 +274,13 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
     );
     for (backend, reached) in &f.to_accuracy {
         match reached {
-            Some((epochs, seconds, acc)) => {
+            Some(r) => {
                 let _ = writeln!(
                     s,
-                    "| {backend} | {epochs} | {seconds:.1} | {:.2}% |",
-                    100.0 * acc
+                    "| {backend} | {} | {:.1} | {:.2}% |",
+                    r.epochs,
+                    r.seconds,
+                    100.0 * r.accuracy
                 );
             }
             None => {

@@ -184,7 +184,7 @@ fn one_manual_step_equals_one_autodiff_sgd_step() {
         let net = TwoLayerNet::from_host(&p, &device);
         let fwd = net.forward(x.clone());
         let grads = backward_manual(&net, x.clone(), y.clone(), &fwd);
-        let manual = net.gradient_descent(&grads, alpha).to_host().unwrap();
+        let manual = net.gradient_descent(grads, alpha).to_host().unwrap();
 
         let ad_net = TwoLayerNet::from_host(&p, &device.clone().autodiff());
         let mut sgd = optimizer(OptimizerKind::Sgd);
