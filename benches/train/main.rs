@@ -3,10 +3,11 @@
 //! one run with one thread count.
 //!
 //! Options (after `--`): `--reps N` timed runs per figure (default 5, after one warm-up),
-//! `--quick` (2 reps), `--threads N` (default: every CPU), `--hidden 128,800`
-//! (only the training figures of these sizes), `--backends ndarray,flex,wgpu`
-//! (default `ndarray,flex`; wgpu on a machine with a GPU), `--no-torch`, `--out FILE`
-//! (default `bench/results/<date>-<host>.md`).
+//! `--quick` (2 reps), `--threads N` (default: every CPU), `--hidden 128,800` (only the
+//! training figures of these sizes), `--no-accuracy` (no time to 98%), `--backends
+//! ndarray,flex,wgpu` (default `ndarray,flex`; wgpu on a machine with a GPU),
+//! `--gpu-peak GFLOPS` (the GPU's float32 peak from its data sheet, for the wgpu rows'
+//! fraction of it), `--no-torch`, `--out FILE` (default `bench/results/<date>-<host>.md`).
 
 mod inference;
 mod machine;
@@ -46,6 +47,8 @@ struct Options {
     torch: bool,
     out: Option<PathBuf>,
     hidden: Option<Vec<usize>>,
+    accuracy: bool,
+    gpu_peak: Option<f64>,
 }
 
 impl Options {
@@ -57,6 +60,8 @@ impl Options {
             torch: true,
             out: None,
             hidden: None,
+            accuracy: true,
+            gpu_peak: None,
         };
         if let Some(n) = std::env::var("RAYON_NUM_THREADS")
             .ok()
@@ -74,6 +79,8 @@ impl Options {
                 "--bench" => {} // passed by `cargo bench`
                 "--quick" => o.reps = 2,
                 "--no-torch" => o.torch = false,
+                "--no-accuracy" => o.accuracy = false,
+                "--gpu-peak" => o.gpu_peak = Some(value("--gpu-peak")?.parse()?),
                 "--reps" => o.reps = value("--reps")?.parse()?,
                 "--threads" => o.threads = value("--threads")?.parse()?,
                 "--out" => o.out = Some(PathBuf::from(value("--out")?)),
@@ -96,7 +103,8 @@ impl Options {
                 }
                 other => anyhow::bail!(
                     "unknown option {other}; options: --reps N, --quick, --threads N, \
-                     --backends LIST, --hidden LIST, --no-torch, --out FILE"
+                     --backends LIST, --hidden LIST, --no-torch, --no-accuracy, --gpu-peak GFLOPS, \
+                     --out FILE"
                 ),
             }
         }
@@ -167,6 +175,7 @@ fn main() -> anyhow::Result<()> {
 
     let mut figures = Figures {
         rss: peaks,
+        gpu_peak: o.gpu_peak,
         ..Figures::default()
     };
 
@@ -211,8 +220,15 @@ fn main() -> anyhow::Result<()> {
                     hidden,
                     batch,
                 };
-                let timing = training::time_case(case, &data, o.reps, o.threads)?;
-                figures.training.push((case, timing));
+                // A case the device cannot run (e.g. a full batch beyond a GPU's buffer
+                // limit) is reported, and the others still measured.
+                match training::time_case(case, &data, o.reps, o.threads) {
+                    Ok(timing) => figures.training.push((case, timing)),
+                    Err(e) => {
+                        eprintln!("bench: failed: {e:#}");
+                        figures.failed.push((case, format!("{e:#}")));
+                    }
+                }
             }
         }
     }
@@ -224,7 +240,7 @@ fn main() -> anyhow::Result<()> {
         },
     };
 
-    for &backend in &o.backends {
+    for &backend in o.backends.iter().filter(|_| o.accuracy) {
         eprintln!("bench: time to 98% test accuracy on {backend}");
         let reached = training::time_to_accuracy(backend, &data, 0.98, 30)?;
         figures.to_accuracy.push((backend, reached));

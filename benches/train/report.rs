@@ -15,6 +15,10 @@ use crate::training::{Case, Reached, Timing, flop_per_epoch, mode_name};
 pub struct Figures {
     /// Training timings (each with the machine's limits measured just before it).
     pub training: Vec<(Case, Timing)>,
+    /// The GPU's float32 peak (data sheet), GFLOP/s, when given.
+    pub gpu_peak: Option<f64>,
+    /// Cases that could not run, and why.
+    pub failed: Vec<(Case, String)>,
     /// Epochs, training seconds and test accuracy on first reaching 98% (adam.toml's
     /// settings), per backend; `None` if it was not reached.
     pub to_accuracy: Vec<(BackendKind, Option<Reached>)>,
@@ -30,6 +34,8 @@ impl Default for Figures {
     fn default() -> Self {
         Self {
             training: Vec::new(),
+            failed: Vec::new(),
+            gpu_peak: None,
             to_accuracy: Vec::new(),
             inference: Vec::new(),
             rss: Vec::new(),
@@ -179,25 +185,27 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
          running loss and accuracy); *steps*: forward, backward and update alone on \
          batches gathered beforehand; *matmul*: the five matrix products of each step \
          alone. GFLOP counts those five products (`2·n·hidden·(2·784 + 3·10)`). \
-         *% GEMM*, *% FMA*: the steps' rate against the backend's GEMM and the FMA peak \
-         measured just before. *vs PyTorch*: \
+         *% GEMM*, *% peak*: the steps' rate against the backend's GEMM and the FMA peak \
+         measured just before (on wgpu: the GPU's data-sheet peak, when `--gpu-peak` \
+         gives it). *vs PyTorch*: \
          PyTorch's epoch (autograd, `torch.optim.SGD`) divided by ours; above 1 is \
          faster than PyTorch.\n"
     );
     let _ = writeln!(
         s,
         "| backend | mode | hidden | batch | GFLOP | epoch s | images/s | steps s | \
-         matmul s | steps GFLOP/s | % GEMM | % FMA | PyTorch s | vs PyTorch |\n\
+         matmul s | steps GFLOP/s | % GEMM | % peak | PyTorch s | vs PyTorch |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (case, t) in &f.training {
         let flop = flop_per_epoch(case.hidden, n);
         let rate = flop / t.steps / 1e9;
         let pct_gemm = format!("{:.0}%", 100.0 * rate / t.gemm);
-        let pct_fma = match (case.backend, t.fma) {
-            (BackendKind::Wgpu, _) | (_, None) => "–".to_string(),
-            (_, Some(p)) => format!("{:.0}%", 100.0 * rate / p),
+        let peak = match case.backend {
+            BackendKind::Wgpu => f.gpu_peak,
+            _ => t.fma,
         };
+        let pct_fma = peak.map_or("–".to_string(), |p| format!("{:.0}%", 100.0 * rate / p));
         let batch = case.batch.unwrap_or(n);
         let torch = torch_seconds(f, case.hidden, batch, "autograd");
         let _ = writeln!(
@@ -220,6 +228,19 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
         );
     }
     let _ = writeln!(s);
+    for (case, why) in &f.failed {
+        let _ = writeln!(
+            s,
+            "- {} {} hidden {} batch {}: **failed**: {why}",
+            case.backend,
+            mode_name(case.mode),
+            case.hidden,
+            batch_word(case.batch)
+        );
+    }
+    if !f.failed.is_empty() {
+        let _ = writeln!(s);
+    }
     if let Reference::Ran { times, .. } = &f.torch {
         let _ = writeln!(
             s,
