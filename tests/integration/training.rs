@@ -174,3 +174,32 @@ fn full_batch_takes_one_step_per_epoch() {
         "loss must fall"
     );
 }
+
+#[test]
+fn running_train_figures_equal_an_evaluation_when_nothing_moves() {
+    // With α = 0 the network never changes, so the epoch's running loss and accuracy
+    // (read back from the device a window of 16 steps at a time, each batch gathered in
+    // shuffled order) must be those of one evaluation of the starting network on the
+    // same images. 1,000 images at batch 16: 63 steps, the last of 8 images, settled in
+    // windows of 16, 16, 16 and 15.
+    let data = subset(1000);
+    let mut c = config(Mode::Manual, 16, 16, 1);
+    c.train.learning_rate = 0.0;
+    for (kind, device) in devices() {
+        let model = TwoLayerNet::new(16, c.model.init, c.seed, &device);
+        let want = mnist_nn::train::evaluate(&model, &data.train.to_device(&device)).unwrap();
+        let t = train(&c, model, &data, &device, &mut ()).unwrap();
+        let got = t.history[0].train;
+        assert_eq!(t.history[0].step, 63, "{kind}");
+        assert_eq!(got.images, 1000, "{kind}");
+        // Counts are exact.
+        assert_eq!(got.accuracy, want.accuracy, "{kind}: accuracy");
+        // Sums of the same 1,000 f32 losses in other groupings: a few f32 ulps of ~2.3.
+        assert!(
+            (got.loss - want.loss).abs() < 1e-5,
+            "{kind}: running loss {} against evaluated {}",
+            got.loss,
+            want.loss
+        );
+    }
+}
