@@ -15,7 +15,7 @@ use mnist_nn::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use serde_json::{Value, json};
 
 use crate::serve::ServeProcess;
-use crate::util::{assert_close, mnist, root, run_bin, trained_run};
+use crate::util::{assert_close, mnist, predict_json, trained_run};
 use crate::webdriver::{Driver, tools};
 
 /// Test images traced on the pad: indices 2, 1, 3 and 0 of the test set (a 1, a 2, a 0
@@ -129,22 +129,7 @@ fn drawing_on_the_page_shows_what_predict_says_for_the_same_strokes() {
             .expect("a PNG data URL");
         let file = tmp.path().join(format!("drawn-{index}.png"));
         std::fs::write(&file, crate::webdriver::base64(png)).unwrap();
-        let out = run_bin(
-            &[
-                "predict",
-                "--json",
-                "--model",
-                run.to_str().unwrap(),
-                file.to_str().unwrap(),
-            ],
-            &root(),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want = predict_json(&run, &file);
         let label = mnist().test.labels[index];
         let digit = shown["digit"].as_str().unwrap_or_default().to_string();
         eprintln!(

@@ -16,7 +16,9 @@ use mnist_nn::{IMAGE_PIXELS, NUM_CLASSES};
 use serde_json::{Value, json};
 
 use crate::http::{self, Reply, get, post, post_json, request, send_raw};
-use crate::util::{assert_close, bin, mnist, root, run_bin, saved_params, trained_run};
+use crate::util::{
+    assert_close, bin, mnist, predict_json, root, run_bin, saved_params, trained_run,
+};
 
 /// The shared server's `host:port`.
 fn server() -> &'static str {
@@ -204,22 +206,7 @@ fn predict_on_an_image_file_matches_the_predict_command() {
     let run = trained_run();
     for name in ["one.png", "seven.png", "two.pgm"] {
         let path = root().join("examples/digits").join(name);
-        let out = run_bin(
-            &[
-                "predict",
-                "--json",
-                "--model",
-                run.to_str().unwrap(),
-                path.to_str().unwrap(),
-            ],
-            &root(),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want = predict_json(run, &path);
         let content_type = if name.ends_with(".png") {
             "image/png"
         } else {

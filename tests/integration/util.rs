@@ -110,6 +110,27 @@ pub fn run_bin(args: &[&str], cwd: &Path) -> std::process::Output {
         .expect("binary runs")
 }
 
+/// `mnist-nn predict --json` on one image with the model of `run`: its JSON answer (the
+/// command must succeed).
+pub fn predict_json(run: &Path, image: &Path) -> serde_json::Value {
+    let out = run_bin(
+        &[
+            "predict",
+            "--json",
+            "--model",
+            run.to_str().unwrap(),
+            image.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Runs the binary with `args` in `cwd` and fails the test, with its stderr, unless it
 /// succeeds.
 pub fn run_bin_ok(args: &[&str], cwd: &Path) {
