@@ -38,8 +38,8 @@ impl Host {
     }
 }
 
-/// FMAs chained per accumulator between loads: none, the loop is register-only.
-/// Twelve independent accumulators cover a 4–5-cycle FMA latency on two FMA ports.
+/// Independent accumulators of the FMA loop (registers only, no loads): twelve cover a
+/// 4–5-cycle FMA latency on two FMA ports.
 const ACCUMULATORS: usize = 12;
 /// Floating-point operations of one 256-bit FMA: 8 lanes × (multiply + add).
 const FLOP_PER_FMA: f64 = 16.0;
