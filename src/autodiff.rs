@@ -7,38 +7,26 @@ use burn::optim::{
 use burn::prelude::*;
 
 use crate::config::OptimizerKind;
+use crate::gradients::Gradients;
+use crate::learner::Step;
 use crate::loss::cross_entropy;
 use crate::model::TwoLayerNet;
 
-/// Gradients of the mean loss with respect to the four parameters, by autodiff.
-#[derive(Debug, Clone)]
-pub struct AutodiffGradients {
-    /// The mean loss (plain device).
-    pub loss: Tensor<1>,
-    /// `∂L/∂W1`, `(hidden, 784)`.
-    pub dw1: Tensor<2>,
-    /// `∂L/∂b1`, `(hidden)`.
-    pub db1: Tensor<1>,
-    /// `∂L/∂W2`, `(10, hidden)`.
-    pub dw2: Tensor<2>,
-    /// `∂L/∂b2`, `(10)`.
-    pub db2: Tensor<1>,
-}
-
 /// Burn's autodiff gradients of the mean cross-entropy of `net` (on an autodiff device)
-/// at input `x` `(784, m)` and one-hot labels `y` `(10, m)`.
-pub fn autodiff_gradients(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>) -> AutodiffGradients {
+/// at input `x` `(784, m)` and one-hot labels `y` `(10, m)`, with that loss (on the plain
+/// device).
+pub fn autodiff_gradients(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>) -> (Tensor<1>, Gradients) {
     let loss = cross_entropy(net.forward(x).z2, y);
     let grads = loss.backward();
     let grad = |t: Tensor<2>| t.grad(&grads).unwrap_or_else(|| t.zeros_like().inner());
     let grad1 = |t: Tensor<1>| t.grad(&grads).unwrap_or_else(|| t.zeros_like().inner());
-    AutodiffGradients {
-        loss: loss.inner(),
+    let gradients = Gradients {
         dw1: grad(net.W1.val()),
         db1: grad1(net.b1.val()),
         dw2: grad(net.W2.val()),
         db2: grad1(net.b2.val()),
-    }
+    };
+    (loss.inner(), gradients)
 }
 
 /// The Burn optimizer for `kind`, set up as PyTorch's defaults are.
@@ -58,18 +46,22 @@ pub fn optimizer(kind: OptimizerKind) -> ModuleOptimizer {
     }
 }
 
-/// One optimizer step on the mean cross-entropy at `(x, y)`. Returns the updated
-/// network, the loss and the logits `Z2` of the forward (both on the plain device).
+/// One optimizer step on the mean cross-entropy at `(x, y)`, for `net` on an autodiff
+/// device. Returns the updated network, and the loss and logits `Z2` of the forward
+/// before the step (both on the plain device).
 pub fn autodiff_step(
     net: TwoLayerNet,
     optim: &mut ModuleOptimizer,
     x: Tensor<2>,
     y: Tensor<2>,
     alpha: f64,
-) -> (TwoLayerNet, Tensor<1>, Tensor<2>) {
+) -> Step {
     let z2 = net.forward(x).z2;
     let loss = cross_entropy(z2.clone(), y);
     let grads = GradientsParams::from_grads(loss.backward(), &net);
-    let net = optim.step(alpha, net, grads);
-    (net, loss.inner(), z2.inner())
+    Step {
+        net: optim.step(alpha, net, grads),
+        loss: loss.inner(),
+        z2: z2.inner(),
+    }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// A Burn backend this program can train on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// `burn-ndarray` on the CPU (the design card's CPU backend; deprecated in Burn 0.22).
@@ -73,6 +73,19 @@ fn wgpu_device() -> std::result::Result<Device, String> {
             })
     })
     .clone()
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = crate::config::UnknownWord;
+
+    /// ```
+    /// use mnist_nn::backend::BackendKind;
+    /// assert_eq!("flex".parse::<BackendKind>(), Ok(BackendKind::Flex));
+    /// assert!("cuda".parse::<BackendKind>().is_err());
+    /// ```
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        crate::config::UnknownWord::pick("backend", BackendKind::ALL, BackendKind::name, word)
+    }
 }
 
 impl fmt::Display for BackendKind {

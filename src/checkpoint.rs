@@ -13,9 +13,11 @@
 //! so the position and the config determine the rest of the run.
 
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use burn::module::Module;
 use burn::prelude::*;
+use burn_dispatch::DispatchDevice;
 use serde::{Deserialize, Serialize};
 
 use crate::autodiff::optimizer;
@@ -23,12 +25,9 @@ use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::logging::write_json;
 use crate::model::TwoLayerNet;
+use crate::run_dir::files;
 use crate::train::{EpochRecord, Position, StateRef, TrainState};
 
-/// The pointer file in a run directory.
-pub const POINTER: &str = "checkpoint.json";
-/// The folder of checkpoint files in a run directory.
-pub const FOLDER: &str = "checkpoints";
 /// Version of the `checkpoint.json` layout.
 const FORMAT: u32 = 1;
 
@@ -50,27 +49,37 @@ pub struct Checkpoint {
     pub history: Vec<EpochRecord>,
 }
 
+impl Checkpoint {
+    /// Epochs finished when it was saved.
+    pub fn epochs_done(&self) -> usize {
+        self.position.epoch - 1
+    }
+}
+
 /// Saves `state` as the run's current checkpoint in `dir` (see the module docs for the
-/// order that keeps it intact when the process is killed).
-pub fn save(dir: &Path, state: &StateRef<'_>) -> Result<()> {
-    let folder = dir.join(FOLDER);
+/// order that keeps it intact when the process is killed); returns what
+/// `checkpoint.json` now says.
+pub fn save(dir: &Path, state: &StateRef<'_>) -> Result<Checkpoint> {
+    let folder = dir.join(files::CHECKPOINTS);
     std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
     let tag = format!("step-{}", state.at.step);
-    let model = Path::new(FOLDER).join(format!("model-{tag}.bpk"));
+    let model = Path::new(files::CHECKPOINTS).join(format!("model-{tag}.bpk"));
     state
         .model
         .clone()
         .save_file(dir.join(&model))
-        .map_err(|e| Error::Model {
+        .map_err(|e| Error::SaveRecord {
             path: dir.join(&model),
-            message: format!("cannot save checkpoint: {e}"),
+            what: "checkpoint",
+            reason: e.to_string(),
         })?;
     let optimizer = match state.optimizer {
         Some(optim) => {
-            let file = Path::new(FOLDER).join(format!("optimizer-{tag}.bpk"));
-            optim.save(dir.join(&file)).map_err(|e| Error::Model {
+            let file = Path::new(files::CHECKPOINTS).join(format!("optimizer-{tag}.bpk"));
+            optim.save(dir.join(&file)).map_err(|e| Error::SaveRecord {
                 path: dir.join(&file),
-                message: format!("cannot save optimizer state: {e}"),
+                what: "optimizer state",
+                reason: e.to_string(),
             })?;
             Some(file)
         }
@@ -84,9 +93,9 @@ pub fn save(dir: &Path, state: &StateRef<'_>) -> Result<()> {
         rng: "epoch e shuffles with ChaCha8 seeded by `seed`, stream e".into(),
         history: state.history.to_vec(),
     };
-    write_json(&dir.join(POINTER), &pointer)?;
+    write_json(&dir.join(files::CHECKPOINT), &pointer)?;
     remove_stale(dir, &pointer);
-    Ok(())
+    Ok(pointer)
 }
 
 /// Removes checkpoint files that `current` does not name. Failing to remove one loses
@@ -95,7 +104,7 @@ fn remove_stale(dir: &Path, current: &Checkpoint) {
     let keep: Vec<PathBuf> = std::iter::once(dir.join(&current.model))
         .chain(current.optimizer.iter().map(|o| dir.join(o)))
         .collect();
-    let Ok(entries) = std::fs::read_dir(dir.join(FOLDER)) else {
+    let Ok(entries) = std::fs::read_dir(dir.join(files::CHECKPOINTS)) else {
         return;
     };
     for entry in entries.flatten() {
@@ -106,57 +115,61 @@ fn remove_stale(dir: &Path, current: &Checkpoint) {
     }
 }
 
-/// Reads `dir`'s `checkpoint.json`.
-pub fn read(dir: &Path) -> Result<Checkpoint> {
-    let path = dir.join(POINTER);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            " (is this a run directory? runs write a checkpoint after their first epoch)"
+/// Reads a `checkpoint.json` (`path`: the file). A missing file is
+/// [`Error::MissingFile`]; one that does not parse, or has another layout version, is
+/// [`Error::RunFile`].
+pub fn read(path: &Path) -> Result<Checkpoint> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::MissingFile {
+                path: path.to_path_buf(),
+                what: "checkpoint",
+                hint: " (is this a run directory? runs write a checkpoint after their first epoch)",
+            }
         } else {
-            ""
-        };
-        Error::io(
-            &path,
-            std::io::Error::new(e.kind(), format!("cannot read checkpoint: {e}{hint}")),
-        )
+            Error::io(path, e)
+        }
     })?;
-    let pointer: Checkpoint = serde_json::from_str(&text).map_err(|e| Error::Model {
-        path: path.clone(),
-        message: format!("not a valid checkpoint file: {e}"),
-    })?;
+    let bad = |problem: String| Error::RunFile {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let pointer: Checkpoint = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("not a valid checkpoint file: {e}")))?;
     if pointer.format != FORMAT {
-        return Err(Error::Model {
-            path,
-            message: format!(
-                "checkpoint format {} is not the supported {FORMAT}",
-                pointer.format
-            ),
-        });
+        return Err(bad(format!(
+            "checkpoint format {} is not the supported {FORMAT}",
+            pointer.format
+        )));
     }
     Ok(pointer)
 }
 
-/// Loads `dir`'s current checkpoint onto `device`, for a run configured by `config`.
-pub fn load(dir: &Path, config: &Config, device: &Device) -> Result<TrainState> {
-    let pointer = read(dir)?;
-    let model_path = dir.join(&pointer.model);
-    let model = load_model(&model_path, config, device)?;
+/// Loads the checkpoint `pointer` of the run in `dir` onto `device`, for a run
+/// configured by `config`.
+pub fn load(
+    dir: &Path,
+    pointer: &Checkpoint,
+    config: &Config,
+    device: &Device,
+) -> Result<TrainState> {
+    let model = load_model(&dir.join(&pointer.model), config, device)?;
     let optimizer = match (config.mode, &pointer.optimizer) {
         (Mode::Autodiff, Some(file)) => {
             let path = dir.join(file);
-            let optim =
-                optimizer(config.train.optimizer)
-                    .load(&path)
-                    .map_err(|e| Error::Model {
-                        path: path.clone(),
-                        message: format!("cannot load optimizer state: {e}"),
-                    })?;
+            default_device_follows(device);
+            let optim = optimizer(config.train.optimizer).load(&path).map_err(|e| {
+                Error::LoadOptimizer {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
             Some(optim)
         }
         (Mode::Autodiff, None) => {
-            return Err(Error::Model {
-                path: dir.join(POINTER),
-                message: "autodiff run, but the checkpoint has no optimizer state".into(),
+            return Err(Error::RunFile {
+                path: dir.join(files::CHECKPOINT),
+                problem: "autodiff run, but the checkpoint has no optimizer state".into(),
             });
         }
         (Mode::Manual, _) => None,
@@ -165,25 +178,48 @@ pub fn load(dir: &Path, config: &Config, device: &Device) -> Result<TrainState> 
         model,
         optimizer,
         at: pointer.position,
-        history: pointer.history,
+        history: pointer.history.clone(),
     })
+}
+
+/// Burn's `ModuleOptimizer::load` puts the state it reads on `Device::default()`
+/// (the next step moves it to the parameters' device). With wgpu compiled in, that
+/// default is the GPU: a CPU run would start the GPU runtime to hold its Adam moments
+/// for one step, and fail where the machine has no adapter. Burn reads `BURN_DEVICE`
+/// for that default, so for a CPU `device` it is pointed at the CPU backend before the
+/// first optimizer state is loaded (unless the user has set it).
+fn default_device_follows(device: &Device) {
+    static PINNED: Once = Once::new();
+    let word = match device.as_dispatch() {
+        DispatchDevice::NdArray(_) => "ndarray",
+        DispatchDevice::Flex(_) => "flex",
+        _ => return,
+    };
+    PINNED.call_once(|| {
+        if std::env::var_os("BURN_DEVICE").is_none() {
+            // SAFETY: `set_var` is unsound only while another thread reads the
+            // environment. This runs once, before the first optimizer state of the
+            // process is loaded; the threads alive then (rayon's workers, idle between
+            // tensor operations) do not read the environment.
+            unsafe { std::env::set_var("BURN_DEVICE", word) };
+        }
+    });
 }
 
 /// Loads a network of the shape `config` describes from a Burn record file, with an
 /// error naming the file and what does not match.
 pub fn load_model(path: &Path, config: &Config, device: &Device) -> Result<TwoLayerNet> {
     if !path.exists() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found"),
-        ));
+        return Err(Error::MissingFile {
+            path: path.to_path_buf(),
+            what: "model file",
+            hint: "",
+        });
     }
     let blank = TwoLayerNet::new(config.model.hidden, config.model.init, config.seed, device);
-    blank.try_load_file(path).map_err(|e| Error::Model {
+    blank.try_load_file(path).map_err(|e| Error::LoadModel {
         path: path.to_path_buf(),
-        message: format!(
-            "cannot load a network with hidden = {} from it: {e}",
-            config.model.hidden
-        ),
+        hidden: config.model.hidden,
+        reason: e.to_string(),
     })
 }

@@ -56,7 +56,7 @@ pub struct Config {
 }
 
 /// Which gradients train the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The hand-derived backward ([`crate::manual`]) and plain gradient descent.
@@ -64,6 +64,69 @@ pub enum Mode {
     Manual,
     /// Burn's autodiff of the mean cross-entropy and a Burn optimizer.
     Autodiff,
+}
+
+impl Mode {
+    /// Every mode, in the order `--help` lists them.
+    pub const ALL: [Mode; 2] = [Mode::Manual, Mode::Autodiff];
+
+    /// The word used on the command line, in configs and in `summary.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Manual => "manual",
+            Mode::Autodiff => "autodiff",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A word that names no [`Mode`] or [`BackendKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{word}`; expected one of: {expected}")]
+pub struct UnknownWord {
+    /// "mode" or "backend".
+    pub what: &'static str,
+    /// The word given.
+    pub word: String,
+    /// The words accepted, comma-separated.
+    pub expected: String,
+}
+
+impl UnknownWord {
+    /// The one of `all` whose `name` is `word`, or the error that lists every name.
+    pub fn pick<T: Copy, const N: usize>(
+        what: &'static str,
+        all: [T; N],
+        name: fn(T) -> &'static str,
+        word: &str,
+    ) -> Result<T, UnknownWord> {
+        all.into_iter()
+            .find(|&t| name(t) == word)
+            .ok_or_else(|| UnknownWord {
+                what,
+                word: word.to_string(),
+                expected: all.map(name).join(", "),
+            })
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = UnknownWord;
+
+    /// ```
+    /// use mnist_nn::config::Mode;
+    /// assert_eq!("autodiff".parse::<Mode>(), Ok(Mode::Autodiff));
+    /// let e = "auto".parse::<Mode>().unwrap_err();
+    /// assert_eq!(e.to_string(), "unknown mode `auto`; expected one of: manual, autodiff");
+    /// ```
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        UnknownWord::pick("mode", Mode::ALL, Mode::name, word)
+    }
 }
 
 /// The network's shape and starting point.
@@ -229,6 +292,17 @@ pub struct Overrides {
     pub epochs: Option<usize>,
 }
 
+thread_local! {
+    /// Configs parsed on this thread, for [`parses_on_this_thread`].
+    static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times [`Config::parse`] (and so [`Config::load`]) has run on the calling
+/// thread: lets a test check that a command reads a run's `config.toml` once.
+pub fn parses_on_this_thread() -> usize {
+    PARSES.with(std::cell::Cell::get)
+}
+
 impl Config {
     /// Reads, parses and validates `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -243,6 +317,7 @@ impl Config {
 
     /// Parses TOML text; `path` only names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        PARSES.with(|n| n.set(n.get() + 1));
         toml::from_str(text).map_err(|e| {
             let message = e.to_string().trim_end().to_string();
             let hint = did_you_mean(&message).unwrap_or_default();

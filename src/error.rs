@@ -7,6 +7,7 @@ use thiserror::Error;
 
 /// Everything that can go wrong reading an IDX file.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum IdxError {
     /// The file could not be opened or read.
     #[error("{path}: cannot read: {source}")]
@@ -102,6 +103,7 @@ pub enum IdxError {
 
 /// A configuration that cannot be used.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("{path}: cannot read config: {source}")]
@@ -132,7 +134,11 @@ pub enum ConfigError {
 }
 
 /// Any failure of a training or evaluation run.
+///
+/// Every variant names what to look at: the file (and key, line or shape), or the
+/// device and what it was doing. More variants may come as the crate grows.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Bad data file.
     #[error(transparent)]
@@ -148,13 +154,95 @@ pub enum Error {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// A saved model could not be loaded or saved.
-    #[error("{path}: {message}")]
-    Model {
+    /// A path given as a run directory is not a directory.
+    #[error("{path}: no such run directory")]
+    NotARunDir {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A new run was asked to write into a directory that already holds one.
+    #[error(
+        "{dir}: already holds a run (metrics.csv); choose another --out, remove it, or \
+         continue it with --resume"
+    )]
+    RunExists {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// A file the run needs is not there.
+    #[error("{path}: {what} not found{hint}")]
+    MissingFile {
+        /// The file.
+        path: PathBuf,
+        /// What it should hold, e.g. "model file".
+        what: &'static str,
+        /// What to do about it (empty, or starting with a space).
+        hint: &'static str,
+    },
+    /// A file of the run directory (`checkpoint.json`, `summary.json`) that cannot be
+    /// used.
+    #[error("{path}: {problem}")]
+    RunFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A network file holds no network of the configured shape.
+    #[error("{path}: cannot load a network with hidden = {hidden} from it: {reason}")]
+    LoadModel {
         /// The model file.
         path: PathBuf,
+        /// The hidden size the run's config asks for.
+        hidden: usize,
+        /// Burn's reason (it names the shape it found).
+        reason: String,
+    },
+    /// The optimizer state of a checkpoint cannot be loaded.
+    #[error("{path}: cannot load optimizer state: {reason}")]
+    LoadOptimizer {
+        /// The optimizer file.
+        path: PathBuf,
+        /// Burn's reason.
+        reason: String,
+    },
+    /// A Burn record (network or optimizer state) could not be written.
+    #[error("{path}: cannot save {what}: {reason}")]
+    SaveRecord {
+        /// The file.
+        path: PathBuf,
+        /// "the model", "checkpoint" or "optimizer state".
+        what: &'static str,
+        /// Burn's reason.
+        reason: String,
+    },
+    /// Exported or imported weights (safetensors, npz) that cannot be written or read.
+    #[error("{path}: {problem}")]
+    Weights {
+        /// The weights file.
+        path: PathBuf,
         /// What went wrong.
-        message: String,
+        problem: String,
+    },
+    /// A row of `metrics.csv` that is not a `wall_time,step,tag,value` row.
+    #[error("{path}: line {line}: {problem}")]
+    Metrics {
+        /// The metrics file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A figure of the report could not be drawn or written.
+    #[error("{path}: cannot {action}: {reason}")]
+    Figure {
+        /// The figure's file.
+        path: PathBuf,
+        /// "draw" or "write PNG".
+        action: &'static str,
+        /// The drawing library's reason.
+        reason: String,
     },
     /// An image file could not be decoded.
     #[error("{path}: {message}")]
@@ -164,12 +252,40 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A tensor or slice of the wrong size was passed to a public function.
+    #[error("{what} has {found}; expected {expected}")]
+    Shape {
+        /// The argument, e.g. "X" or "images".
+        what: &'static str,
+        /// The shape or length it should have.
+        expected: String,
+        /// The shape or length it has.
+        found: String,
+    },
+    /// A label that is not a class of the network.
+    #[error("label {label} of image {index} is not a class 0-9")]
+    Label {
+        /// Position of the image.
+        index: usize,
+        /// Its label.
+        label: u8,
+    },
+    /// A set of images that must not be empty is.
+    #[error("there are no {what} images")]
+    NoImages {
+        /// Which set, e.g. "training".
+        what: &'static str,
+    },
     /// The loss became NaN, infinite or exploded.
     #[error(
         "training diverged at step {step}: the loss was {loss} (NaN, infinite or above 100). \
          Try a smaller train.learning_rate (it is {learning_rate}). The run is marked \
-         diverged in {dir}/summary.json and metrics.csv; {detail}",
-        dir = dir.display()
+         diverged in {dir}/summary.json and metrics.csv; {kept}",
+        dir = dir.display(),
+        kept = match last_good_epoch {
+            Some(epoch) => format!("the last good checkpoint (epoch {epoch}) is kept"),
+            None => "no epoch had finished, so there is no checkpoint".to_string(),
+        }
     )]
     Diverged {
         /// The first step whose loss was out of bounds.
@@ -180,8 +296,8 @@ pub enum Error {
         learning_rate: f64,
         /// The run directory.
         dir: PathBuf,
-        /// What was kept.
-        detail: String,
+        /// The epoch of the checkpoint kept, if one had been saved.
+        last_good_epoch: Option<usize>,
     },
     /// The device failed while computing (out of memory, a lost device…).
     #[error("the device failed while {during}: {message}")]
@@ -215,6 +331,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A failure of the device while `during`, from Burn's report `source` (often many
     /// lines of "Caused by"), reduced to the line that says what happened and a hint.
+    ///
+    /// Burn 0.22 hands a device's failures over as `ExecutionError`, whose variants carry
+    /// the backend's reason as text only: CubeCL's typed allocation error is already
+    /// flattened into it. So the one condition worth a hint of its own, a buffer that
+    /// could not be allocated, is recognised by CubeCL's wording of it.
+    ///
+    /// ```
+    /// let e = mnist_nn::Error::device("evaluating", "device lost\nCaused by: x");
+    /// assert_eq!(e.to_string(), "the device failed while evaluating: device lost");
+    /// ```
     pub fn device(during: impl Into<String>, source: impl std::fmt::Display) -> Self {
         let report = source.to_string();
         let allocation = report

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::HostParams;
 
 /// A file format `export` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Hugging Face safetensors.
     Safetensors,
@@ -22,12 +22,23 @@ pub enum Format {
 }
 
 impl Format {
-    /// The file extension.
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 2] = [Format::Safetensors, Format::Npz];
+
+    /// The file extension, also the word that names the format.
     pub fn extension(self) -> &'static str {
         match self {
             Format::Safetensors => "safetensors",
             Format::Npz => "npz",
         }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = crate::config::UnknownWord;
+
+    fn from_str(word: &str) -> std::result::Result<Self, Self::Err> {
+        crate::config::UnknownWord::pick("format", Format::ALL, Format::extension, word)
     }
 }
 
@@ -61,10 +72,11 @@ fn safetensors_bytes(params: &HostParams, path: &Path) -> Result<Vec<u8>> {
         .collect();
     let mut views = Vec::with_capacity(data.len());
     for (name, shape, bytes) in &data {
-        let view = TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| Error::Model {
-            path: path.to_path_buf(),
-            message: format!("cannot lay out {name}: {e}"),
-        })?;
+        let view =
+            TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| Error::Weights {
+                path: path.to_path_buf(),
+                problem: format!("cannot lay out {name}: {e}"),
+            })?;
         views.push((*name, view));
     }
     let metadata = HashMap::from([
@@ -77,9 +89,9 @@ fn safetensors_bytes(params: &HostParams, path: &Path) -> Result<Vec<u8>> {
             "A2 = softmax(W2·ReLU(W1·X + b1) + b2), X (784, m) in [0, 1]".to_string(),
         ),
     ]);
-    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model {
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Weights {
         path: path.to_path_buf(),
-        message: format!("cannot serialize: {e}"),
+        problem: format!("cannot serialize: {e}"),
     })
 }
 
@@ -111,9 +123,9 @@ fn npy(shape: &[usize], values: &[f32]) -> Vec<u8> {
 }
 
 fn npz_bytes(params: &HostParams, path: &Path) -> Result<Vec<u8>> {
-    let zip_error = |e: &dyn std::fmt::Display| Error::Model {
+    let zip_error = |e: &dyn std::fmt::Display| Error::Weights {
         path: path.to_path_buf(),
-        message: format!("cannot write the npz archive: {e}"),
+        problem: format!("cannot write the npz archive: {e}"),
     };
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options =
@@ -132,9 +144,9 @@ fn npz_bytes(params: &HostParams, path: &Path) -> Result<Vec<u8>> {
 /// shapes.
 pub fn read(path: &Path, format: Format) -> Result<HostParams> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bad = |message: String| Error::Model {
+    let bad = |problem: String| Error::Weights {
         path: path.to_path_buf(),
-        message,
+        problem,
     };
     let mut found: HashMap<&str, (Vec<usize>, Vec<f32>)> = HashMap::new();
     match format {

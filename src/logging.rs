@@ -6,10 +6,13 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendKind;
+use crate::config::Mode;
 use crate::error::{Error, Result};
-use crate::train::{EpochRecord, Evaluation, Observer};
+use crate::eval::Evaluation;
+use crate::train::{EpochRecord, Observer};
 
 /// Header of `metrics.csv`.
 pub const METRICS_HEADER: &str = "wall_time,step,tag,value";
@@ -66,13 +69,11 @@ impl MetricsWriter {
                 None if i + 1 == lines.len() && !text.ends_with('\n') => {}
                 None if line.is_empty() => {}
                 None => {
-                    return Err(Error::io(
-                        path,
-                        std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!("line {} is not a `{METRICS_HEADER}` row", i + 1),
-                        ),
-                    ));
+                    return Err(Error::Metrics {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        problem: format!("not a `{METRICS_HEADER}` row"),
+                    });
                 }
             }
         }
@@ -131,17 +132,46 @@ impl Observer for MetricsWriter {
     }
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every epoch ran.
+    Completed,
+    /// Stopped on request (Ctrl-C), with a checkpoint to resume from.
+    Interrupted,
+    /// The loss blew up; the last good checkpoint is kept.
+    Diverged,
+}
+
+impl Status {
+    /// The word written to `summary.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::Interrupted => "interrupted",
+            Status::Diverged => "diverged",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The final figures of a run, written to `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Run name.
     pub name: String,
-    /// `completed`, `interrupted` or `diverged`.
-    pub status: String,
-    /// Backend word.
-    pub backend: String,
-    /// `manual` or `autodiff`.
-    pub mode: String,
+    /// How the run ended.
+    pub status: Status,
+    /// The backend it trained on.
+    pub backend: BackendKind,
+    /// Which gradients trained it.
+    pub mode: Mode,
     /// Hidden units.
     pub hidden: usize,
     /// Epochs run.
@@ -165,7 +195,10 @@ pub struct Summary {
 /// Writes `value` as pretty JSON to `path`, via a temporary file and a rename so that a
 /// crash never leaves half a file.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, e.into()))?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::RunFile {
+        path: path.to_path_buf(),
+        problem: format!("cannot serialise: {e}"),
+    })?;
     write_atomic(path, format!("{text}\n").as_bytes())
 }
 

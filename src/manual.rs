@@ -22,23 +22,21 @@
 
 use burn::prelude::*;
 
+use crate::gradients::Gradients;
+use crate::learner::Step;
+use crate::loss::cross_entropy;
 use crate::model::{Forward, TwoLayerNet};
 
-/// Gradients of the mean loss with respect to each parameter, plus the two `dZ`.
+/// What the backward pass computed: the two `dZ`, kept beside the parameter
+/// gradients as the forward keeps `Z` and `A` (the tests compare them with autodiff's).
 #[derive(Debug, Clone)]
-pub struct Gradients {
-    /// `(10, m)` `A2 − Y`.
+pub struct Backward {
+    /// `(10, m)` `A2 − Y`: the gradient of `m·L` with respect to `Z2`.
     pub dz2: Tensor<2>,
-    /// `(10, hidden)`.
-    pub dw2: Tensor<2>,
-    /// `(10)`.
-    pub db2: Tensor<1>,
-    /// `(hidden, m)`.
+    /// `(hidden, m)` `W2ᵀ·dZ2 ⊙ ReLU'(Z1)`: the gradient of `m·L` with respect to `Z1`.
     pub dz1: Tensor<2>,
-    /// `(hidden, 784)`.
-    pub dw1: Tensor<2>,
-    /// `(hidden)`.
-    pub db1: Tensor<1>,
+    /// The gradients of the mean loss with respect to the parameters.
+    pub grads: Gradients,
 }
 
 /// `ReLU'(Z)`: 1 where `z > 0`, else 0 (the subgradient 0 at `z = 0`, as Burn's ReLU has).
@@ -56,7 +54,7 @@ fn relu_prime(z: Tensor<2>) -> Tensor<2> {
 ///
 /// `x` is the `(784, m)` input, `y` the `(10, m)` one-hot labels and `fwd` what
 /// [`TwoLayerNet::forward`] computed from `x`.
-pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forward) -> Gradients {
+pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forward) -> Backward {
     let m = x.dims()[1];
     let inv_m = 1.0 / m as f64;
     // dZ2 = A2 − Y                                  (10, m)
@@ -74,13 +72,25 @@ pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forw
     let dw1 = dz1.clone().mul_scalar(inv_m).matmul(x.transpose());
     // db1 = (1/m)·Σ_columns dZ1                     (hidden)
     let db1 = dz1.clone().sum_dim(1).squeeze_dim(1).mul_scalar(inv_m);
-    Gradients {
+    Backward {
         dz2,
-        dw2,
-        db2,
         dz1,
-        dw1,
-        db1,
+        grads: Gradients { dw1, db1, dw2, db2 },
+    }
+}
+
+/// One step of the seed's training: the forward pass on `x` `(784, m)`, the mean loss
+/// against the one-hot `y` `(10, m)`, [`backward_manual`], and
+/// [`TwoLayerNet::gradient_descent`] with rate `alpha`. The loss and logits are those of
+/// the network before the step, left on the device.
+pub fn manual_step(net: TwoLayerNet, x: Tensor<2>, y: Tensor<2>, alpha: f64) -> Step {
+    let fwd = net.forward(x.clone());
+    let loss = cross_entropy(fwd.z2.clone(), y.clone());
+    let backward = backward_manual(&net, x, y, &fwd);
+    Step {
+        net: net.gradient_descent(backward.grads, alpha),
+        loss,
+        z2: fwd.z2,
     }
 }
 
@@ -91,9 +101,7 @@ impl TwoLayerNet {
     /// backend can scale it in place rather than allocate a copy of every gradient at
     /// every step (2.5 MB for `dW1` at hidden 800).
     pub fn gradient_descent(self, g: Gradients, alpha: f64) -> Self {
-        let Gradients {
-            dw1, db1, dw2, db2, ..
-        } = g;
+        let Gradients { dw1, db1, dw2, db2 } = g;
         Self {
             // W1 -= α·dW1
             W1: self.W1.map(|w| w - dw1.mul_scalar(alpha)),

@@ -1,49 +1,17 @@
-//! One training run from a config to a run directory: check everything that can be
-//! checked before writing anything, then train, log and save.
-//!
-//! A run directory holds `config.toml` (the resolved config), `metrics.csv`,
-//! `model.bpk` (the trained parameters, a Burn burnpack record), `summary.json`, and the
-//! latest checkpoint (`checkpoint.json` and `checkpoints/`, see [`crate::checkpoint`]).
+//! One training run into a run directory ([`RunDir`]): check everything that can be
+//! checked before writing anything, then train, log and save; or continue a run from
+//! its last checkpoint.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use burn::module::Module;
-
-use crate::checkpoint;
 use crate::config::Config;
 use crate::data::{LoadError, Mnist};
 use crate::error::{ConfigError, Error, Result};
-use crate::logging::{MetricsWriter, Summary, write_atomic, write_json};
+use crate::logging::{MetricsWriter, Status, Summary};
 use crate::model::TwoLayerNet;
+use crate::run_dir::{RunDir, files};
 use crate::train::{Ending, EpochRecord, Observer, StateRef, Trained, train, train_from};
-
-/// File names inside a run directory.
-pub mod files {
-    /// The resolved config.
-    pub const CONFIG: &str = "config.toml";
-    /// TensorBoard-style scalars.
-    pub const METRICS: &str = "metrics.csv";
-    /// The trained parameters.
-    pub const MODEL: &str = "model.bpk";
-    /// Final figures.
-    pub const SUMMARY: &str = "summary.json";
-}
-
-/// Where a run writes: `out` as given, or the first free `artifacts/<name>`,
-/// `artifacts/<name>-2`, … so that no earlier run is overwritten.
-pub fn run_dir(artifacts: &Path, name: &str, out: Option<&Path>) -> PathBuf {
-    if let Some(out) = out {
-        return out.to_path_buf();
-    }
-    let mut dir = artifacts.join(name);
-    let mut k = 2;
-    while dir.exists() {
-        dir = artifacts.join(format!("{name}-{k}"));
-        k += 1;
-    }
-    dir
-}
 
 /// Loads the data `config` names and checks what depends on it.
 pub fn load_data(config: &Config, config_path: &Path) -> Result<Mnist> {
@@ -80,24 +48,29 @@ pub struct Outcome {
     pub ending: Ending,
 }
 
-/// Trains as `config` says and writes everything to `dir`, which must not already hold
-/// a run. `ui` sees the same progress as the metrics log.
+/// Trains as `config` says (read from `config_path`, which names it in errors) and
+/// writes everything to `dir`, which must not already hold a run. `ui` sees the same
+/// progress as the metrics log.
 pub fn run(
-    config: &Config,
+    config: Config,
     config_path: &Path,
     dir: &Path,
     ui: &mut dyn Observer,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let data = load_data(config, config_path)?;
+    let data = load_data(&config, config_path)?;
     let device = config.backend.device()?;
-    create_run_dir(dir)?;
-    write_atomic(&dir.join(files::CONFIG), config.to_toml().as_bytes())?;
-    let metrics = MetricsWriter::create(&dir.join(files::METRICS))?;
     let model = TwoLayerNet::new(config.model.hidden, config.model.init, config.seed, &device);
-    let mut observers = Tee { dir, metrics, ui };
-    let trained = train(config, model, &data, &device, &mut observers)?;
-    finish(config, dir, &data, trained, observers.metrics, started)
+    let mut run = RunDir::create(dir, config.clone())?;
+    let metrics = MetricsWriter::create(&run.file(files::METRICS))?;
+    let mut tee = Tee {
+        run: &mut run,
+        metrics,
+        ui,
+    };
+    let trained = train(&config, model, &data, &device, &mut tee)?;
+    let metrics = tee.metrics;
+    finish(&mut run, &data, trained, metrics, started)
 }
 
 /// What `--resume` may change in a run's config.
@@ -109,13 +82,17 @@ pub struct ResumeOverrides {
     pub backend: Option<crate::backend::BackendKind>,
 }
 
-/// Continues the run in `dir` from its last checkpoint, with its own `config.toml`.
+/// Continues `run` from its last checkpoint, with its own config (and `overrides`).
 /// Metrics logged after the checkpoint (by a run killed later) are dropped so that the
 /// log reads as one run.
-pub fn resume(dir: &Path, overrides: &ResumeOverrides, ui: &mut dyn Observer) -> Result<Outcome> {
+pub fn resume(
+    mut run: RunDir,
+    overrides: &ResumeOverrides,
+    ui: &mut dyn Observer,
+) -> Result<Outcome> {
     let started = Instant::now();
-    let config_path = dir.join(files::CONFIG);
-    let mut config = Config::load(&config_path)?;
+    let config_path = run.file(files::CONFIG);
+    let mut config = run.config().clone();
     if let Some(epochs) = overrides.epochs {
         config.train.epochs = epochs;
     }
@@ -123,8 +100,8 @@ pub fn resume(dir: &Path, overrides: &ResumeOverrides, ui: &mut dyn Observer) ->
         config.backend = backend;
     }
     config.validate(&config_path)?;
-    let pointer = checkpoint::read(dir)?;
-    let done = pointer.position.epoch - 1;
+    let pointer = run.require_checkpoint()?;
+    let done = pointer.epochs_done();
     if done >= config.train.epochs && pointer.position.batch == 0 {
         return Err(Error::Config(ConfigError::Invalid {
             path: config_path,
@@ -138,61 +115,49 @@ pub fn resume(dir: &Path, overrides: &ResumeOverrides, ui: &mut dyn Observer) ->
     }
     let data = load_data(&config, &config_path)?;
     let device = config.backend.device()?;
-    let state = checkpoint::load(dir, &config, &device)?;
-    write_atomic(&config_path, config.to_toml().as_bytes())?;
-    let metrics = MetricsWriter::append(&dir.join(files::METRICS), state.at.step)?;
-    let mut observers = Tee { dir, metrics, ui };
-    let trained = train_from(&config, state, &data, &device, &mut observers)?;
-    finish(&config, dir, &data, trained, observers.metrics, started)
+    let state = run.load_state(&device)?;
+    run.set_config(config.clone())?;
+    let metrics = MetricsWriter::append(&run.file(files::METRICS), state.at.step)?;
+    let mut tee = Tee {
+        run: &mut run,
+        metrics,
+        ui,
+    };
+    let trained = train_from(&config, state, &data, &device, &mut tee)?;
+    let metrics = tee.metrics;
+    finish(&mut run, &data, trained, metrics, started)
 }
 
 /// Saves the model and the summary of a run that ended as `trained` says. A diverged
 /// run saves no model (the last checkpoint is the last good one) and is an error.
 fn finish(
-    config: &Config,
-    dir: &Path,
+    run: &mut RunDir,
     data: &Mnist,
     trained: Trained,
     mut metrics: MetricsWriter,
     started: Instant,
 ) -> Result<Outcome> {
     let status = match trained.ending {
-        Ending::Completed => "completed",
-        Ending::Interrupted => "interrupted",
-        Ending::Diverged { .. } => "diverged",
+        Ending::Completed => Status::Completed,
+        Ending::Interrupted => Status::Interrupted,
+        Ending::Diverged { .. } => Status::Diverged,
     };
     if trained.ending == Ending::Completed {
-        let model_path = dir.join(files::MODEL);
-        trained
-            .model
-            .clone()
-            .save_file(&model_path)
-            .map_err(|e| Error::Model {
-                path: model_path.clone(),
-                message: e.to_string(),
-            })?;
+        run.save_model(&trained.model)?;
     }
     if let Ending::Diverged { step, .. } = trained.ending {
         metrics.scalar(step, "status/diverged", 1.0)?;
         metrics.flush()?;
     }
-    let summary = summarize(config, data, &trained.history, status, started);
-    write_json(&dir.join(files::SUMMARY), &summary)?;
+    let summary = summarize(run.config(), data, &trained.history, status, started);
+    run.write_summary(summary.clone())?;
     if let Ending::Diverged { step, loss } = trained.ending {
-        let last_good = checkpoint::read(dir)
-            .map(|c| {
-                format!(
-                    "the last good checkpoint (epoch {}) is kept",
-                    c.position.epoch - 1
-                )
-            })
-            .unwrap_or_else(|_| "no epoch had finished, so there is no checkpoint".into());
         return Err(Error::Diverged {
             step,
             loss,
-            learning_rate: config.train.learning_rate,
-            dir: dir.to_path_buf(),
-            detail: last_good,
+            learning_rate: run.config().train.learning_rate,
+            dir: run.path().to_path_buf(),
+            last_good_epoch: run.checkpoint().ok().flatten().map(|c| c.epochs_done()),
         });
     }
     Ok(Outcome {
@@ -205,15 +170,15 @@ fn summarize(
     config: &Config,
     data: &Mnist,
     history: &[EpochRecord],
-    status: &str,
+    status: Status,
     started: Instant,
 ) -> Summary {
     let last = history.last();
     Summary {
         name: config.name.clone(),
-        status: status.into(),
-        backend: config.backend.name().into(),
-        mode: format!("{:?}", config.mode).to_lowercase(),
+        status,
+        backend: config.backend,
+        mode: config.mode,
         hidden: config.model.hidden,
         epochs: history.len(),
         steps: last.map_or(0, |r| r.step),
@@ -226,25 +191,10 @@ fn summarize(
     }
 }
 
-/// Creates `dir`; refuses one that already holds a run.
-fn create_run_dir(dir: &Path) -> Result<()> {
-    if dir.join(files::METRICS).exists() {
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "already holds a run (metrics.csv); choose another --out, remove it, or \
-                 continue it with --resume",
-            ),
-        ));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
-}
-
-/// Sends every event to the metrics log and the checkpoint files, then to the user
+/// Sends every event to the metrics log and the run's checkpoint, then to the user
 /// interface.
 struct Tee<'a> {
-    dir: &'a Path,
+    run: &'a mut RunDir,
     metrics: MetricsWriter,
     ui: &'a mut dyn Observer,
 }
@@ -257,39 +207,14 @@ impl Observer for Tee<'_> {
         self.ui.batch_finished(batch);
     }
     fn epoch_finished(&mut self, record: &EpochRecord) -> Result<()> {
-        self.metrics.epoch_finished(record)?;
+        self.metrics.epoch(record)?;
         self.ui.epoch_finished(record)
     }
     fn checkpoint(&mut self, state: &StateRef<'_>) -> Result<()> {
-        checkpoint::save(self.dir, state)?;
+        self.run.save_checkpoint(state)?;
         self.ui.checkpoint(state)
     }
     fn stop_requested(&mut self) -> bool {
         self.ui.stop_requested()
     }
-}
-
-/// Reads a run directory's `config.toml`.
-pub fn read_config(dir: &Path) -> Result<Config> {
-    if !dir.is_dir() {
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such run directory"),
-        ));
-    }
-    Ok(Config::load(&dir.join(files::CONFIG))?)
-}
-
-/// Reads a run directory's `config.toml` and `model.bpk` onto `device`. A run that
-/// has no `model.bpk` yet (still training, or interrupted) gives its last checkpoint.
-pub fn load_run(dir: &Path, device: &burn::prelude::Device) -> Result<(Config, TwoLayerNet)> {
-    let config = read_config(dir)?;
-    let model_path = dir.join(files::MODEL);
-    let model_path = if !model_path.exists() && dir.join(checkpoint::POINTER).exists() {
-        dir.join(checkpoint::read(dir)?.model)
-    } else {
-        model_path
-    };
-    let model = checkpoint::load_model(&model_path, &config, device)?;
-    Ok((config, model))
 }

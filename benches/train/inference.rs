@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use mnist_nn::IMAGE_PIXELS;
-use mnist_nn::data::MnistSplit;
+use mnist_nn::data::{MnistSplit, pixel_value};
 use mnist_nn::eval::predict;
 use mnist_nn::model::{Init, TwoLayerNet};
 
@@ -29,7 +29,7 @@ pub fn time_inference(
     reps: usize,
 ) -> anyhow::Result<Inference> {
     let model = TwoLayerNet::new(hidden, Init::He, 1, device);
-    let images: Vec<f32> = test.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+    let images: Vec<f32> = test.pixels.iter().map(|&p| pixel_value(p)).collect();
     let one = |i: usize| -> anyhow::Result<f64> {
         let k = i % test.len();
         let started = Instant::now();

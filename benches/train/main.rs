@@ -96,7 +96,8 @@ impl Options {
                     o.backends = value("--backends")?
                         .split(',')
                         .map(|w| {
-                            <BackendKind as clap::ValueEnum>::from_str(w.trim(), true)
+                            w.trim()
+                                .parse::<BackendKind>()
                                 .map_err(|e| anyhow::anyhow!("--backends: {e}"))
                         })
                         .collect::<anyhow::Result<_>>()?;
@@ -212,7 +213,7 @@ fn main() -> anyhow::Result<()> {
             for mode in [Mode::Manual, Mode::Autodiff] {
                 eprintln!(
                     "bench: training {backend} {} hidden {hidden} batch {word}",
-                    training::mode_name(mode)
+                    mode.name()
                 );
                 let case = Case {
                     backend,

@@ -9,7 +9,7 @@ use mnist_nn::config::Mode;
 use crate::inference::Inference;
 use crate::machine::Host;
 use crate::torch::Reference;
-use crate::training::{Case, Reached, Timing, flop_per_epoch, mode_name};
+use crate::training::{Case, Reached, Timing, flop_per_epoch};
 
 /// Everything measured.
 pub struct Figures {
@@ -212,7 +212,7 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
             s,
             "| {} | {} | {} | {} | {:.1} | {:.3} | {:.0} | {:.3} | {:.3} | {:.0} | {} | {} | {} | {} |",
             case.backend,
-            mode_name(case.mode),
+            case.mode.name(),
             case.hidden,
             batch_word(case.batch),
             flop / 1e9,
@@ -233,7 +233,7 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
             s,
             "- {} {} hidden {} batch {}: **failed**: {why}",
             case.backend,
-            mode_name(case.mode),
+            case.mode.name(),
             case.hidden,
             batch_word(case.batch)
         );
@@ -277,7 +277,7 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
             s,
             "| {} | {} | {} | {} | {:.3} |",
             case.backend,
-            mode_name(case.mode),
+            case.mode.name(),
             case.hidden,
             batch_word(case.batch),
             t.eval

@@ -13,12 +13,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
-use mnist_nn::autodiff::{autodiff_step, optimizer};
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::{Config, Mode, OptimizerKind};
 use mnist_nn::data::Mnist;
-use mnist_nn::loss::cross_entropy;
-use mnist_nn::manual::backward_manual;
+use mnist_nn::learner::Learner;
 use mnist_nn::model::{Init, TwoLayerNet};
 use mnist_nn::train::{Ending, shuffled_indices, train};
 use mnist_nn::{IMAGE_PIXELS, NUM_CLASSES};
@@ -119,7 +117,7 @@ fn epochs(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow::Res
          [train]\nepochs = {epochs}\nbatch_size = {batch}\nlearning_rate = {ALPHA}\n\
          optimizer = \"sgd\"\neval_every = {epochs}\n\
          [data]\ndir = \"unused\"\nvalidation = 0\n",
-        mode = mode_name(case.mode),
+        mode = case.mode,
         backend = case.backend,
         hidden = case.hidden,
     );
@@ -135,30 +133,6 @@ fn epochs(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow::Res
         .collect();
     let eval = trained.history.last().map_or(f64::NAN, |r| r.eval_seconds);
     Ok((median(timed), eval))
-}
-
-/// The network and its update rule, as the training loop holds them.
-enum Net {
-    Manual(TwoLayerNet),
-    Autodiff(TwoLayerNet, burn::optim::ModuleOptimizer),
-}
-
-impl Net {
-    /// One step; returns the loss, left on the device.
-    fn step(self, x: Tensor<2>, y: Tensor<2>) -> (Self, Tensor<1>) {
-        match self {
-            Net::Manual(net) => {
-                let fwd = net.forward(x.clone());
-                let loss = cross_entropy(fwd.z2.clone(), y.clone());
-                let grads = backward_manual(&net, x, y, &fwd);
-                (Net::Manual(net.gradient_descent(grads, ALPHA)), loss)
-            }
-            Net::Autodiff(net, mut optim) => {
-                let (net, loss, _) = autodiff_step(net, &mut optim, x, y, ALPHA);
-                (Net::Autodiff(net, optim), loss)
-            }
-        }
-    }
 }
 
 /// Medians of `reps` epochs of steps on batches gathered before the clock starts (in
@@ -178,20 +152,14 @@ fn steps_only(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow:
         })
         .collect();
     let model = TwoLayerNet::new(case.hidden, Init::He, 1, device);
-    let mut net = match case.mode {
-        Mode::Manual => Net::Manual(model),
-        Mode::Autodiff => Net::Autodiff(
-            model.to_device(&device.clone().autodiff()).train(),
-            optimizer(OptimizerKind::Sgd),
-        ),
-    };
+    let mut learner = Learner::new(case.mode, model, OptimizerKind::Sgd, None, device);
     let mut times = Vec::with_capacity(reps);
     for rep in 0..=reps {
         let started = Instant::now();
         let mut last = None;
         for (x, y) in &batches {
-            let (next, loss) = net.step(x.clone(), y.clone());
-            net = next;
+            let (next, loss, _) = learner.step(x.clone(), y.clone(), ALPHA);
+            learner = next;
             last = Some(loss);
         }
         if let Some(loss) = last {
@@ -251,14 +219,6 @@ fn matmul_only(case: Case, n: usize, device: &Device, reps: usize) -> anyhow::Re
         }
     }
     Ok(median(times))
-}
-
-/// The config word for `mode`.
-pub fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Manual => "manual",
-        Mode::Autodiff => "autodiff",
-    }
 }
 
 /// Stops training at the first epoch whose test accuracy reaches `target`.

@@ -9,6 +9,7 @@ use burn_dataset::{Dataset, DatasetError};
 use burn_dispatch::DispatchDevice;
 
 use super::idx::{self, IdxImages};
+use super::pixel_value;
 use crate::error::IdxError;
 use crate::{IMAGE_PIXELS, NUM_CLASSES};
 
@@ -66,7 +67,7 @@ impl MnistSplit {
             .get(index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS)?;
         let mut image = [0.0f32; IMAGE_PIXELS];
         for (v, &b) in image.iter_mut().zip(bytes) {
-            *v = f32::from(b) / 255.0;
+            *v = pixel_value(b);
         }
         Some(image)
     }
@@ -110,7 +111,17 @@ impl Dataset<MnistItem> for MnistSplit {
                 self.len()
             )))
         })?;
-        let pixels = self.pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS].to_vec();
+        let pixels = self
+            .pixels
+            .get(index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS)
+            .ok_or_else(|| {
+                DatasetError::new(std::io::Error::other(format!(
+                    "image {index} is missing: the split holds {} pixels for {} labels",
+                    self.pixels.len(),
+                    self.len()
+                )))
+            })?
+            .to_vec();
         Ok(MnistItem { pixels, label })
     }
 
@@ -231,7 +242,7 @@ impl MnistTensors {
                 let band: Vec<f32> = split
                     .pixels
                     .chunks_exact(IMAGE_PIXELS)
-                    .flat_map(|image| image[cols.clone()].iter().map(|&p| f32::from(p) / 255.0))
+                    .flat_map(|image| image[cols.clone()].iter().map(|&p| pixel_value(p)))
                     .collect();
                 Tensor::from_data(TensorData::new(band, [n, cols.len()]), device)
             })

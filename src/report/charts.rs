@@ -16,7 +16,11 @@ pub const SPLIT_COLOURS: [(&str, RGBColor); 3] = [
 ];
 
 fn draw_error(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::io(path, std::io::Error::other(format!("cannot draw: {e}")))
+    Error::Figure {
+        path: path.to_path_buf(),
+        action: "draw",
+        reason: e.to_string(),
+    }
 }
 
 /// A named series of `(step, value)` points and its colour.

@@ -24,14 +24,10 @@ impl Series {
 /// any other malformed row is an error naming its line.
 pub fn read(path: &Path) -> Result<Series> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let bad = |line: usize, problem: &str| {
-        Error::io(
-            path,
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("line {line}: {problem}"),
-            ),
-        )
+    let bad = |line: usize, problem: &str| Error::Metrics {
+        path: path.to_path_buf(),
+        line,
+        problem: problem.to_string(),
     };
     let mut lines = text.lines().enumerate().peekable();
     match lines.next() {

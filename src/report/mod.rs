@@ -4,20 +4,20 @@
 //! (`metrics.csv`, and `model.bpk` or the last checkpoint), so it also works while the
 //! run is still training.
 
-pub mod charts;
+mod charts;
 pub mod metrics;
-pub mod tiles;
+mod tiles;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::prelude::Device;
 
+use crate::NUM_CLASSES;
 use crate::data::MnistSplit;
 use crate::error::{Error, Result};
-use crate::eval::{EvalReport, predict_split};
-use crate::run::{files, load_run, read_config};
-use crate::{IMAGE_PIXELS, NUM_CLASSES};
+use crate::eval::{self, EvalReport, Mistake, score};
+use crate::run_dir::{RunDir, files};
 
 /// How many of the most confident mistakes the gallery shows.
 pub const GALLERY: usize = 24;
@@ -33,22 +33,13 @@ pub struct Written {
     pub accuracy: Option<f64>,
 }
 
-/// A test image the model got wrong.
-#[derive(Debug, Clone)]
-struct Mistake {
-    index: usize,
-    label: usize,
-    predicted: usize,
-    confidence: f32,
-}
-
-/// Writes the report of the run in `run` (evaluating on `device`) into `run/report/`.
-pub fn write(run: &Path, device: &Device) -> Result<Written> {
-    let config = read_config(run)?;
-    let out = run.join("report");
+/// Writes the report of `run` (evaluating on `device`) into its `report/` folder.
+pub fn write(run: &RunDir, device: &Device) -> Result<Written> {
+    let config = run.config();
+    let out = run.file(files::REPORT);
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let mut files = Vec::new();
-    let series = metrics::read(&run.join(files::METRICS))?;
+    let series = metrics::read(&run.file(files::METRICS))?;
     for (name, title, y) in [
         ("loss.svg", "loss (mean cross-entropy)", "loss"),
         ("accuracy.svg", "accuracy", "accuracy"),
@@ -62,38 +53,34 @@ pub fn write(run: &Path, device: &Device) -> Result<Written> {
         charts::line_chart(&path, title, y, &lines)?;
         files.push(path);
     }
-    let model = match load_run(run, device) {
-        Ok((_, model)) => Some(model),
-        // A run in its first epoch has no model file yet: curves only.
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
+    // A run in its first epoch has no network saved yet: curves only.
+    let model = match run.model_file()? {
+        Some(_) => Some(run.load_model(device)?),
+        None => None,
     };
     let mut evaluation = None;
     let mut mistakes = Vec::new();
     if let Some(model) = &model {
         let test = MnistSplit::read_test(&config.data.dir)?;
-        let predictions = predict_split(model, &test, device)?;
-        let report = EvalReport::new(&predictions, &test.labels);
+        let scored = score(model, &test.to_device(device))?;
+        let report = EvalReport::new(&scored, &test.labels)?;
         let path = out.join("confusion.svg");
         charts::confusion_heat_map(&path, &report.confusion)?;
         files.push(path);
-        mistakes = most_confident_mistakes(&predictions, &test.labels);
+        mistakes = most_confident(eval::mistakes(&scored.predictions, &test.labels));
         let gallery = out.join("mistakes");
         std::fs::create_dir_all(&gallery).map_err(|e| Error::io(&gallery, e))?;
         for (k, m) in mistakes.iter().enumerate() {
-            let pixels: Vec<f32> = test.pixels
-                [m.index * IMAGE_PIXELS..(m.index + 1) * IMAGE_PIXELS]
-                .iter()
-                .map(|&p| f32::from(p) / 255.0)
-                .collect();
+            let Some(pixels) = test.image(m.index) else {
+                continue;
+            };
             let path = gallery.join(format!("{k:02}.png"));
             tiles::digit_png(&path, &pixels, 3)?;
             files.push(path);
         }
-        let params = model.to_host().map_err(|e| Error::Backend {
-            backend: config.backend.name().into(),
-            message: format!("cannot read the weights back: {e:?}"),
-        })?;
+        let params = model
+            .to_host()
+            .map_err(|e| Error::device("reading the weights back", e))?;
         let path = out.join("weights.png");
         let zoom = if params.hidden <= 64 {
             3
@@ -106,11 +93,10 @@ pub fn write(run: &Path, device: &Device) -> Result<Written> {
         files.push(path);
         evaluation = Some(report);
     }
-    let status = std::fs::read_to_string(run.join(files::SUMMARY))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(String::from))
-        .unwrap_or_else(|| "in progress (no summary.json yet)".into());
+    let status = run.summary().map_or_else(
+        || "in progress (no summary.json yet)".to_string(),
+        |s| s.status.to_string(),
+    );
     let html = index_html(
         &config.name,
         &status,
@@ -128,20 +114,8 @@ pub fn write(run: &Path, device: &Device) -> Result<Written> {
     })
 }
 
-/// The wrong predictions, most confident first, at most [`GALLERY`].
-fn most_confident_mistakes(predictions: &[crate::eval::Prediction], labels: &[u8]) -> Vec<Mistake> {
-    let mut wrong: Vec<Mistake> = predictions
-        .iter()
-        .zip(labels)
-        .enumerate()
-        .filter(|(_, (p, l))| p.digit != usize::from(**l))
-        .map(|(index, (p, l))| Mistake {
-            index,
-            label: usize::from(*l),
-            predicted: p.digit,
-            confidence: p.probabilities[p.digit],
-        })
-        .collect();
+/// The mistakes most confident first, at most [`GALLERY`].
+fn most_confident(mut wrong: Vec<Mistake>) -> Vec<Mistake> {
     wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     wrong.truncate(GALLERY);
     wrong

@@ -9,10 +9,11 @@ use crate::error::{Error, Result};
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 fn save_error(path: &Path, e: image::ImageError) -> Error {
-    Error::io(
-        path,
-        std::io::Error::other(format!("cannot write PNG: {e}")),
-    )
+    Error::Figure {
+        path: path.to_path_buf(),
+        action: "write PNG",
+        reason: e.to_string(),
+    }
 }
 
 /// Each hidden unit's 784 input weights (a row of `W1`) as one 28×28 tile, in a grid,
@@ -20,6 +21,13 @@ fn save_error(path: &Path, e: image::ImageError) -> Error {
 /// its own largest |weight| so that every unit's pattern shows. Tiles are enlarged by
 /// `zoom`, with a 2-pixel grey gap.
 pub fn weight_tiles(path: &Path, w1: &[f32], hidden: usize, zoom: u32) -> Result<()> {
+    if w1.len() != hidden * IMAGE_PIXELS {
+        return Err(Error::Shape {
+            what: "W1",
+            expected: format!("{hidden}·784 = {} values", hidden * IMAGE_PIXELS),
+            found: format!("{} values", w1.len()),
+        });
+    }
     let cols = (hidden as f64).sqrt().ceil().max(1.0) as u32;
     let rows = (hidden as u32).div_ceil(cols).max(1);
     let side = IMAGE_SIDE as u32 * zoom;
@@ -58,6 +66,13 @@ pub fn weight_tiles(path: &Path, w1: &[f32], hidden: usize, zoom: u32) -> Result
 /// One 28×28 image (values in `[0, 1]`, ink bright) as dark ink on white, enlarged by
 /// `zoom` with nearest-neighbour pixels.
 pub fn digit_png(path: &Path, pixels: &[f32], zoom: u32) -> Result<()> {
+    if pixels.len() != IMAGE_PIXELS {
+        return Err(Error::Shape {
+            what: "a digit's pixels",
+            expected: format!("{IMAGE_PIXELS} values"),
+            found: format!("{} values", pixels.len()),
+        });
+    }
     let side = IMAGE_SIDE as u32;
     let img = GrayImage::from_fn(side, side, |x, y| {
         let v = pixels[(y * side + x) as usize].clamp(0.0, 1.0);

@@ -12,21 +12,20 @@ use crate::backend::BackendKind;
 use crate::config::Config;
 use crate::data::MnistSplit;
 use crate::error::{Error, Result};
-use crate::eval::{Activations, EvalReport, Prediction, activations, predict_split};
+use crate::eval::{Activations, Prediction, activations, mistakes, score};
+use crate::logging::Summary;
 use crate::model::{HostParams, TwoLayerNet};
-use crate::run::{files, load_run, read_config};
+use crate::run_dir::RunDir;
 use crate::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// A trained run, ready to answer.
 #[derive(Debug)]
 pub struct LoadedRun {
-    dir: PathBuf,
-    config: Config,
+    run: RunDir,
     backend: BackendKind,
     model: TwoLayerNet,
     device: Device,
     params: HostParams,
-    summary: Option<serde_json::Value>,
     test: std::result::Result<TestSet, String>,
 }
 
@@ -101,7 +100,7 @@ pub struct ModelInfo<'a> {
     /// The run's config (as trained).
     pub config: &'a Config,
     /// The run's `summary.json`, when it has one.
-    pub summary: Option<&'a serde_json::Value>,
+    pub summary: Option<&'a Summary>,
     /// The test set, when it could be read.
     pub test: Option<TestSummary>,
     /// Why the test set cannot be browsed, when it cannot.
@@ -125,30 +124,32 @@ impl LoadedRun {
     /// image. A test set that cannot be read is not an error: browsing is then
     /// unavailable, with the reason.
     pub fn load(dir: &Path, backend: Option<BackendKind>, data: Option<&Path>) -> Result<Self> {
-        let config = read_config(dir)?;
-        let backend = backend.unwrap_or(config.backend);
+        Self::from_run(RunDir::open(dir)?, backend, data)
+    }
+
+    /// [`LoadedRun::load`] from a run directory already opened.
+    pub fn from_run(
+        run: RunDir,
+        backend: Option<BackendKind>,
+        data: Option<&Path>,
+    ) -> Result<Self> {
+        let backend = backend.unwrap_or(run.config().backend);
         let device = backend.device()?;
-        let (config, model) = load_run(dir, &device)?;
-        let params = model.to_host().map_err(|e| Error::Model {
-            path: dir.join(files::MODEL),
-            message: format!("cannot read the parameters back: {e:?}"),
-        })?;
-        let summary = std::fs::read(dir.join(files::SUMMARY))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        let test_dir = data.unwrap_or(&config.data.dir);
-        let test = match MnistSplit::read_test(test_dir) {
-            Ok(split) => Ok(TestSet::new(test_dir, split, &model, &device)?),
+        let model = run.load_model(&device)?;
+        let params = model
+            .to_host()
+            .map_err(|e| Error::device("reading the parameters back", e))?;
+        let test_dir = data.unwrap_or(&run.config().data.dir).to_path_buf();
+        let test = match MnistSplit::read_test(&test_dir) {
+            Ok(split) => Ok(TestSet::new(&test_dir, split, &model, &device)?),
             Err(e) => Err(e.to_string()),
         };
         Ok(Self {
-            dir: dir.to_path_buf(),
-            config,
+            run,
             backend,
             model,
             device,
             params,
-            summary,
             test,
         })
     }
@@ -189,11 +190,11 @@ impl LoadedRun {
     /// The description served by `GET /api/model`.
     pub fn info(&self, limits: Limits) -> ModelInfo<'_> {
         ModelInfo {
-            run: &self.dir,
+            run: self.run.path(),
             hidden: self.hidden(),
             backend: self.backend,
-            config: &self.config,
-            summary: self.summary.as_ref(),
+            config: self.run.config(),
+            summary: self.run.summary(),
             test: self.test.as_ref().ok().map(TestSet::summary),
             test_unavailable: self.test.as_ref().err().map(String::as_str),
             limits,
@@ -203,19 +204,23 @@ impl LoadedRun {
 
 impl TestSet {
     fn new(dir: &Path, split: MnistSplit, model: &TwoLayerNet, device: &Device) -> Result<Self> {
-        let predictions = predict_split(model, &split, device)?;
-        let mistakes = predictions
-            .iter()
-            .zip(&split.labels)
-            .enumerate()
-            .filter(|(_, (p, l))| p.digit != usize::from(**l))
-            .map(|(i, _)| i)
+        let scored = score(model, &split.to_device(device))?;
+        let mistakes: Vec<usize> = mistakes(&scored.predictions, &split.labels)
+            .into_iter()
+            .map(|m| m.index)
             .collect();
-        let accuracy = EvalReport::new(&predictions, &split.labels).accuracy;
+        // From the answers themselves, so that the count of mistakes and the accuracy
+        // agree to the image.
+        let n = split.len();
+        let accuracy = if n == 0 {
+            0.0
+        } else {
+            (n - mistakes.len()) as f64 / n as f64
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             split,
-            predictions,
+            predictions: scored.predictions,
             mistakes,
             accuracy,
         })

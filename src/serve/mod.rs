@@ -6,16 +6,17 @@
 //! [`crate::preprocess::preprocess`] as `predict`'s files. The routes are listed in
 //! [`api`]; the page's files are in `src/serve/page/`.
 
-pub mod api;
-pub mod http;
-pub mod input;
+mod api;
+mod http;
+mod input;
 pub mod loaded;
-pub mod page;
+mod page;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+pub use api::LIMITS;
 pub use loaded::LoadedRun;
 
 use crate::error::{Error, Result};

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use mnist_nn::backend::BackendKind;
-use mnist_nn::run::{files, load_run};
-use mnist_nn::train::evaluate;
+use mnist_nn::eval::evaluate;
+use mnist_nn::run_dir::{RunDir, files};
 
 use crate::util::{bin, devices, mnist, root, write};
 
@@ -114,7 +114,9 @@ fn short_run_reaches_90_percent_and_its_saved_model_reloads() {
     );
 
     let device = BackendKind::Ndarray.device().unwrap();
-    let (_, model) = load_run(&out, &device).expect("run directory reloads");
+    let model = RunDir::open(&out)
+        .and_then(|run| run.load_model(&device))
+        .expect("run directory reloads");
     let test = mnist().test.to_device(&device);
     let reloaded = evaluate(&model, &test).expect("evaluates").accuracy;
     assert_eq!(

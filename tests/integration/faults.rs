@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mnist_nn::checkpoint;
+use mnist_nn::run_dir::files;
 
 use crate::util::{bin, root, run_bin, run_bin_ok, saved_params, write};
 
@@ -95,7 +96,7 @@ fn ctrl_c_checkpoints_mid_epoch_and_resume_finishes_as_if_never_stopped() {
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let pointer = checkpoint::read(&run).unwrap();
+    let pointer = checkpoint::read(&run.join(files::CHECKPOINT)).unwrap();
     assert_eq!(pointer.position.epoch, 2, "stopped inside epoch 2");
     assert!(pointer.position.batch >= 150, "{:?}", pointer.position);
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
@@ -112,7 +113,7 @@ fn kill_9_at_any_moment_leaves_a_checkpoint_that_resumes() {
     // on a 2-core one); the test checks that it did.
     let (straight, run, mut child) = straight_run_then_another(tmp.path(), 10);
     wait_for("the first checkpoint", || {
-        run.join(checkpoint::POINTER).exists()
+        run.join(files::CHECKPOINT).exists()
     });
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -127,7 +128,8 @@ fn kill_9_at_any_moment_leaves_a_checkpoint_that_resumes() {
     );
     signal(&child, "-KILL");
     let _ = child.wait_with_output();
-    let pointer = checkpoint::read(&run).expect("checkpoint.json parses after kill -9");
+    let pointer = checkpoint::read(&run.join(files::CHECKPOINT))
+        .expect("checkpoint.json parses after kill -9");
     assert!(run.join(&pointer.model).exists());
     assert!(run.join(pointer.optimizer.as_ref().unwrap()).exists());
     assert!(pointer.position.epoch <= 10, "{:?}", pointer.position);
@@ -179,7 +181,13 @@ fn divergence_stops_at_the_step_keeps_the_last_good_checkpoint_and_says_so() {
         "{metrics}"
     );
     // Nothing good was overwritten: the checkpoint is still epoch 1's, and so is the model.
-    assert_eq!(checkpoint::read(&run).unwrap().position.epoch, 2);
+    assert_eq!(
+        checkpoint::read(&run.join(files::CHECKPOINT))
+            .unwrap()
+            .position
+            .epoch,
+        2
+    );
     let kept = saved_params(&run);
     assert_eq!(kept.w1, good.w1);
 }

@@ -96,32 +96,32 @@ fn manual_weight_and_bias_gradients_match_autodiff_on_every_backend() {
             let fwd = net.forward(x.clone());
             let manual = backward_manual(&net, x.clone(), y.clone(), &fwd);
             let ad_net = TwoLayerNet::from_host(&p, &device.clone().autodiff());
-            let ad = autodiff_gradients(&ad_net, x, y);
+            let (_, ad) = autodiff_gradients(&ad_net, x, y);
             let tag = format!(
                 "{kind} hidden {} m {} dead {}",
                 case.hidden, case.m, case.dead
             );
             assert_close(
                 &format!("{tag} dW1"),
-                &values(manual.dw1),
+                &values(manual.grads.dw1),
                 &values(ad.dw1),
                 TOL,
             );
             assert_close(
                 &format!("{tag} db1"),
-                &values(manual.db1),
+                &values(manual.grads.db1),
                 &values(ad.db1),
                 TOL,
             );
             assert_close(
                 &format!("{tag} dW2"),
-                &values(manual.dw2),
+                &values(manual.grads.dw2),
                 &values(ad.dw2),
                 TOL,
             );
             assert_close(
                 &format!("{tag} db2"),
-                &values(manual.db2),
+                &values(manual.grads.db2),
                 &values(ad.db2),
                 TOL,
             );
@@ -184,11 +184,11 @@ fn one_manual_step_equals_one_autodiff_sgd_step() {
         let net = TwoLayerNet::from_host(&p, &device);
         let fwd = net.forward(x.clone());
         let grads = backward_manual(&net, x.clone(), y.clone(), &fwd);
-        let manual = net.gradient_descent(grads, alpha).to_host().unwrap();
+        let manual = net.gradient_descent(grads.grads, alpha).to_host().unwrap();
 
         let ad_net = TwoLayerNet::from_host(&p, &device.clone().autodiff());
         let mut sgd = optimizer(OptimizerKind::Sgd);
-        let (ad_net, _, _) = autodiff_step(ad_net, &mut sgd, x, y, alpha);
+        let ad_net = autodiff_step(ad_net, &mut sgd, x, y, alpha).net;
         let auto = ad_net.valid().to_host().unwrap();
 
         // The step moved the parameters: compare the moves, not the (much larger)

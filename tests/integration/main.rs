@@ -12,6 +12,7 @@ mod http;
 mod idx;
 mod preprocess;
 mod resume;
+mod run_dir;
 mod serve;
 mod training;
 mod use_model;

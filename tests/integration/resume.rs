@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use mnist_nn::checkpoint;
+use mnist_nn::run_dir::files;
 
 use crate::util::{root, run_bin, run_bin_ok, saved_params, write};
 
@@ -35,7 +36,7 @@ fn two_epochs_then_resume_to_four_equals_four_straight() {
             &["--config", &c2, "--out", split.to_str().unwrap()],
             tmp.path(),
         );
-        let halfway = checkpoint::read(&split).unwrap();
+        let halfway = checkpoint::read(&split.join(files::CHECKPOINT)).unwrap();
         assert_eq!(
             halfway.position.epoch, 3,
             "{mode}: checkpoint after epoch 2"
@@ -106,7 +107,7 @@ fn a_checkpoint_keeps_only_its_own_files() {
         &["--config", &c, "--out", run.to_str().unwrap()],
         tmp.path(),
     );
-    let pointer = checkpoint::read(&run).unwrap();
+    let pointer = checkpoint::read(&run.join(files::CHECKPOINT)).unwrap();
     let mut files: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

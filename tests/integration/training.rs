@@ -187,7 +187,7 @@ fn running_train_figures_equal_an_evaluation_when_nothing_moves() {
     c.train.learning_rate = 0.0;
     for (kind, device) in devices() {
         let model = TwoLayerNet::new(16, c.model.init, c.seed, &device);
-        let want = mnist_nn::train::evaluate(&model, &data.train.to_device(&device)).unwrap();
+        let want = mnist_nn::eval::evaluate(&model, &data.train.to_device(&device)).unwrap();
         let t = train(&c, model, &data, &device, &mut ()).unwrap();
         let got = t.history[0].train;
         assert_eq!(t.history[0].step, 63, "{kind}");

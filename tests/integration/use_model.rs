@@ -4,12 +4,12 @@ use std::path::Path;
 
 use image::{GrayImage, Luma, imageops};
 use mnist_nn::backend::BackendKind;
-use mnist_nn::eval::{EvalReport, predict, predict_split};
+use mnist_nn::eval::{EvalReport, Evaluation, Prediction, Scored, predict, score};
 use mnist_nn::export::{self, Format};
 use mnist_nn::model::TwoLayerNet;
 use mnist_nn::{IMAGE_PIXELS, IMAGE_SIDE};
 
-use crate::util::{mnist, run_bin, saved_params, trained_run};
+use crate::util::{copy_of_run, mnist, run_bin, saved_params, trained_run};
 
 fn ok(out: &std::process::Output) -> String {
     assert!(
@@ -42,7 +42,7 @@ fn eval_prints_and_writes_the_figures_of_the_model() {
     let device = BackendKind::Ndarray.device().unwrap();
     let model = TwoLayerNet::from_host(&saved_params(run), &device);
     let test = &mnist().test;
-    let predictions = predict_split(&model, test, &device).unwrap();
+    let predictions = score(&model, &test.to_device(&device)).unwrap().predictions;
     let correct = predictions
         .iter()
         .zip(&test.labels)
@@ -71,7 +71,6 @@ fn eval_prints_and_writes_the_figures_of_the_model() {
 
 #[test]
 fn eval_report_counts_a_known_case() {
-    use mnist_nn::eval::Prediction;
     let p = |digit: usize| {
         let mut probabilities = [0.0f32; 10];
         probabilities[digit] = 0.5;
@@ -81,9 +80,18 @@ fn eval_report_counts_a_known_case() {
             probabilities,
         }
     };
+    let scored = |predictions: Vec<Prediction>| Scored {
+        evaluation: Evaluation {
+            loss: 0.25,
+            accuracy: f64::NAN, // the report counts for itself
+            images: predictions.len(),
+        },
+        predictions,
+    };
     // Labels 0,0,1,1 predicted 0,1,1,1: digit 0 precision 1, recall 1/2; digit 1
     // precision 2/3, recall 1.
-    let report = EvalReport::new(&[p(0), p(1), p(1), p(1)], &[0, 0, 1, 1]);
+    let four = scored(vec![p(0), p(1), p(1), p(1)]);
+    let report = EvalReport::new(&four, &[0, 0, 1, 1]).unwrap();
     assert_eq!(report.accuracy, 0.75);
     assert_eq!(report.confusion[0][0], 1);
     assert_eq!(report.confusion[0][1], 1);
@@ -92,13 +100,47 @@ fn eval_report_counts_a_known_case() {
     assert_eq!(report.classes[0].recall, 0.5);
     assert!((report.classes[1].precision - 2.0 / 3.0).abs() < 1e-12);
     assert_eq!(report.classes[1].recall, 1.0);
-    // Three images put 0.5 on their label (−ln 0.5 each); the one labelled 0 and
-    // predicted 1 puts 0 on it, floored at f32::MIN_POSITIVE (−ln ≈ 87.3).
-    let want = (3.0 * 2f64.ln() - f64::from(f32::MIN_POSITIVE).ln()) / 4.0;
-    assert!(
-        (report.loss - want).abs() < 1e-9,
-        "{} vs {want}",
-        report.loss
+    // The loss is the evaluator's, not recomputed.
+    assert_eq!(report.loss, 0.25);
+    // Bad input is an error, not a panic.
+    let e = EvalReport::new(&four, &[0, 0, 1, 10])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("label 10 of image 3"), "{e}");
+    let e = EvalReport::new(&four, &[0, 0, 1]).unwrap_err().to_string();
+    assert!(e.contains("3 labels"), "{e}");
+}
+
+#[test]
+fn the_evaluators_loss_is_the_mean_of_minus_log_a2_at_the_label() {
+    // The one loss definition (log-softmax on the device) against the textbook
+    // −(1/m)·Σ ln A2[label, i], recomputed on the host in f64 from the same answers.
+    // Tolerance: A2 is read back in f32 (relative error ~1e-7 per value), and the
+    // log-softmax avoids the rounding of ln(softmax) near 1, so the two means agree to
+    // ~1e-6 of a loss near 0.1; 1e-5 leaves room, while a loss off by a factor (a
+    // missing 1/m, a sum over classes) would be off by far more.
+    let device = BackendKind::Ndarray.device().unwrap();
+    let model = TwoLayerNet::from_host(&saved_params(trained_run()), &device);
+    let test = mnist().test.slice(0..2000);
+    let scored = score(&model, &test.to_device(&device)).unwrap();
+    let host: f64 = scored
+        .predictions
+        .iter()
+        .zip(&test.labels)
+        .map(|(p, &l)| -f64::from(p.probabilities[usize::from(l)]).ln())
+        .sum::<f64>()
+        / test.len() as f64;
+    let loss = scored.evaluation.loss;
+    assert!((loss - host).abs() < 1e-5, "device {loss} vs host {host}");
+    let correct = scored
+        .predictions
+        .iter()
+        .zip(&test.labels)
+        .filter(|(p, l)| p.digit == usize::from(**l))
+        .count();
+    assert_eq!(
+        scored.evaluation.accuracy,
+        correct as f64 / test.len() as f64
     );
 }
 
@@ -145,7 +187,9 @@ fn predict_reads_redrawn_test_digits_like_the_originals() {
     // The same model on the original 28×28 images.
     let device = BackendKind::Ndarray.device().unwrap();
     let model = TwoLayerNet::from_host(&saved_params(run), &device);
-    let originals = predict_split(&model, &mnist().test.slice(0..n), &device).unwrap();
+    let originals = score(&model, &mnist().test.slice(0..n).to_device(&device))
+        .unwrap()
+        .predictions;
     let agree = answers
         .iter()
         .zip(&originals)
@@ -251,8 +295,9 @@ fn exported_weights_give_the_same_predictions_in_numpy() {
     let device = BackendKind::Ndarray.device().unwrap();
     let model = TwoLayerNet::from_host(&saved_params(run), &device);
     let test = mnist().test.slice(0..n);
-    let rust: Vec<usize> = predict_split(&model, &test, &device)
+    let rust: Vec<usize> = score(&model, &test.to_device(&device))
         .unwrap()
+        .predictions
         .iter()
         .map(|p| p.digit)
         .collect();
@@ -324,23 +369,6 @@ fn report_writes_figures_and_a_page_that_shows_them() {
     assert!(stdout.contains("test accuracy"), "{stdout}");
 }
 
-/// Copies `names` (files or folders) of the shared trained run into `to`.
-fn copy_of_run(to: &Path, names: &[&str]) {
-    let from = trained_run();
-    std::fs::create_dir_all(to.join("checkpoints")).unwrap();
-    for name in names {
-        let source = from.join(name);
-        if source.is_dir() {
-            for entry in std::fs::read_dir(&source).unwrap() {
-                let entry = entry.unwrap();
-                std::fs::copy(entry.path(), to.join(name).join(entry.file_name())).unwrap();
-            }
-        } else {
-            std::fs::copy(source, to.join(name)).unwrap();
-        }
-    }
-}
-
 #[test]
 fn report_works_on_a_run_that_is_still_training() {
     let tmp = tempfile::tempdir().unwrap();
@@ -361,8 +389,9 @@ fn report_works_on_a_run_that_is_still_training() {
     assert!(html.contains("in progress"), "status shown");
     assert!(run.join("report/weights.png").exists() && run.join("report/confusion.svg").exists());
     let saved = saved_params(trained_run());
-    let (_, from_checkpoint) =
-        mnist_nn::run::load_run(&run, &BackendKind::Ndarray.device().unwrap()).unwrap();
+    let from_checkpoint = mnist_nn::run_dir::RunDir::open(&run)
+        .and_then(|r| r.load_model(&BackendKind::Ndarray.device().unwrap()))
+        .unwrap();
     assert_eq!(from_checkpoint.to_host().unwrap().w1, saved.w1);
     assert!(stdout.contains("test accuracy"), "{stdout}");
 
@@ -383,7 +412,7 @@ fn predict_on_the_library_matches_the_forward_pass() {
     let model = TwoLayerNet::from_host(&saved_params(trained_run()), &device);
     let image: Vec<f32> = mnist().test.pixels[..IMAGE_PIXELS]
         .iter()
-        .map(|&p| f32::from(p) / 255.0)
+        .map(|&p| mnist_nn::data::pixel_value(p))
         .collect();
     let p = predict(&model, &image, &device).unwrap().remove(0);
     let sum: f32 = p.probabilities.iter().sum();

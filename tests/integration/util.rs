@@ -176,6 +176,25 @@ pub fn trained_run() -> &'static Path {
 /// The parameters saved in a run directory.
 pub fn saved_params(dir: &Path) -> mnist_nn::model::HostParams {
     let device = BackendKind::Ndarray.device().expect("ndarray");
-    let (_, model) = mnist_nn::run::load_run(dir, &device).expect("run loads");
+    let model = mnist_nn::run_dir::RunDir::open(dir)
+        .and_then(|run| run.load_model(&device))
+        .expect("run loads");
     model.to_host().expect("parameters read back")
+}
+
+/// Copies `names` (files or folders) of the shared trained run into `to`.
+pub fn copy_of_run(to: &Path, names: &[&str]) {
+    let from = trained_run();
+    std::fs::create_dir_all(to.join("checkpoints")).unwrap();
+    for name in names {
+        let source = from.join(name);
+        if source.is_dir() {
+            for entry in std::fs::read_dir(&source).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), to.join(name).join(entry.file_name())).unwrap();
+            }
+        } else {
+            std::fs::copy(source, to.join(name)).unwrap();
+        }
+    }
 }

@@ -1,17 +1,98 @@
-//! The subcommands that use a trained model: `eval`, `predict`, `report`, `export`,
-//! `serve`. Each loads the run, asks the library, and prints.
+//! The commands: training (no subcommand), and those that use a trained run: `eval`,
+//! `predict`, `report`, `export`, `serve`. Each opens the run directory once, asks the
+//! library, and prints.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use mnist_nn::backend::BackendKind;
+use mnist_nn::config::{Config, Overrides};
 use mnist_nn::data::MnistSplit;
-use mnist_nn::eval::{EvalReport, predict, predict_split};
+use mnist_nn::eval::{EvalReport, Evaluation, predict, score};
 use mnist_nn::export::Format;
 use mnist_nn::logging::write_json;
 use mnist_nn::preprocess::{Gray, preprocess};
-use mnist_nn::run::{load_run, read_config};
+use mnist_nn::run::ResumeOverrides;
+use mnist_nn::run_dir::{RunDir, files};
+use mnist_nn::train::Ending;
+
+use super::progress::{self, Progress};
+use crate::TrainArgs;
+
+/// Where runs go unless `--out` says otherwise.
+const ARTIFACTS: &str = "artifacts";
+
+/// Training (no subcommand): a new run from `--config`, or `--resume`.
+pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut ui = Progress::new();
+    progress::stop_on_ctrl_c();
+    let (dir, outcome) = if let Some(dir) = &cli.resume {
+        let overrides = ResumeOverrides {
+            epochs: cli.epochs,
+            backend: cli.backend,
+        };
+        eprintln!("resuming {} from its last checkpoint", dir.display());
+        let run = RunDir::open(dir)?;
+        ui.epochs = Some(cli.epochs.unwrap_or(run.config().train.epochs));
+        (
+            dir.clone(),
+            mnist_nn::run::resume(run, &overrides, &mut ui)?,
+        )
+    } else {
+        let config_path = cli.config.as_deref().unwrap_or(Path::new("config.toml"));
+        let mut config = Config::load(config_path)?;
+        config.apply(&Overrides {
+            backend: cli.backend,
+            mode: cli.mode,
+            seed: cli.seed,
+            epochs: cli.epochs,
+        });
+        config.validate(Path::new("<command line>"))?;
+        let dir = cli
+            .out
+            .clone()
+            .unwrap_or_else(|| RunDir::first_free(Path::new(ARTIFACTS), &config.name));
+        eprintln!(
+            "training {} (hidden {}, {} mode, backend {}, batch {}, α {}, {} epochs) → {}",
+            config.name,
+            config.model.hidden,
+            config.mode,
+            config.backend,
+            config.train.batch_size,
+            config.train.learning_rate,
+            config.train.epochs,
+            dir.display()
+        );
+        ui.epochs = Some(config.train.epochs);
+        let outcome = mnist_nn::run::run(config, config_path, &dir, &mut ui)?;
+        (dir, outcome)
+    };
+    let summary = &outcome.summary;
+    if outcome.ending == Ending::Interrupted {
+        eprintln!(
+            "interrupted after {} steps; checkpoint and logs saved in {}. Continue with:\n  \
+             cargo run --release -- --resume {}",
+            ui.steps,
+            dir.display(),
+            dir.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    let pct =
+        |e: Option<Evaluation>| e.map_or("-".into(), |e| format!("{:.2}%", 100.0 * e.accuracy));
+    eprintln!(
+        "done in {:.1} s: test accuracy {}, test loss {}, validation accuracy {}; outputs in {}",
+        summary.total_seconds,
+        pct(summary.test),
+        summary
+            .test
+            .map_or("-".into(), |t| format!("{:.4}", t.loss)),
+        pct(summary.valid),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 /// The test set: the given IDX directory, or the run's `data.dir`.
 fn test_split(data: Option<&Path>, default_dir: &Path) -> anyhow::Result<MnistSplit> {
@@ -29,14 +110,15 @@ pub fn eval(
     backend: Option<BackendKind>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let config = read_config(run)?;
+    let run_dir = RunDir::open(run)?;
+    let config = run_dir.config();
     let backend = backend.unwrap_or(config.backend);
     let device = backend.device()?;
-    let (config, model) = load_run(run, &device)?;
+    let model = run_dir.load_model(&device)?;
     let split = test_split(data, &config.data.dir)?;
-    let predictions = predict_split(&model, &split, &device)?;
-    let report = EvalReport::new(&predictions, &split.labels);
-    let path = out.map_or_else(|| run.join("eval.json"), Path::to_path_buf);
+    let scored = score(&model, &split.to_device(&device))?;
+    let report = EvalReport::new(&scored, &split.labels)?;
+    let path = out.map_or_else(|| run_dir.file(files::EVAL), Path::to_path_buf);
     println!(
         "{} (hidden {}) on {} with backend {backend}\n",
         run.display(),
@@ -57,9 +139,9 @@ pub fn predict_images(
     backend: Option<BackendKind>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let config = read_config(run)?;
-    let device = backend.unwrap_or(config.backend).device()?;
-    let (_, model) = load_run(run, &device)?;
+    let run = RunDir::open(run)?;
+    let device = backend.unwrap_or(run.config().backend).device()?;
+    let model = run.load_model(&device)?;
     let mut failed = false;
     for path in images {
         let input = Gray::open(path).map_err(anyhow::Error::from).and_then(|g| {
@@ -108,9 +190,9 @@ pub fn predict_images(
 
 /// `report`: figures and a page next to the run.
 pub fn report(run: &Path, backend: Option<BackendKind>) -> anyhow::Result<ExitCode> {
-    let config = read_config(run)?;
-    let device = backend.unwrap_or(config.backend).device()?;
-    let written = mnist_nn::report::write(run, &device)?;
+    let run = RunDir::open(run)?;
+    let device = backend.unwrap_or(run.config().backend).device()?;
+    let written = mnist_nn::report::write(&run, &device)?;
     let (gallery, figures): (Vec<_>, Vec<_>) = written
         .files
         .iter()
@@ -134,13 +216,14 @@ pub fn report(run: &Path, backend: Option<BackendKind>) -> anyhow::Result<ExitCo
 
 /// `export`: the weights as safetensors or npz.
 pub fn export(run: &Path, format: Format, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let run = RunDir::open(run)?;
     let device = BackendKind::Ndarray.device()?;
-    let (_, model) = load_run(run, &device)?;
+    let model = run.load_model(&device)?;
     let params = model
         .to_host()
-        .map_err(|e| anyhow::anyhow!("cannot read the parameters back: {e:?}"))?;
+        .map_err(|e| mnist_nn::Error::device("reading the parameters back", e))?;
     let path = out.map_or_else(
-        || run.join(format!("model.{}", format.extension())),
+        || run.file(&format!("model.{}", format.extension())),
         Path::to_path_buf,
     );
     mnist_nn::export::write(&params, format, &path)?;
@@ -161,7 +244,7 @@ pub fn serve(
     backend: Option<BackendKind>,
 ) -> anyhow::Result<ExitCode> {
     let loaded = mnist_nn::serve::LoadedRun::load(run, backend, data)?;
-    let info = loaded.info(mnist_nn::serve::api::LIMITS);
+    let info = loaded.info(mnist_nn::serve::LIMITS);
     eprintln!(
         "loaded {} (hidden {}, backend {})",
         run.display(),

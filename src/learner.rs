@@ -1,0 +1,119 @@
+//! The network together with its update rule: the seed's manual gradient descent
+//! ([`crate::manual::manual_step`]) or Burn's autodiff and an optimizer
+//! ([`crate::autodiff::autodiff_step`]). The training loop and the benchmark drive the
+//! same [`Learner`].
+//!
+//! ```
+//! use burn::prelude::*;
+//! use mnist_nn::backend::BackendKind;
+//! use mnist_nn::config::{Mode, OptimizerKind};
+//! use mnist_nn::learner::Learner;
+//! use mnist_nn::model::{Init, TwoLayerNet};
+//!
+//! let device = BackendKind::Flex.device()?;
+//! let net = TwoLayerNet::new(16, Init::He, 7, &device);
+//! let learner = Learner::new(Mode::Manual, net, OptimizerKind::Sgd, None, &device);
+//! // One image (all ink), labelled 3.
+//! let x = Tensor::<2>::ones([784, 1], &device);
+//! let mut y = vec![0.0f32; 10];
+//! y[3] = 1.0;
+//! let y = Tensor::<2>::from_data(TensorData::new(y, [10, 1]), &device);
+//! let (learner, loss, z2) = learner.step(x, y, 0.1);
+//! assert_eq!(z2.dims(), [10, 1]);
+//! assert!(loss.into_scalar::<f32>() > 0.0);
+//! assert_eq!(learner.model().hidden(), 16);
+//! # Ok::<(), mnist_nn::Error>(())
+//! ```
+
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+
+use crate::autodiff::{autodiff_step, optimizer};
+use crate::config::{Mode, OptimizerKind};
+use crate::manual::manual_step;
+use crate::model::TwoLayerNet;
+
+/// What one gradient step gives back.
+#[derive(Debug)]
+pub struct Step {
+    /// The network after the update.
+    pub net: TwoLayerNet,
+    /// `(1)` the batch's mean loss before the update, on the plain device.
+    pub loss: Tensor<1>,
+    /// `(10, m)` the logits `Z2` before the update, on the plain device.
+    pub z2: Tensor<2>,
+}
+
+/// The network and its update rule.
+pub enum Learner {
+    /// Hand-derived gradients and plain gradient descent, on the plain device.
+    Manual(TwoLayerNet),
+    /// Autodiff gradients and a Burn optimizer, on the autodiff device.
+    Autodiff(TwoLayerNet, ModuleOptimizer),
+}
+
+impl std::fmt::Debug for Learner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Burn's optimizer has no Debug of its own.
+        match self {
+            Learner::Manual(net) => f.debug_tuple("Manual").field(net).finish(),
+            Learner::Autodiff(net, _) => f.debug_tuple("Autodiff").field(net).finish(),
+        }
+    }
+}
+
+impl Learner {
+    /// A learner for `mode` from `net` (on the plain `device`). In autodiff mode the
+    /// network moves to the autodiff device, with the optimizer state `saved` (from a
+    /// checkpoint) or a fresh optimizer of `kind`.
+    pub fn new(
+        mode: Mode,
+        net: TwoLayerNet,
+        kind: OptimizerKind,
+        saved: Option<ModuleOptimizer>,
+        device: &Device,
+    ) -> Self {
+        match mode {
+            Mode::Manual => Learner::Manual(net),
+            Mode::Autodiff => Learner::Autodiff(
+                net.to_device(&device.clone().autodiff()).train(),
+                saved.unwrap_or_else(|| optimizer(kind)),
+            ),
+        }
+    }
+
+    /// One gradient step on `x` `(784, m)` and `y` `(10, m)` with rate `alpha`. Returns
+    /// the learner after it, and the batch's mean loss `(1)` and logits `(10, m)` from
+    /// before it, left on the device.
+    ///
+    /// The network moves through the step rather than being cloned, so that each
+    /// parameter has one handle and the backend can update it in place.
+    pub fn step(self, x: Tensor<2>, y: Tensor<2>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
+        match self {
+            Learner::Manual(net) => {
+                let Step { net, loss, z2 } = manual_step(net, x, y, alpha);
+                (Learner::Manual(net), loss, z2)
+            }
+            Learner::Autodiff(net, mut optim) => {
+                let Step { net, loss, z2 } = autodiff_step(net, &mut optim, x, y, alpha);
+                (Learner::Autodiff(net, optim), loss, z2)
+            }
+        }
+    }
+
+    /// The network on the plain device, for evaluation and saving.
+    pub fn model(&self) -> TwoLayerNet {
+        match self {
+            Learner::Manual(net) => net.clone(),
+            Learner::Autodiff(net, _) => net.valid(),
+        }
+    }
+
+    /// The optimizer and its state (autodiff mode only).
+    pub fn optimizer(&self) -> Option<&ModuleOptimizer> {
+        match self {
+            Learner::Manual(_) => None,
+            Learner::Autodiff(_, optim) => Some(optim),
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! A run directory, opened once: every file a run writes, named in one place and read
+//! typed.
+//!
+//! ```text
+//! artifacts/<name>/
+//!   config.toml        the resolved config (overrides applied)
+//!   metrics.csv        wall_time,step,tag,value rows, flushed every epoch
+//!   model.bpk          the trained parameters (a Burn burnpack record)
+//!   summary.json       how the run ended, with its last figures
+//!   checkpoint.json    the current checkpoint (see crate::checkpoint)
+//!   checkpoints/       its network and optimizer files
+//!   eval.json          written by `eval`
+//!   report/            written by `report`
+//! ```
+//!
+//! [`RunDir::open`] reads `config.toml`, `summary.json` and `checkpoint.json` once;
+//! everything after that (the network on any device, the training state, the paths of
+//! the other files) comes from the opened value, and what a run writes through it
+//! (checkpoints, the summary) updates it, so no file is read twice.
+//!
+//! ```
+//! # fn main() -> mnist_nn::Result<()> {
+//! use mnist_nn::config::Config;
+//! use mnist_nn::run_dir::RunDir;
+//!
+//! let dir = std::env::temp_dir().join(format!("mnist-nn-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! let config = Config::parse(
+//!     "name = \"doc\"\n[model]\nhidden = 8\n[train]\nepochs = 1\nbatch_size = 10\nlearning_rate = 0.1\n",
+//!     "doc.toml".as_ref(),
+//! )?;
+//! RunDir::create(&dir, config)?;
+//! let run = RunDir::open(&dir)?;
+//! assert_eq!(run.config().model.hidden, 8);
+//! assert!(run.summary().is_none(), "nothing has trained yet");
+//! assert_eq!(run.file(mnist_nn::run_dir::files::METRICS), dir.join("metrics.csv"));
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::prelude::Device;
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::logging::{Summary, write_atomic, write_json};
+use crate::model::TwoLayerNet;
+use crate::train::{StateRef, TrainState};
+
+/// File names inside a run directory.
+pub mod files {
+    /// The resolved config.
+    pub const CONFIG: &str = "config.toml";
+    /// TensorBoard-style scalars.
+    pub const METRICS: &str = "metrics.csv";
+    /// The trained parameters.
+    pub const MODEL: &str = "model.bpk";
+    /// Final figures.
+    pub const SUMMARY: &str = "summary.json";
+    /// The pointer to the current checkpoint.
+    pub const CHECKPOINT: &str = "checkpoint.json";
+    /// The folder of checkpoint files.
+    pub const CHECKPOINTS: &str = "checkpoints";
+    /// What `eval` writes by default.
+    pub const EVAL: &str = "eval.json";
+    /// The folder `report` writes.
+    pub const REPORT: &str = "report";
+}
+
+/// An opened run directory (see the module docs).
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+    config: Config,
+    summary: Option<Summary>,
+    /// `None` without a `checkpoint.json`; its problem, kept until a caller needs it,
+    /// when it is unusable (a run with a `model.bpk` can be used without it).
+    checkpoint: Option<std::result::Result<Checkpoint, String>>,
+}
+
+impl RunDir {
+    /// Opens the run in `path`: reads and checks `config.toml`, and `summary.json` and
+    /// `checkpoint.json` where they exist.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.is_dir() {
+            return Err(Error::NotARunDir {
+                path: path.to_path_buf(),
+            });
+        }
+        let config = Config::load(&path.join(files::CONFIG))?;
+        let summary_path = path.join(files::SUMMARY);
+        let summary = match std::fs::read(&summary_path) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| Error::RunFile {
+                path: summary_path.clone(),
+                problem: format!("not a valid summary file: {e}"),
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(summary_path, e)),
+        };
+        let pointer = path.join(files::CHECKPOINT);
+        let checkpoint = match checkpoint::read(&pointer) {
+            Ok(c) => Some(Ok(c)),
+            Err(Error::MissingFile { .. }) => None,
+            Err(Error::RunFile { problem, .. }) => Some(Err(problem)),
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            config,
+            summary,
+            checkpoint,
+        })
+    }
+
+    /// Makes `path` the directory of a new run of `config`, writing its `config.toml`.
+    /// A directory that already holds a run (a `metrics.csv`) is refused.
+    pub fn create(path: &Path, config: Config) -> Result<Self> {
+        if path.join(files::METRICS).exists() {
+            return Err(Error::RunExists {
+                dir: path.to_path_buf(),
+            });
+        }
+        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        let run = Self {
+            path: path.to_path_buf(),
+            config,
+            summary: None,
+            checkpoint: None,
+        };
+        run.write_config()?;
+        Ok(run)
+    }
+
+    /// The first free directory for a run named `name` under `artifacts`:
+    /// `artifacts/<name>`, else `artifacts/<name>-2`, `-3`…, so that no earlier run is
+    /// overwritten.
+    pub fn first_free(artifacts: &Path, name: &str) -> PathBuf {
+        let mut dir = artifacts.join(name);
+        let mut k = 2;
+        while dir.exists() {
+            dir = artifacts.join(format!("{name}-{k}"));
+            k += 1;
+        }
+        dir
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `name` inside the directory (one of [`files`]).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The run's config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replaces the config (e.g. `--resume --epochs N`), checking it as a file would be
+    /// checked, and rewrites `config.toml`.
+    pub fn set_config(&mut self, config: Config) -> Result<()> {
+        config.validate(&self.file(files::CONFIG))?;
+        self.config = config;
+        self.write_config()
+    }
+
+    fn write_config(&self) -> Result<()> {
+        write_atomic(&self.file(files::CONFIG), self.config.to_toml().as_bytes())
+    }
+
+    /// The run's `summary.json`, once the run has ended (or was stopped).
+    pub fn summary(&self) -> Option<&Summary> {
+        self.summary.as_ref()
+    }
+
+    /// Writes `summary.json`.
+    pub fn write_summary(&mut self, summary: Summary) -> Result<()> {
+        write_json(&self.file(files::SUMMARY), &summary)?;
+        self.summary = Some(summary);
+        Ok(())
+    }
+
+    /// The current checkpoint: `None` before the first epoch has finished.
+    pub fn checkpoint(&self) -> Result<Option<&Checkpoint>> {
+        match &self.checkpoint {
+            None => Ok(None),
+            Some(Ok(c)) => Ok(Some(c)),
+            Some(Err(problem)) => Err(Error::RunFile {
+                path: self.file(files::CHECKPOINT),
+                problem: problem.clone(),
+            }),
+        }
+    }
+
+    /// The current checkpoint, or an error saying there is none yet.
+    pub fn require_checkpoint(&self) -> Result<&Checkpoint> {
+        self.checkpoint()?.ok_or_else(|| Error::MissingFile {
+            path: self.file(files::CHECKPOINT),
+            what: "checkpoint",
+            hint: " (is this a run directory? runs write a checkpoint after their first epoch)",
+        })
+    }
+
+    /// The file the trained network is read from: `model.bpk` once training has
+    /// completed, the current checkpoint's network before that (still training, or
+    /// interrupted), `None` before the first epoch has finished.
+    pub fn model_file(&self) -> Result<Option<PathBuf>> {
+        let model = self.file(files::MODEL);
+        if model.exists() {
+            return Ok(Some(model));
+        }
+        Ok(self.checkpoint()?.map(|c| self.path.join(&c.model)))
+    }
+
+    /// The trained network (see [`RunDir::model_file`]) on `device`.
+    pub fn load_model(&self, device: &Device) -> Result<TwoLayerNet> {
+        let path = self
+            .model_file()?
+            .unwrap_or_else(|| self.file(files::MODEL));
+        checkpoint::load_model(&path, &self.config, device)
+    }
+
+    /// Saves the trained network as `model.bpk`.
+    pub fn save_model(&self, model: &TwoLayerNet) -> Result<()> {
+        let path = self.file(files::MODEL);
+        model
+            .clone()
+            .save_file(&path)
+            .map_err(|e| Error::SaveRecord {
+                path: path.clone(),
+                what: "the model",
+                reason: e.to_string(),
+            })
+    }
+
+    /// Saves `state` as the current checkpoint.
+    pub fn save_checkpoint(&mut self, state: &StateRef<'_>) -> Result<()> {
+        let pointer = checkpoint::save(&self.path, state)?;
+        self.checkpoint = Some(Ok(pointer));
+        Ok(())
+    }
+
+    /// The state of the current checkpoint on `device`, to continue training from.
+    pub fn load_state(&self, device: &Device) -> Result<TrainState> {
+        let pointer = self.require_checkpoint()?;
+        checkpoint::load(&self.path, pointer, &self.config, device)
+    }
+}

@@ -1,0 +1,331 @@
+//! The training loop: mini-batches gathered from device tensors in each epoch's
+//! shuffled order, the manual or the autodiff update ([`Learner`]), and per-epoch
+//! metrics. It reports through an [`Observer`] and prints nothing itself.
+//!
+//! What a checkpoint saves is in [`state`]; the running figures of an epoch, read back
+//! once per [`DIVERGENCE_WINDOW`] steps, in `tally`.
+
+mod state;
+mod tally;
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+pub use state::{EpochRecord, Position, StateRef, TrainState};
+
+use self::tally::{Blowup, Tally};
+use crate::config::Config;
+use crate::data::{Mnist, MnistTensors};
+use crate::error::{Error, Result};
+use crate::eval::{Evaluation, evaluate};
+use crate::learner::Learner;
+use crate::model::TwoLayerNet;
+
+/// Hooks the loop calls as it goes; every method has a default that does nothing.
+pub trait Observer {
+    /// An epoch of `batches` batches begins (or continues, after a resume).
+    fn epoch_started(&mut self, _epoch: usize, _batches: usize) {}
+    /// Batch `batch` (0-based) of the current epoch is done.
+    fn batch_finished(&mut self, _batch: usize) {}
+    /// An epoch is done; an error stops training.
+    fn epoch_finished(&mut self, _record: &EpochRecord) -> Result<()> {
+        Ok(())
+    }
+    /// A consistent state to save: after every epoch, and when training stops early
+    /// on request. An error stops training.
+    fn checkpoint(&mut self, _state: &StateRef<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Asked after every batch; `true` stops training there (e.g. on Ctrl-C).
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything.
+impl Observer for () {}
+
+/// Why training ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ending {
+    /// All epochs ran.
+    Completed,
+    /// [`Observer::stop_requested`] said stop; a checkpoint was offered first.
+    Interrupted,
+    /// The loss became NaN, infinite or larger than [`DIVERGED_LOSS`] at this (1-based)
+    /// gradient step. No checkpoint was offered after it: the last one is the last good
+    /// state.
+    Diverged {
+        /// The first step whose loss was out of bounds.
+        step: usize,
+        /// That step's loss.
+        loss: f64,
+    },
+}
+
+/// A trained network and how it got there.
+#[derive(Debug)]
+pub struct Trained {
+    /// The network, on the plain (non-autodiff) device.
+    pub model: TwoLayerNet,
+    /// One record per epoch, those before a resume included.
+    pub history: Vec<EpochRecord>,
+    /// Why training ended.
+    pub ending: Ending,
+}
+
+/// A mean cross-entropy above this many nats means training has blown up: the network
+/// gives the right digit a probability below e⁻¹⁰⁰ on average. A fresh network starts
+/// near ln 10 ≈ 2.3 (He init) or below 20 (uniform init), and gradient descent lowers
+/// it; a learning rate far too high instead sends it to hundreds or thousands, where
+/// dead ReLUs can hold it finite forever, so NaN alone is not a good enough signal.
+pub const DIVERGED_LOSS: f32 = 100.0;
+
+/// Steps between checks of the loss for divergence. Each check reads the window's losses
+/// back from the device once, so the loop does not wait on the device every step.
+pub const DIVERGENCE_WINDOW: usize = 16;
+
+/// Trains `model` (on the plain `device`) on `data` as `config` says, from the start.
+pub fn train(
+    config: &Config,
+    model: TwoLayerNet,
+    data: &Mnist,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<Trained> {
+    train_from(config, TrainState::new(model), data, device, observer)
+}
+
+/// Trains from `state` (a fresh start or a checkpoint) until `config.train.epochs`
+/// epochs are done, a stop is requested, or the loss diverges.
+pub fn train_from(
+    config: &Config,
+    state: TrainState,
+    data: &Mnist,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<Trained> {
+    let epoch_data = EpochData::upload(config, data, device)?;
+    let TrainState {
+        model,
+        optimizer,
+        mut at,
+        mut history,
+    } = state;
+    let mut learner = Learner::new(
+        config.mode,
+        model,
+        config.train.optimizer,
+        optimizer,
+        device,
+    );
+    let epochs = config.train.epochs;
+    let ending = loop {
+        if at.epoch > epochs {
+            break Ending::Completed;
+        }
+        let epoch = at.epoch;
+        let (next, end) = epoch_data.run(learner, &mut at, observer)?;
+        learner = next;
+        match end {
+            EpochEnd::Diverged(Blowup { step, loss }) => break Ending::Diverged { step, loss },
+            EpochEnd::Stopped => {
+                offer_checkpoint(observer, &learner, at, &history)?;
+                break Ending::Interrupted;
+            }
+            EpochEnd::Finished { train, seconds } => {
+                let evaluate_now = epoch.is_multiple_of(config.train.eval_every) || epoch == epochs;
+                let record =
+                    epoch_data.record(&learner, epoch, at.step, train, seconds, evaluate_now)?;
+                observer.epoch_finished(&record)?;
+                history.push(record);
+                at = Position::after_epoch(epoch, at.step);
+                offer_checkpoint(observer, &learner, at, &history)?;
+                if at.epoch <= epochs && observer.stop_requested() {
+                    break Ending::Interrupted;
+                }
+            }
+        }
+    };
+    Ok(Trained {
+        model: learner.model(),
+        history,
+        ending,
+    })
+}
+
+/// Lends the observer the state to save.
+fn offer_checkpoint(
+    observer: &mut dyn Observer,
+    learner: &Learner,
+    at: Position,
+    history: &[EpochRecord],
+) -> Result<()> {
+    observer.checkpoint(&StateRef {
+        model: &learner.model(),
+        optimizer: learner.optimizer(),
+        at,
+        history,
+    })
+}
+
+/// How an epoch's batches ended.
+enum EpochEnd {
+    /// Every batch was done; the running figures and the seconds of its steps.
+    Finished {
+        /// Running loss and accuracy over the epoch.
+        train: Evaluation,
+        /// Seconds of gradient steps, before a resume included.
+        seconds: f64,
+    },
+    /// A stop was requested; `at` holds the running sums so far.
+    Stopped,
+    /// A loss blew up.
+    Diverged(Blowup),
+}
+
+/// Everything an epoch needs: the splits on the device and the run's settings.
+struct EpochData<'a> {
+    train: MnistTensors,
+    valid: Option<MnistTensors>,
+    test: MnistTensors,
+    device: &'a Device,
+    /// Full batch: every step takes all the images in order, so their bands are
+    /// joined once rather than at every step.
+    whole: Option<Tensor<2>>,
+    /// Images per step.
+    batch: usize,
+    /// Steps per epoch.
+    batches: usize,
+    alpha: f64,
+    seed: u64,
+}
+
+impl<'a> EpochData<'a> {
+    /// Uploads `data` to `device` for training as `config` says.
+    fn upload(config: &Config, data: &Mnist, device: &'a Device) -> Result<Self> {
+        let n = data.train.len();
+        if n == 0 {
+            return Err(Error::NoImages { what: "training" });
+        }
+        let train = data.train.to_device(device);
+        let batch = config.train.batch_size.resolve(n).clamp(1, n);
+        let whole = (batch >= n).then(|| train.images_in(0..n));
+        Ok(Self {
+            train,
+            valid: (!data.valid.is_empty()).then(|| data.valid.to_device(device)),
+            test: data.test.to_device(device),
+            device,
+            whole,
+            batch,
+            batches: n.div_ceil(batch),
+            alpha: config.train.learning_rate,
+            seed: config.seed,
+        })
+    }
+
+    /// The batches of epoch `at.epoch` from `at.batch` on: steps `learner` through
+    /// them, advancing `at`.
+    fn run(
+        &self,
+        mut learner: Learner,
+        at: &mut Position,
+        observer: &mut dyn Observer,
+    ) -> Result<(Learner, EpochEnd)> {
+        let (n, batch, batches) = (self.train.len(), self.batch, self.batches);
+        observer.epoch_started(at.epoch, batches);
+        let started = Instant::now();
+        // The epoch's order. The labels are put in that order once, so that a batch's
+        // labels are a range of them; each batch's images are gathered as it comes.
+        let order = (batch < n).then(|| shuffled_indices(n, self.seed, at.epoch, self.device));
+        let (one_hot, labels) = match &order {
+            Some(order) => self.train.permuted_labels(order.clone()),
+            None => (self.train.one_hot.clone(), self.train.labels.clone()),
+        };
+        let mut tally = Tally::resume(at);
+        for b in at.batch..batches {
+            let range = b * batch..((b + 1) * batch).min(n);
+            let x_rows = match (&self.whole, &order) {
+                (Some(x), _) => x.clone(),
+                (None, Some(order)) => self.train.images_at(order.clone().slice(range.clone())),
+                (None, None) => self.train.images_in(range.clone()),
+            };
+            let y_rows = one_hot.clone().slice(range.clone());
+            let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), self.alpha);
+            learner = next;
+            tally.push(loss, z2, range);
+            at.step += 1;
+            at.batch = b + 1;
+            observer.batch_finished(b);
+            let last = b + 1 == batches;
+            let stop = !last && observer.stop_requested();
+            if (tally.pending() == DIVERGENCE_WINDOW || last || stop)
+                && let Some(blowup) = tally.settle(&labels, at.step)?
+            {
+                return Ok((learner, EpochEnd::Diverged(blowup)));
+            }
+            if stop {
+                at.loss_sum = tally.loss_sum;
+                at.correct = tally.correct;
+                at.seconds += started.elapsed().as_secs_f64();
+                return Ok((learner, EpochEnd::Stopped));
+            }
+        }
+        let train = Evaluation {
+            loss: tally.loss_sum / n as f64,
+            accuracy: tally.correct as f64 / n as f64,
+            images: n,
+        };
+        let seconds = at.seconds + started.elapsed().as_secs_f64();
+        Ok((learner, EpochEnd::Finished { train, seconds }))
+    }
+
+    /// The record of a finished epoch, with the validation and test figures when
+    /// `evaluate_now`.
+    fn record(
+        &self,
+        learner: &Learner,
+        epoch: usize,
+        step: usize,
+        train: Evaluation,
+        train_seconds: f64,
+        evaluate_now: bool,
+    ) -> Result<EpochRecord> {
+        let eval_started = Instant::now();
+        let (valid, test) = if evaluate_now {
+            let model = learner.model();
+            let valid = self
+                .valid
+                .as_ref()
+                .map(|v| evaluate(&model, v))
+                .transpose()?;
+            (valid, Some(evaluate(&model, &self.test)?))
+        } else {
+            (None, None)
+        };
+        Ok(EpochRecord {
+            epoch,
+            step,
+            train,
+            valid,
+            test,
+            lr: self.alpha,
+            train_seconds,
+            eval_seconds: eval_started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// A permutation of `0..n` for `epoch`, the same for a given seed on every run and
+/// backend (ChaCha8 seeded with `seed`, stream `epoch`), uploaded once per epoch.
+pub fn shuffled_indices(n: usize, seed: u64, epoch: usize, device: &Device) -> Tensor<1, Int> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    order.shuffle(&mut rng);
+    Tensor::from_data(TensorData::new(order, [n]), device)
+}
