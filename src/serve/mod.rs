@@ -4,7 +4,7 @@
 //! The run is loaded once at start-up ([`LoadedRun::load`], the same loading as
 //! `predict`) and shared by every connection; drawings go through the same
 //! [`crate::preprocess::preprocess`] as `predict`'s files. The routes are listed in
-//! [`api`]; the page's files are in `src/serve/page/`.
+//! `src/serve/api.rs`; the page's files are in `src/serve/page/`.
 
 mod api;
 mod http;

@@ -2,8 +2,9 @@
 //! shuffled order, the manual or the autodiff update ([`Learner`]), and per-epoch
 //! metrics. It reports through an [`Observer`] and prints nothing itself.
 //!
-//! What a checkpoint saves is in [`state`]; the running figures of an epoch, read back
-//! once per [`DIVERGENCE_WINDOW`] steps, in `tally`.
+//! What a checkpoint saves ([`TrainState`], [`Position`], [`EpochRecord`]) is in
+//! `state.rs`; the running figures of an epoch, read back once per
+//! [`DIVERGENCE_WINDOW`] steps, in `tally.rs`.
 
 mod state;
 mod tally;

@@ -123,3 +123,34 @@ fn a_checkpoint_keeps_only_its_own_files() {
     );
     assert_eq!(pointer.history.len(), 3);
 }
+
+#[test]
+fn an_adam_run_resumes_on_the_cpu_where_there_is_no_gpu_at_all() {
+    // Burn loads optimizer state onto its default device, the GPU when wgpu is built
+    // in; the library points that default at the run's CPU backend before loading. With
+    // no Vulkan driver and no EGL (as on a bare server) the resume must not touch wgpu.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("adam");
+    let c1 = config(tmp.path(), "autodiff", "adam", 1);
+    run_bin_ok(
+        &["--config", &c1, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["--resume", run.to_str().unwrap(), "--epochs", "2"])
+        .current_dir(tmp.path())
+        .env_remove("BURN_DEVICE")
+        .env("VK_ICD_FILENAMES", "/nonexistent.json")
+        .env("VK_DRIVER_FILES", "/nonexistent.json")
+        .env("__EGL_VENDOR_LIBRARY_DIRS", "/nonexistent")
+        .env("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let pointer = checkpoint::read(&run.join(files::CHECKPOINT)).unwrap();
+    assert_eq!(pointer.position.epoch, 3, "two epochs done");
+}
