@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 /// A Burn backend this program can train on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum BackendKind {
     /// `burn-ndarray` on the CPU (the design card's CPU backend; deprecated in Burn 0.22).
     /// Its matrix products (matrixmultiply) are slower than flex's on this network's
@@ -76,7 +77,7 @@ fn wgpu_device() -> std::result::Result<Device, String> {
 }
 
 impl std::str::FromStr for BackendKind {
-    type Err = crate::config::UnknownWord;
+    type Err = crate::word::UnknownWord;
 
     /// ```
     /// use mnist_nn::backend::BackendKind;
@@ -84,7 +85,7 @@ impl std::str::FromStr for BackendKind {
     /// assert!("cuda".parse::<BackendKind>().is_err());
     /// ```
     fn from_str(word: &str) -> Result<Self, Self::Err> {
-        crate::config::UnknownWord::pick("backend", BackendKind::ALL, BackendKind::name, word)
+        crate::word::UnknownWord::pick("backend", BackendKind::ALL, BackendKind::name, word)
     }
 }
 

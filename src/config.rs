@@ -30,6 +30,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::backend::BackendKind;
 use crate::error::ConfigError;
 use crate::model::Init;
+use crate::word::UnknownWord;
 
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,36 +86,6 @@ impl fmt::Display for Mode {
     }
 }
 
-/// A word that names no [`Mode`] or [`BackendKind`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} `{word}`; expected one of: {expected}")]
-pub struct UnknownWord {
-    /// "mode" or "backend".
-    pub what: &'static str,
-    /// The word given.
-    pub word: String,
-    /// The words accepted, comma-separated.
-    pub expected: String,
-}
-
-impl UnknownWord {
-    /// The one of `all` whose `name` is `word`, or the error that lists every name.
-    pub fn pick<T: Copy, const N: usize>(
-        what: &'static str,
-        all: [T; N],
-        name: fn(T) -> &'static str,
-        word: &str,
-    ) -> Result<T, UnknownWord> {
-        all.into_iter()
-            .find(|&t| name(t) == word)
-            .ok_or_else(|| UnknownWord {
-                what,
-                word: word.to_string(),
-                expected: all.map(name).join(", "),
-            })
-    }
-}
-
 impl std::str::FromStr for Mode {
     type Err = UnknownWord;
 
@@ -164,8 +135,9 @@ fn one() -> usize {
     1
 }
 
-/// A Burn optimizer.
+/// A Burn optimizer. More will come (Nesterov, AdamW).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// Plain SGD: `W -= α·dW`, the same update as manual mode.

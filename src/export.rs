@@ -35,10 +35,10 @@ impl Format {
 }
 
 impl std::str::FromStr for Format {
-    type Err = crate::config::UnknownWord;
+    type Err = crate::word::UnknownWord;
 
     fn from_str(word: &str) -> std::result::Result<Self, Self::Err> {
-        crate::config::UnknownWord::pick("format", Format::ALL, Format::extension, word)
+        crate::word::UnknownWord::pick("format", Format::ALL, Format::extension, word)
     }
 }
 

@@ -135,6 +135,7 @@ impl Observer for MetricsWriter {
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Status {
     /// Every epoch ran.
     Completed,

@@ -152,15 +152,44 @@ impl TwoLayerNet {
         })
     }
 
+    /// Checks that `x` is a `(784, m)` input with `m ≥ 1`, as [`TwoLayerNet::forward`]
+    /// needs.
+    ///
+    /// ```
+    /// # use burn::prelude::*;
+    /// # use mnist_nn::model::{Init, TwoLayerNet};
+    /// let device = mnist_nn::backend::BackendKind::Flex.device()?;
+    /// let x = Tensor::<2>::zeros([28, 28], &device);
+    /// let e = TwoLayerNet::check_input(&x).unwrap_err();
+    /// assert_eq!(e.to_string(), "X has shape [28, 28]; expected [784, m] with m ≥ 1");
+    /// # Ok::<(), mnist_nn::Error>(())
+    /// ```
+    pub fn check_input(x: &Tensor<2>) -> crate::Result<()> {
+        let dims = x.dims();
+        if dims[0] == IMAGE_PIXELS && dims[1] > 0 {
+            return Ok(());
+        }
+        Err(crate::Error::Shape {
+            what: "X",
+            expected: "[784, m] with m ≥ 1".into(),
+            found: format!("shape {dims:?}"),
+        })
+    }
+
     /// Number of hidden units.
     pub fn hidden(&self) -> usize {
         self.b1.shape()[0]
     }
 
     /// The forward pass on `x` of shape `(784, m)`.
+    ///
+    /// # Panics
+    ///
+    /// When `x` does not have 784 rows, as a matrix product of the wrong shapes does;
+    /// [`TwoLayerNet::check_input`] says so as an error instead.
     pub fn forward(&self, x: Tensor<2>) -> Forward {
         let [pixels, m] = x.dims();
-        debug_assert_eq!(pixels, IMAGE_PIXELS, "X must be (784, m)");
+        assert_eq!(pixels, IMAGE_PIXELS, "X must be (784, m)");
         // Z1 = W1·X + b1                               (hidden, m)
         let z1 = self.W1.val().matmul(x) + self.b1.val().unsqueeze_dim(1);
         // A1 = ReLU(Z1)                                (hidden, m)

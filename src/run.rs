@@ -5,13 +5,15 @@
 use std::path::Path;
 use std::time::Instant;
 
+use burn::prelude::Device;
+
 use crate::config::Config;
 use crate::data::{LoadError, Mnist};
 use crate::error::{ConfigError, Error, Result};
 use crate::logging::{MetricsWriter, Status, Summary};
 use crate::model::TwoLayerNet;
 use crate::run_dir::{RunDir, files};
-use crate::train::{Ending, EpochRecord, Observer, StateRef, Trained, train, train_from};
+use crate::train::{Ending, EpochRecord, Observer, StateRef, TrainState, Trained, train_from};
 
 /// Loads the data `config` names and checks what depends on it.
 pub fn load_data(config: &Config, config_path: &Path) -> Result<Mnist> {
@@ -61,16 +63,10 @@ pub fn run(
     let data = load_data(&config, config_path)?;
     let device = config.backend.device()?;
     let model = TwoLayerNet::new(config.model.hidden, config.model.init, config.seed, &device);
-    let mut run = RunDir::create(dir, config.clone())?;
+    let run = RunDir::create(dir, config)?;
     let metrics = MetricsWriter::create(&run.file(files::METRICS))?;
-    let mut tee = Tee {
-        run: &mut run,
-        metrics,
-        ui,
-    };
-    let trained = train(&config, model, &data, &device, &mut tee)?;
-    let metrics = tee.metrics;
-    finish(&mut run, &data, trained, metrics, started)
+    let state = TrainState::new(model);
+    train_and_save(run, state, &data, &device, metrics, ui, started)
 }
 
 /// What `--resume` may change in a run's config.
@@ -116,16 +112,31 @@ pub fn resume(
     let data = load_data(&config, &config_path)?;
     let device = config.backend.device()?;
     let state = run.load_state(&device)?;
-    run.set_config(config.clone())?;
+    run.set_config(config)?;
     let metrics = MetricsWriter::append(&run.file(files::METRICS), state.at.step)?;
+    train_and_save(run, state, &data, &device, metrics, ui, started)
+}
+
+/// Trains `run` from `state` as its config says, logging to `metrics` and
+/// checkpointing into the run, then saves what [`finish`] saves.
+fn train_and_save(
+    mut run: RunDir,
+    state: TrainState,
+    data: &Mnist,
+    device: &Device,
+    metrics: MetricsWriter,
+    ui: &mut dyn Observer,
+    started: Instant,
+) -> Result<Outcome> {
+    let config = run.config().clone();
     let mut tee = Tee {
         run: &mut run,
         metrics,
         ui,
     };
-    let trained = train_from(&config, state, &data, &device, &mut tee)?;
+    let trained = train_from(&config, state, data, device, &mut tee)?;
     let metrics = tee.metrics;
-    finish(&mut run, &data, trained, metrics, started)
+    finish(&mut run, data, trained, metrics, started)
 }
 
 /// Saves the model and the summary of a run that ended as `trained` says. A diverged

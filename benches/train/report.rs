@@ -162,6 +162,7 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
             BackendKind::Ndarray => "matrixmultiply",
             BackendKind::Flex => "gemm",
             BackendKind::Wgpu => "CubeCL",
+            _ => "its own matmul",
         };
         let g: Vec<f64> = f
             .training

@@ -52,6 +52,7 @@ impl Observer for () {}
 
 /// Why training ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Ending {
     /// All epochs ran.
     Completed,
