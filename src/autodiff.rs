@@ -1,12 +1,13 @@
 //! The framework path: the same forward on an autodiff device, the mean cross-entropy
 //! of [`crate::loss`], `backward()`, and a Burn optimizer.
 
+use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{
-    AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig,
+    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig,
 };
 use burn::prelude::*;
 
-use crate::config::OptimizerKind;
+use crate::config::{OptimizerKind, TrainConfig};
 use crate::gradients::Gradients;
 use crate::learner::Step;
 use crate::loss::cross_entropy;
@@ -29,22 +30,55 @@ pub fn autodiff_gradients(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>) -> (Ten
     (loss.inner(), gradients)
 }
 
-/// The Burn optimizer for `kind`, set up as PyTorch's defaults are.
+/// The Burn optimizer for `kind`, set up as PyTorch's defaults are, without weight
+/// decay (AdamW: PyTorch's default decay, 0.01).
 pub fn optimizer(kind: OptimizerKind) -> ModuleOptimizer {
+    optimizer_with(kind, None)
+}
+
+/// The Burn optimizer of a run's `[train]`: its `optimizer` and `weight_decay`.
+pub fn optimizer_for(train: &TrainConfig) -> ModuleOptimizer {
+    optimizer_with(train.optimizer, train.weight_decay)
+}
+
+/// The Burn optimizer for `kind`, set up as PyTorch's defaults are, with
+/// `weight_decay` λ: an L2 penalty `dW + λ·W` for SGD, momentum, Nesterov and Adam (as
+/// their PyTorch `weight_decay`), the decoupled `W −= α·λ·W` for AdamW (default 0.01).
+pub fn optimizer_with(kind: OptimizerKind, weight_decay: Option<f64>) -> ModuleOptimizer {
+    let l2 = weight_decay.map(|decay| WeightDecayConfig::new(decay as f32));
+    let momentum = |nesterov: bool| {
+        MomentumConfig::new()
+            .with_momentum(0.9)
+            .with_dampening(0.0)
+            .with_nesterov(nesterov)
+    };
     match kind {
-        OptimizerKind::Sgd => SgdConfig::new().init(),
+        OptimizerKind::Sgd => SgdConfig::new().with_weight_decay(l2).init(),
         OptimizerKind::Momentum => SgdConfig::new()
-            .with_momentum(Some(
-                MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
-            ))
+            .with_momentum(Some(momentum(false)))
+            .with_weight_decay(l2)
+            .init(),
+        OptimizerKind::Nesterov => SgdConfig::new()
+            .with_momentum(Some(momentum(true)))
+            .with_weight_decay(l2)
             .init(),
         OptimizerKind::Adam => AdamConfig::new()
             .with_beta_1(0.9)
             .with_beta_2(0.999)
             .with_epsilon(1e-8)
+            .with_weight_decay(l2)
+            .init(),
+        OptimizerKind::AdamW => AdamWConfig::new()
+            .with_beta_1(0.9)
+            .with_beta_2(0.999)
+            .with_epsilon(1e-8)
+            .with_weight_decay(weight_decay.unwrap_or(ADAMW_DEFAULT_DECAY) as f32)
             .init(),
     }
 }
+
+/// AdamW's decoupled weight decay when the config gives none: PyTorch's default.
+pub const ADAMW_DEFAULT_DECAY: f64 = 0.01;
 
 /// One optimizer step on the mean cross-entropy at `(x, y)`, for `net` on an autodiff
 /// device. Returns the updated network, and the loss and logits `Z2` of the forward

@@ -20,7 +20,7 @@ use burn::prelude::*;
 use burn_dispatch::DispatchDevice;
 use serde::{Deserialize, Serialize};
 
-use crate::autodiff::optimizer;
+use crate::autodiff::optimizer_for;
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::logging::write_json;
@@ -158,12 +158,13 @@ pub fn load(
         (Mode::Autodiff, Some(file)) => {
             let path = dir.join(file);
             default_device_follows(device);
-            let optim = optimizer(config.train.optimizer).load(&path).map_err(|e| {
-                Error::LoadOptimizer {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
+            let optim =
+                optimizer_for(&config.train)
+                    .load(&path)
+                    .map_err(|e| Error::LoadOptimizer {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
             Some(optim)
         }
         (Mode::Autodiff, None) => {

@@ -15,7 +15,12 @@
 //! epochs = 10
 //! batch_size = 64         # or "full"
 //! learning_rate = 0.1
-//! optimizer = "sgd"       # sgd | momentum | adam (momentum and adam: autodiff mode)
+//! optimizer = "sgd"       # sgd | momentum | nesterov | adam | adamw (autodiff mode
+//!                         # for all but sgd); weight_decay = λ (autodiff mode only)
+//!
+//! [train.schedule]        # optional; constant when absent (see crate::schedule)
+//! kind = "cosine"         # constant | step | cosine | linear
+//! warmup_epochs = 1       # cosine, linear; step takes every = N and factor = f
 //!
 //! [data]
 //! dir = "data/mnist"
@@ -30,6 +35,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::backend::BackendKind;
 use crate::error::ConfigError;
 use crate::model::Init;
+use crate::schedule::Schedule;
 use crate::word::UnknownWord;
 
 /// A whole run.
@@ -129,13 +135,30 @@ pub struct TrainConfig {
     /// last).
     #[serde(default = "one")]
     pub eval_every: usize,
+    /// Weight decay λ of `autodiff` mode's optimizer: an L2 penalty for sgd, momentum,
+    /// nesterov and adam, the decoupled decay of adamw (0.01 when absent). Manual mode
+    /// is the seed's plain gradient descent and takes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// Stop when the validation accuracy reaches this fraction (e.g. 0.98), logging
+    /// the time it took as `time/to_target_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_accuracy: Option<f64>,
+    /// Stop when this many evaluations in a row have not beaten the best validation
+    /// accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
+    /// How the rate changes from step to step (`[train.schedule]`; constant when
+    /// absent).
+    #[serde(default, skip_serializing_if = "Schedule::is_constant")]
+    pub schedule: Schedule,
 }
 
 fn one() -> usize {
     1
 }
 
-/// A Burn optimizer. More will come (Nesterov, AdamW).
+/// A Burn optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 #[serde(rename_all = "lowercase")]
@@ -145,8 +168,13 @@ pub enum OptimizerKind {
     Sgd,
     /// SGD with momentum 0.9 (no dampening, as PyTorch).
     Momentum,
+    /// SGD with Nesterov momentum 0.9.
+    Nesterov,
     /// Adam with β = (0.9, 0.999), ε = 1e-8.
     Adam,
+    /// AdamW (Adam with decoupled weight decay), β = (0.9, 0.999), ε = 1e-8.
+    #[serde(rename = "adamw")]
+    AdamW,
 }
 
 impl OptimizerKind {
@@ -155,7 +183,9 @@ impl OptimizerKind {
         match self {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Nesterov => "nesterov",
             OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
         }
     }
 }
@@ -363,6 +393,9 @@ impl Config {
         if self.train.eval_every == 0 {
             return bad("train.eval_every", "must be at least 1".into());
         }
+        if let Some((key, problem)) = self.train.schedule.problem(self.train.epochs) {
+            return bad(&format!("train.schedule.{key}"), problem);
+        }
         if self.mode == Mode::Manual && self.train.optimizer != OptimizerKind::Sgd {
             return bad(
                 "train.optimizer",
@@ -370,6 +403,40 @@ impl Config {
                     "is \"{}\", but manual mode is plain gradient descent; use optimizer = \"sgd\" or mode = \"autodiff\"",
                     self.train.optimizer.name()
                 ),
+            );
+        }
+        if let Some(decay) = self.train.weight_decay {
+            if !(decay.is_finite() && decay >= 0.0) {
+                return bad(
+                    "train.weight_decay",
+                    format!("is {decay}; it must be a finite number ≥ 0"),
+                );
+            }
+            if self.mode == Mode::Manual {
+                return bad(
+                    "train.weight_decay",
+                    "is set, but manual mode is the seed's plain gradient descent; remove it or use mode = \"autodiff\"".into(),
+                );
+            }
+        }
+        if let Some(t) = self.train.target_accuracy
+            && !(t > 0.0 && t <= 1.0)
+        {
+            return bad(
+                "train.target_accuracy",
+                format!("is {t}; it must be a fraction in (0, 1], e.g. 0.98"),
+            );
+        }
+        if self.train.patience == Some(0) {
+            return bad("train.patience", "must be at least 1".into());
+        }
+        let stops = self.train.target_accuracy.is_some() || self.train.patience.is_some();
+        if stops && self.data.validation == 0 {
+            return bad(
+                "data.validation",
+                "is 0, but train.target_accuracy and train.patience judge the validation \
+                 split (never the test set); hold out some images"
+                    .into(),
             );
         }
         if self.data.limit == Some(0) {

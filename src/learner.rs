@@ -6,13 +6,12 @@
 //! ```
 //! use burn::prelude::*;
 //! use mnist_nn::backend::BackendKind;
-//! use mnist_nn::config::{Mode, OptimizerKind};
 //! use mnist_nn::learner::Learner;
 //! use mnist_nn::model::{Init, TwoLayerNet};
 //!
 //! let device = BackendKind::Flex.device()?;
 //! let net = TwoLayerNet::new(16, Init::He, 7, &device);
-//! let learner = Learner::new(Mode::Manual, net, OptimizerKind::Sgd, None, &device);
+//! let learner = Learner::manual(net);
 //! // One image (all ink), labelled 3.
 //! let x = Tensor::<2>::ones([784, 1], &device);
 //! let mut y = vec![0.0f32; 10];
@@ -28,8 +27,8 @@
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
-use crate::autodiff::{autodiff_step, optimizer};
-use crate::config::{Mode, OptimizerKind};
+use crate::autodiff::{autodiff_step, optimizer_for};
+use crate::config::{Config, Mode};
 use crate::manual::manual_step;
 use crate::model::TwoLayerNet;
 
@@ -63,21 +62,33 @@ impl std::fmt::Debug for Learner {
 }
 
 impl Learner {
-    /// A learner for `mode` from `net` (on the plain `device`). In autodiff mode the
-    /// network moves to the autodiff device, with the optimizer state `saved` (from a
-    /// checkpoint) or a fresh optimizer of `kind`.
-    pub fn new(
-        mode: Mode,
+    /// The seed's learner: hand-derived gradients and plain gradient descent, for `net`
+    /// on a plain device.
+    pub fn manual(net: TwoLayerNet) -> Self {
+        Learner::Manual(net)
+    }
+
+    /// Burn's learner: `net` moved to the autodiff version of `device`, trained by
+    /// `optimizer`.
+    pub fn autodiff(net: TwoLayerNet, optimizer: ModuleOptimizer, device: &Device) -> Self {
+        Learner::Autodiff(net.to_device(&device.clone().autodiff()).train(), optimizer)
+    }
+
+    /// The learner a run's config asks for, from `net` (on the plain `device`): in
+    /// autodiff mode with the optimizer state `saved` (from a checkpoint) or a fresh
+    /// optimizer of `[train]`.
+    pub fn for_config(
+        config: &Config,
         net: TwoLayerNet,
-        kind: OptimizerKind,
         saved: Option<ModuleOptimizer>,
         device: &Device,
     ) -> Self {
-        match mode {
-            Mode::Manual => Learner::Manual(net),
-            Mode::Autodiff => Learner::Autodiff(
-                net.to_device(&device.clone().autodiff()).train(),
-                saved.unwrap_or_else(|| optimizer(kind)),
+        match config.mode {
+            Mode::Manual => Learner::manual(net),
+            Mode::Autodiff => Learner::autodiff(
+                net,
+                saved.unwrap_or_else(|| optimizer_for(&config.train)),
+                device,
             ),
         }
     }

@@ -59,7 +59,7 @@
 //! The library is the network and what trains and uses it:
 //! [`model`], [`loss`], [`manual`], [`autodiff`], [`gradients`], [`learner`],
 //! [`data`], [`preprocess`], [`train`], [`eval`], [`export`], [`config`], [`backend`],
-//! [`word`],
+//! [`schedule`], [`word`],
 //! and the run directory a training run writes ([`run_dir`], [`run`], [`checkpoint`],
 //! [`logging`]). Two parts serve the `mnist-nn` program and are kept here because its
 //! tests drive them directly: [`report`] (figures and a page of a run) and [`serve`]
@@ -84,6 +84,7 @@ pub mod preprocess;
 pub mod report;
 pub mod run;
 pub mod run_dir;
+pub mod schedule;
 pub mod serve;
 pub mod train;
 pub mod word;

@@ -12,7 +12,7 @@ use crate::backend::BackendKind;
 use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::eval::Evaluation;
-use crate::train::{EpochRecord, Observer};
+use crate::train::{EarlyStop, EpochRecord, Observer};
 
 /// Header of `metrics.csv`.
 pub const METRICS_HEADER: &str = "wall_time,step,tag,value";
@@ -122,6 +122,9 @@ impl MetricsWriter {
         self.scalar(r.step, "lr", r.lr)?;
         self.scalar(r.step, "time/epoch_s", r.train_seconds)?;
         self.scalar(r.step, "time/eval_s", r.eval_seconds)?;
+        if let Some(s) = r.to_target_s {
+            self.scalar(r.step, "time/to_target_s", s)?;
+        }
         self.flush()
     }
 }
@@ -143,6 +146,9 @@ pub enum Status {
     Interrupted,
     /// The loss blew up; the last good checkpoint is kept.
     Diverged,
+    /// A rule of the config (target accuracy, patience) ended it before its last
+    /// epoch; the network is saved as for a completed run.
+    Stopped,
 }
 
 impl Status {
@@ -152,6 +158,7 @@ impl Status {
             Status::Completed => "completed",
             Status::Interrupted => "interrupted",
             Status::Diverged => "diverged",
+            Status::Stopped => "stopped",
         }
     }
 }
@@ -187,6 +194,17 @@ pub struct Summary {
     pub valid: Option<Evaluation>,
     /// Test figures after the last finished epoch.
     pub test: Option<Evaluation>,
+    /// Why the run stopped early, when a rule of the config stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<EarlyStop>,
+    /// Seconds of training and evaluation until validation accuracy first reached
+    /// `train.target_accuracy`, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_target_s: Option<f64>,
+    /// The epoch whose network is kept as `model-best.bpk` (best validation
+    /// accuracy), when there was a validation split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
     /// Seconds of gradient steps, summed over epochs.
     pub train_seconds: f64,
     /// Wall-clock seconds of the whole run.

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::Mode;
 use mnist_nn::export::Format;
+use mnist_nn::run_dir::Which;
 
 mod cli;
 
@@ -88,6 +89,10 @@ enum Command {
         /// A run directory (holding config.toml and model.bpk).
         #[arg(long, value_name = "RUN_DIR")]
         model: PathBuf,
+        /// Use the network of the epoch with the best validation accuracy
+        /// (model-best.bpk) rather than the last.
+        #[arg(long)]
+        best: bool,
         /// A directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]
         /// (default: the run's data.dir).
         #[arg(long, value_name = "DIR")]
@@ -105,6 +110,10 @@ enum Command {
         /// A run directory (holding config.toml and model.bpk).
         #[arg(long, value_name = "RUN_DIR")]
         model: PathBuf,
+        /// Use the network of the epoch with the best validation accuracy
+        /// (model-best.bpk) rather than the last.
+        #[arg(long)]
+        best: bool,
         /// Print one JSON object per image instead of text.
         #[arg(long)]
         json: bool,
@@ -133,6 +142,10 @@ enum Command {
         /// A run directory (holding config.toml and model.bpk).
         #[arg(long, value_name = "RUN_DIR")]
         model: PathBuf,
+        /// Use the network of the epoch with the best validation accuracy
+        /// (model-best.bpk) rather than the last.
+        #[arg(long)]
+        best: bool,
         /// Address to listen on (default: this machine only; 0.0.0.0 for every interface).
         #[arg(long, default_value = mnist_nn::serve::DEFAULT_HOST)]
         host: String,
@@ -152,6 +165,10 @@ enum Command {
         /// A run directory (holding config.toml and model.bpk).
         #[arg(long, value_name = "RUN_DIR")]
         model: PathBuf,
+        /// Use the network of the epoch with the best validation accuracy
+        /// (model-best.bpk) rather than the last.
+        #[arg(long)]
+        best: bool,
         /// File format.
         #[arg(long, value_parser = format_word(), default_value = "safetensors")]
         format: Format,
@@ -161,33 +178,50 @@ enum Command {
     },
 }
 
+/// `--best`: the network of the best validation accuracy, else the last.
+fn which(best: bool) -> Which {
+    if best { Which::Best } else { Which::Last }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         None => commands::train(&cli.train),
         Some(Command::Eval {
             model,
+            best,
             data,
             backend,
             out,
-        }) => commands::eval(model, data.as_deref(), *backend, out.as_deref()),
+        }) => commands::eval(
+            model,
+            which(*best),
+            data.as_deref(),
+            *backend,
+            out.as_deref(),
+        ),
         Some(Command::Predict {
             model,
+            best,
             json,
             backend,
             images,
-        }) => commands::predict_images(model, images, *backend, *json),
+        }) => commands::predict_images(model, which(*best), images, *backend, *json),
         Some(Command::Report { run, backend }) => commands::report(run, *backend),
         Some(Command::Serve {
             model,
+            best,
             host,
             port,
             data,
             backend,
-        }) => commands::serve(model, host, *port, data.as_deref(), *backend),
-        Some(Command::Export { model, format, out }) => {
-            commands::export(model, *format, out.as_deref())
-        }
+        }) => commands::serve(model, which(*best), host, *port, data.as_deref(), *backend),
+        Some(Command::Export {
+            model,
+            best,
+            format,
+            out,
+        }) => commands::export(model, which(*best), *format, out.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -13,7 +13,9 @@ use crate::error::{ConfigError, Error, Result};
 use crate::logging::{MetricsWriter, Status, Summary};
 use crate::model::TwoLayerNet;
 use crate::run_dir::{RunDir, files};
-use crate::train::{Ending, EpochRecord, Observer, StateRef, TrainState, Trained, train_from};
+use crate::train::{
+    Ending, EpochRecord, Observer, StateRef, TrainState, Trained, is_best, train_from,
+};
 
 /// Loads the data `config` names and checks what depends on it.
 pub fn load_data(config: &Config, config_path: &Path) -> Result<Mnist> {
@@ -150,17 +152,21 @@ fn finish(
 ) -> Result<Outcome> {
     let status = match trained.ending {
         Ending::Completed => Status::Completed,
+        Ending::Stopped(_) => Status::Stopped,
         Ending::Interrupted => Status::Interrupted,
         Ending::Diverged { .. } => Status::Diverged,
     };
-    if trained.ending == Ending::Completed {
+    if matches!(status, Status::Completed | Status::Stopped) {
         run.save_model(&trained.model)?;
     }
     if let Ending::Diverged { step, .. } = trained.ending {
         metrics.scalar(step, "status/diverged", 1.0)?;
         metrics.flush()?;
     }
-    let summary = summarize(run.config(), data, &trained.history, status, started);
+    let mut summary = summarize(run.config(), data, &trained.history, status, started);
+    if let Ending::Stopped(stop) = trained.ending {
+        summary.stopped = Some(stop);
+    }
     run.write_summary(summary.clone())?;
     if let Ending::Diverged { step, loss } = trained.ending {
         return Err(Error::Diverged {
@@ -197,6 +203,12 @@ fn summarize(
         train: last.map(|r| r.train),
         valid: last.and_then(|r| r.valid),
         test: last.and_then(|r| r.test),
+        stopped: None,
+        to_target_s: history.iter().find_map(|r| r.to_target_s),
+        best_epoch: (1..=history.len())
+            .rev()
+            .find(|&n| is_best(&history[..n]))
+            .map(|n| history[n - 1].epoch),
         train_seconds: history.iter().map(|r| r.train_seconds).sum(),
         total_seconds: started.elapsed().as_secs_f64(),
     }
@@ -223,6 +235,11 @@ impl Observer for Tee<'_> {
     }
     fn checkpoint(&mut self, state: &StateRef<'_>) -> Result<()> {
         self.run.save_checkpoint(state)?;
+        // After a finished epoch (not a stop mid-epoch) with the best validation
+        // accuracy so far, its network is also kept as the best.
+        if state.at.batch == 0 && is_best(state.history) {
+            self.run.save_best(state.model)?;
+        }
         self.ui.checkpoint(state)
     }
     fn stop_requested(&mut self) -> bool {

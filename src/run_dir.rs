@@ -6,6 +6,7 @@
 //!   config.toml        the resolved config (overrides applied)
 //!   metrics.csv        wall_time,step,tag,value rows, flushed every epoch
 //!   model.bpk          the trained parameters (a Burn burnpack record)
+//!   model-best.bpk     those of the epoch with the best validation accuracy
 //!   summary.json       how the run ended, with its last figures
 //!   checkpoint.json    the current checkpoint (see crate::checkpoint)
 //!   checkpoints/       its network and optimizer files
@@ -59,6 +60,8 @@ pub mod files {
     pub const METRICS: &str = "metrics.csv";
     /// The trained parameters.
     pub const MODEL: &str = "model.bpk";
+    /// The parameters of the epoch with the best validation accuracy.
+    pub const BEST: &str = "model-best.bpk";
     /// Final figures.
     pub const SUMMARY: &str = "summary.json";
     /// The pointer to the current checkpoint.
@@ -69,6 +72,16 @@ pub mod files {
     pub const EVAL: &str = "eval.json";
     /// The folder `report` writes.
     pub const REPORT: &str = "report";
+}
+
+/// Which of a run's networks to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Which {
+    /// The last: `model.bpk`, or the current checkpoint's while training.
+    #[default]
+    Last,
+    /// The epoch with the best validation accuracy: `model-best.bpk`.
+    Best,
 }
 
 /// An opened run directory (see the module docs).
@@ -227,17 +240,47 @@ impl RunDir {
         checkpoint::load_model(&path, &self.config, device)
     }
 
+    /// The network that `which` names, on `device`.
+    pub fn load(&self, which: Which, device: &Device) -> Result<TwoLayerNet> {
+        match which {
+            Which::Last => self.load_model(device),
+            Which::Best => {
+                let path = self.file(files::BEST);
+                if !path.exists() {
+                    return Err(Error::MissingFile {
+                        path,
+                        what: "best model",
+                        hint: " (a run keeps one from its first evaluation with a validation \
+                               split; this one has none yet)",
+                    });
+                }
+                checkpoint::load_model(&path, &self.config, device)
+            }
+        }
+    }
+
     /// Saves the trained network as `model.bpk`.
     pub fn save_model(&self, model: &TwoLayerNet) -> Result<()> {
-        let path = self.file(files::MODEL);
-        model
-            .clone()
-            .save_file(&path)
-            .map_err(|e| Error::SaveRecord {
-                path: path.clone(),
-                what: "the model",
-                reason: e.to_string(),
-            })
+        self.save_as(files::MODEL, model)
+    }
+
+    /// Saves `model` as `model-best.bpk`.
+    pub fn save_best(&self, model: &TwoLayerNet) -> Result<()> {
+        self.save_as(files::BEST, model)
+    }
+
+    /// Saves `model` as `name`, through a temporary file and a rename so that a crash
+    /// leaves the previous file whole.
+    fn save_as(&self, name: &str, model: &TwoLayerNet) -> Result<()> {
+        let path = self.file(name);
+        let tmp = path.with_extension("tmp.bpk");
+        let failed = |e: &dyn std::fmt::Display| Error::SaveRecord {
+            path: path.clone(),
+            what: "the model",
+            reason: e.to_string(),
+        };
+        model.clone().save_file(&tmp).map_err(|e| failed(&e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| failed(&e))
     }
 
     /// Saves `state` as the current checkpoint.

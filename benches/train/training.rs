@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
+use mnist_nn::autodiff::optimizer;
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::{Config, Mode, OptimizerKind};
 use mnist_nn::data::Mnist;
@@ -152,7 +153,10 @@ fn steps_only(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow:
         })
         .collect();
     let model = TwoLayerNet::new(case.hidden, Init::He, 1, device);
-    let mut learner = Learner::new(case.mode, model, OptimizerKind::Sgd, None, device);
+    let mut learner = match case.mode {
+        Mode::Manual => Learner::manual(model),
+        _ => Learner::autodiff(model, optimizer(OptimizerKind::Sgd), device),
+    };
     let mut times = Vec::with_capacity(reps);
     for rep in 0..=reps {
         let started = Instant::now();

@@ -14,8 +14,8 @@ use mnist_nn::export::Format;
 use mnist_nn::logging::write_json;
 use mnist_nn::preprocess::{Gray, preprocess};
 use mnist_nn::run::ResumeOverrides;
-use mnist_nn::run_dir::{RunDir, files};
-use mnist_nn::train::Ending;
+use mnist_nn::run_dir::{RunDir, Which, files};
+use mnist_nn::train::{EarlyStop, Ending};
 
 use super::progress::{self, Progress};
 use crate::TrainArgs;
@@ -79,6 +79,24 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(130));
     }
+    match summary.stopped {
+        Some(EarlyStop::TargetReached { epoch, accuracy }) => eprintln!(
+            "stopped at epoch {epoch}: validation accuracy {:.2}% reached train.target_accuracy \
+             after {:.1} s of training and evaluation",
+            100.0 * accuracy,
+            summary.to_target_s.unwrap_or(f64::NAN)
+        ),
+        Some(EarlyStop::NoImprovement {
+            best_epoch,
+            accuracy,
+        }) => eprintln!(
+            "stopped after {} epochs: no better validation accuracy than epoch {best_epoch}'s \
+             {:.2}% for train.patience evaluations",
+            summary.epochs,
+            100.0 * accuracy
+        ),
+        None => {}
+    }
     let pct =
         |e: Option<Evaluation>| e.map_or("-".into(), |e| format!("{:.2}%", 100.0 * e.accuracy));
     eprintln!(
@@ -106,6 +124,7 @@ fn test_split(data: Option<&Path>, default_dir: &Path) -> anyhow::Result<MnistSp
 /// `eval`: scores the model on the test set, prints the table, writes the JSON.
 pub fn eval(
     run: &Path,
+    which: Which,
     data: Option<&Path>,
     backend: Option<BackendKind>,
     out: Option<&Path>,
@@ -114,7 +133,7 @@ pub fn eval(
     let config = run_dir.config();
     let backend = backend.unwrap_or(config.backend);
     let device = backend.device()?;
-    let model = run_dir.load_model(&device)?;
+    let model = run_dir.load(which, &device)?;
     let split = test_split(data, &config.data.dir)?;
     let scored = score(&model, &split.to_device(&device))?;
     let report = EvalReport::new(&scored, &split.labels)?;
@@ -135,13 +154,14 @@ pub fn eval(
 /// the others still predicted; the exit status is then 1.
 pub fn predict_images(
     run: &Path,
+    which: Which,
     images: &[PathBuf],
     backend: Option<BackendKind>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let run = RunDir::open(run)?;
     let device = backend.unwrap_or(run.config().backend).device()?;
-    let model = run.load_model(&device)?;
+    let model = run.load(which, &device)?;
     let mut failed = false;
     for path in images {
         let input = Gray::open(path).map_err(anyhow::Error::from).and_then(|g| {
@@ -215,10 +235,15 @@ pub fn report(run: &Path, backend: Option<BackendKind>) -> anyhow::Result<ExitCo
 }
 
 /// `export`: the weights as safetensors or npz.
-pub fn export(run: &Path, format: Format, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub fn export(
+    run: &Path,
+    which: Which,
+    format: Format,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let run = RunDir::open(run)?;
     let device = BackendKind::Ndarray.device()?;
-    let model = run.load_model(&device)?;
+    let model = run.load(which, &device)?;
     let params = model
         .to_host()
         .map_err(|e| mnist_nn::Error::device("reading the parameters back", e))?;
@@ -238,12 +263,13 @@ pub fn export(run: &Path, format: Format, out: Option<&Path>) -> anyhow::Result<
 /// `serve`: loads the run, listens, prints the URL on stdout, and serves until stopped.
 pub fn serve(
     run: &Path,
+    which: Which,
     host: &str,
     port: u16,
     data: Option<&Path>,
     backend: Option<BackendKind>,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = mnist_nn::serve::LoadedRun::load(run, backend, data)?;
+    let loaded = mnist_nn::serve::LoadedRun::from_run(RunDir::open(run)?, which, backend, data)?;
     let info = loaded.info(mnist_nn::serve::LIMITS);
     eprintln!(
         "loaded {} (hidden {}, backend {})",

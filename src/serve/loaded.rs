@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Activations, Prediction, activations, mistakes, score};
 use crate::logging::Summary;
 use crate::model::{HostParams, TwoLayerNet};
-use crate::run_dir::RunDir;
+use crate::run_dir::{RunDir, Which};
 use crate::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// A trained run, ready to answer.
@@ -124,18 +124,20 @@ impl LoadedRun {
     /// image. A test set that cannot be read is not an error: browsing is then
     /// unavailable, with the reason.
     pub fn load(dir: &Path, backend: Option<BackendKind>, data: Option<&Path>) -> Result<Self> {
-        Self::from_run(RunDir::open(dir)?, backend, data)
+        Self::from_run(RunDir::open(dir)?, Which::Last, backend, data)
     }
 
-    /// [`LoadedRun::load`] from a run directory already opened.
+    /// [`LoadedRun::load`] from a run directory already opened, with the network
+    /// `which` names.
     pub fn from_run(
         run: RunDir,
+        which: Which,
         backend: Option<BackendKind>,
         data: Option<&Path>,
     ) -> Result<Self> {
         let backend = backend.unwrap_or(run.config().backend);
         let device = backend.device()?;
-        let model = run.load_model(&device)?;
+        let model = run.load(which, &device)?;
         let params = model
             .to_host()
             .map_err(|e| Error::device("reading the parameters back", e))?;

@@ -7,6 +7,7 @@
 //! [`DIVERGENCE_WINDOW`] steps, in `tally.rs`.
 
 mod state;
+mod stopping;
 mod tally;
 
 use std::time::Instant;
@@ -17,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 pub use state::{EpochRecord, Position, StateRef, TrainState};
+pub use stopping::{EarlyStop, early_stop, is_best, seconds_until};
 
 use self::tally::{Blowup, Tally};
 use crate::config::Config;
@@ -25,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate};
 use crate::learner::Learner;
 use crate::model::TwoLayerNet;
+use crate::schedule::Schedule;
 
 /// Hooks the loop calls as it goes; every method has a default that does nothing.
 pub trait Observer {
@@ -58,6 +61,9 @@ pub enum Ending {
     Completed,
     /// [`Observer::stop_requested`] said stop; a checkpoint was offered first.
     Interrupted,
+    /// A rule of the config (`train.target_accuracy`, `train.patience`) stopped the run
+    /// after an epoch before the last; a checkpoint was offered first.
+    Stopped(EarlyStop),
     /// The loss became NaN, infinite or larger than [`DIVERGED_LOSS`] at this (1-based)
     /// gradient step. No checkpoint was offered after it: the last one is the last good
     /// state.
@@ -118,17 +124,16 @@ pub fn train_from(
         mut at,
         mut history,
     } = state;
-    let mut learner = Learner::new(
-        config.mode,
-        model,
-        config.train.optimizer,
-        optimizer,
-        device,
-    );
+    let mut learner = Learner::for_config(config, model, optimizer, device);
     let epochs = config.train.epochs;
     let ending = loop {
         if at.epoch > epochs {
             break Ending::Completed;
+        }
+        if at.batch == 0
+            && let Some(stop) = early_stop(&config.train, &history)
+        {
+            break Ending::Stopped(stop);
         }
         let epoch = at.epoch;
         let (next, end) = epoch_data.run(learner, &mut at, observer)?;
@@ -141,8 +146,16 @@ pub fn train_from(
             }
             EpochEnd::Finished { train, seconds } => {
                 let evaluate_now = epoch.is_multiple_of(config.train.eval_every) || epoch == epochs;
-                let record =
+                let mut record =
                     epoch_data.record(&learner, epoch, at.step, train, seconds, evaluate_now)?;
+                // The first epoch to reach the target (an earlier one would have
+                // stopped the run already).
+                let target = config.train.target_accuracy;
+                if target.is_some_and(|t| record.valid.is_some_and(|v| v.accuracy >= t)) {
+                    record.to_target_s = Some(
+                        seconds_until(&history, epoch) + record.train_seconds + record.eval_seconds,
+                    );
+                }
                 observer.epoch_finished(&record)?;
                 history.push(record);
                 at = Position::after_epoch(epoch, at.step);
@@ -203,7 +216,11 @@ struct EpochData<'a> {
     batch: usize,
     /// Steps per epoch.
     batches: usize,
+    /// The base rate `α` and how it changes.
     alpha: f64,
+    schedule: Schedule,
+    /// Steps in the whole run, for the schedule.
+    total_steps: usize,
     seed: u64,
 }
 
@@ -226,6 +243,8 @@ impl<'a> EpochData<'a> {
             batch,
             batches: n.div_ceil(batch),
             alpha: config.train.learning_rate,
+            schedule: config.train.schedule,
+            total_steps: n.div_ceil(batch) * config.train.epochs,
             seed: config.seed,
         })
     }
@@ -257,7 +276,8 @@ impl<'a> EpochData<'a> {
                 (None, None) => self.train.images_in(range.clone()),
             };
             let y_rows = one_hot.clone().slice(range.clone());
-            let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), self.alpha);
+            let alpha = self.rate(at.step);
+            let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), alpha);
             learner = next;
             tally.push(loss, z2, range);
             at.step += 1;
@@ -284,6 +304,12 @@ impl<'a> EpochData<'a> {
         };
         let seconds = at.seconds + started.elapsed().as_secs_f64();
         Ok((learner, EpochEnd::Finished { train, seconds }))
+    }
+
+    /// The rate of the 0-based step `t`.
+    fn rate(&self, t: usize) -> f64 {
+        self.schedule
+            .rate(self.alpha, t, self.batches, self.total_steps)
     }
 
     /// The record of a finished epoch, with the validation and test figures when
@@ -315,9 +341,10 @@ impl<'a> EpochData<'a> {
             train,
             valid,
             test,
-            lr: self.alpha,
+            lr: self.rate(step - 1),
             train_seconds,
             eval_seconds: eval_started.elapsed().as_secs_f64(),
+            to_target_s: None,
         })
     }
 }

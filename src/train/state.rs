@@ -20,12 +20,16 @@ pub struct EpochRecord {
     pub valid: Option<Evaluation>,
     /// Test images, on evaluation epochs.
     pub test: Option<Evaluation>,
-    /// Learning rate used.
+    /// Learning rate of the epoch's last step.
     pub lr: f64,
     /// Seconds spent on the epoch's gradient steps (shuffle included, evaluation not).
     pub train_seconds: f64,
     /// Seconds spent evaluating after the epoch.
     pub eval_seconds: f64,
+    /// On the first epoch whose validation accuracy reaches `train.target_accuracy`:
+    /// seconds of training and evaluation from the start of the run to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_target_s: Option<f64>,
 }
 
 /// Where training stands: the epoch in progress, how many of its batches are done, and

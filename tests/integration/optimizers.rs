@@ -1,0 +1,121 @@
+//! The optimizers a config can name, each held to its update formula (PyTorch's
+//! definition) for two steps on the same batch, from Burn's autodiff gradients.
+
+use mnist_nn::autodiff::{ADAMW_DEFAULT_DECAY, autodiff_gradients, autodiff_step, optimizer_with};
+use mnist_nn::backend::BackendKind;
+use mnist_nn::config::OptimizerKind;
+use mnist_nn::model::{HostParams, Init, TwoLayerNet};
+
+use crate::util::{assert_close, random_batch, values};
+
+/// What one step of an optimizer does to the flattened `W1`, given its gradient `g`
+/// and its state, as PyTorch defines it (momentum 0.9 without dampening, Adam
+/// β = (0.9, 0.999), ε = 1e-8).
+struct Reference {
+    kind: OptimizerKind,
+    decay: f64,
+    /// Momentum buffer, or Adam's first moment.
+    m: Vec<f64>,
+    /// Adam's second moment.
+    v: Vec<f64>,
+    t: i32,
+}
+
+impl Reference {
+    fn step(&mut self, w: &mut [f64], g: &[f64], alpha: f64) {
+        let (mu, b1, b2, eps) = (0.9, 0.9, 0.999, 1e-8);
+        self.t += 1;
+        if self.m.is_empty() {
+            self.m = vec![0.0; w.len()];
+            self.v = vec![0.0; w.len()];
+        }
+        for i in 0..w.len() {
+            // L2 decay adds λ·W to the gradient; AdamW's is decoupled (below).
+            let gi = match self.kind {
+                OptimizerKind::AdamW => g[i],
+                _ => g[i] + self.decay * w[i],
+            };
+            match self.kind {
+                OptimizerKind::Momentum | OptimizerKind::Nesterov => {
+                    // buf = g on the first step, μ·buf + g after.
+                    self.m[i] = if self.t == 1 { gi } else { mu * self.m[i] + gi };
+                    let d = if self.kind == OptimizerKind::Nesterov {
+                        gi + mu * self.m[i]
+                    } else {
+                        self.m[i]
+                    };
+                    w[i] -= alpha * d;
+                }
+                OptimizerKind::Adam | OptimizerKind::AdamW => {
+                    if self.kind == OptimizerKind::AdamW {
+                        w[i] -= alpha * self.decay * w[i];
+                    }
+                    self.m[i] = b1 * self.m[i] + (1.0 - b1) * gi;
+                    self.v[i] = b2 * self.v[i] + (1.0 - b2) * gi * gi;
+                    let m_hat = self.m[i] / (1.0 - b1.powi(self.t));
+                    let v_hat = self.v[i] / (1.0 - b2.powi(self.t));
+                    w[i] -= alpha * m_hat / (v_hat.sqrt() + eps);
+                }
+                _ => w[i] -= alpha * gi,
+            }
+        }
+    }
+}
+
+#[test]
+fn each_optimizer_follows_its_formula_for_two_steps() {
+    let device = BackendKind::Flex.device().unwrap();
+    let ad = device.clone().autodiff();
+    let p = HostParams::init(12, Init::He, 21);
+    let (x, y, _) = random_batch(16, 22, &device);
+    let cases = [
+        (OptimizerKind::Sgd, None, 0.0),
+        (OptimizerKind::Sgd, Some(0.05), 0.05),
+        (OptimizerKind::Momentum, None, 0.0),
+        (OptimizerKind::Nesterov, None, 0.0),
+        (OptimizerKind::Nesterov, Some(0.05), 0.05),
+        (OptimizerKind::Adam, None, 0.0),
+        (OptimizerKind::AdamW, None, ADAMW_DEFAULT_DECAY),
+        (OptimizerKind::AdamW, Some(0.1), 0.1),
+    ];
+    for (kind, weight_decay, decay) in cases {
+        let alpha = if matches!(kind, OptimizerKind::Adam | OptimizerKind::AdamW) {
+            0.01
+        } else {
+            0.2
+        };
+        let mut optim = optimizer_with(kind, weight_decay);
+        let mut reference = Reference {
+            kind,
+            decay,
+            m: Vec::new(),
+            v: Vec::new(),
+            t: 0,
+        };
+        let mut net = TwoLayerNet::from_host(&p, &ad);
+        let mut w: Vec<f64> = p.w1.iter().map(|&v| f64::from(v)).collect();
+        for step in 1..=2 {
+            // The gradient at the current parameters, then Burn's step and the formula's.
+            let (_, g) = autodiff_gradients(&net, x.clone(), y.clone());
+            let g = values(g.dw1);
+            net = autodiff_step(net, &mut optim, x.clone(), y.clone(), alpha).net;
+            reference.step(&mut w, &g, alpha);
+            let got = values(net.W1.val().inner());
+            // Compare the moves from the start: f32 parameters and f32 moments against
+            // f64 ones differ by rounding, ~1e-7 of a parameter; Adam's first steps
+            // move every weight by about α, so 1e-3 of the largest move is far above
+            // rounding and far below a wrong formula (a missing bias correction or
+            // Nesterov term changes moves by 10% and more).
+            let start: Vec<f64> = p.w1.iter().map(|&v| f64::from(v)).collect();
+            let moved = |after: &[f64]| -> Vec<f64> {
+                after.iter().zip(&start).map(|(a, b)| a - b).collect()
+            };
+            assert_close(
+                &format!("{kind:?} decay {weight_decay:?} step {step}"),
+                &moved(&got),
+                &moved(&w),
+                1e-3,
+            );
+        }
+    }
+}
