@@ -272,19 +272,10 @@ fn an_output_path_that_cannot_be_a_directory_is_a_clear_error() {
 fn wgpu_without_any_adapter_says_so_and_suggests_a_cpu_backend() {
     let tmp = tempfile::tempdir().unwrap();
     let c = config(tmp.path(), 1, 0.05);
-    // No Vulkan driver manifest and no display: wgpu finds no Vulkan adapter ...
-    let out = Command::new(bin())
-        .args(["--config", &c, "--backend", "wgpu", "--out", "x"])
-        .current_dir(tmp.path())
-        .env("VK_ICD_FILENAMES", "/nonexistent.json")
-        .env("VK_DRIVER_FILES", "/nonexistent.json")
-        // ... and no EGL vendor library, so that wgpu's OpenGL fallback finds none.
-        .env("__EGL_VENDOR_LIBRARY_DIRS", "/nonexistent")
-        .env("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json")
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .unwrap();
+    let out = crate::util::run_bin_without_gpu(
+        &["--config", &c, "--backend", "wgpu", "--out", "x"],
+        tmp.path(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no usable GPU adapter"), "{stderr}");

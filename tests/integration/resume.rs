@@ -136,18 +136,10 @@ fn an_adam_run_resumes_on_the_cpu_where_there_is_no_gpu_at_all() {
         &["--config", &c1, "--out", run.to_str().unwrap()],
         tmp.path(),
     );
-    let out = std::process::Command::new(crate::util::bin())
-        .args(["--resume", run.to_str().unwrap(), "--epochs", "2"])
-        .current_dir(tmp.path())
-        .env_remove("BURN_DEVICE")
-        .env("VK_ICD_FILENAMES", "/nonexistent.json")
-        .env("VK_DRIVER_FILES", "/nonexistent.json")
-        .env("__EGL_VENDOR_LIBRARY_DIRS", "/nonexistent")
-        .env("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json")
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .unwrap();
+    let out = crate::util::run_bin_without_gpu(
+        &["--resume", run.to_str().unwrap(), "--epochs", "2"],
+        tmp.path(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -198,3 +198,21 @@ pub fn copy_of_run(to: &Path, names: &[&str]) {
         }
     }
 }
+
+/// The real binary with `args` in `cwd`, on a machine made to look as if it had no GPU
+/// at all: no Vulkan driver manifest and no display, so wgpu finds no Vulkan adapter,
+/// and no EGL vendor library, so its OpenGL fallback finds none either.
+pub fn run_bin_without_gpu(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("VK_ICD_FILENAMES", "/nonexistent.json")
+        .env("VK_DRIVER_FILES", "/nonexistent.json")
+        .env("__EGL_VENDOR_LIBRARY_DIRS", "/nonexistent")
+        .env("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("BURN_DEVICE")
+        .output()
+        .expect("binary runs")
+}
