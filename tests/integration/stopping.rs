@@ -104,12 +104,13 @@ fn config(dir: &Path, name: &str, epochs: usize, lr: f64, extra: &str) -> String
 
 #[test]
 fn the_best_file_holds_the_best_validation_epochs_parameters() {
-    // A rate high enough that validation accuracy goes up and down: the best epoch is
-    // then not the last (checked), and model-best.bpk must equal the network of a run
-    // stopped at that epoch (the same seed and steps on the same backend: bit for bit).
+    // A rate high enough that validation accuracy goes up and down (here 62.8, 69.8,
+    // 85.0, 91.6, 88.4, 90.8, 88.6, 89.6%): the best epoch is then not the last
+    // (checked), and model-best.bpk must equal the network of a run stopped at that
+    // epoch (the same seed and steps on the same backend: bit for bit).
     let tmp = tempfile::tempdir().unwrap();
     let long = tmp.path().join("long");
-    let c = config(tmp.path(), "long", 8, 1.5, "");
+    let c = config(tmp.path(), "long", 8, 0.5, "");
     run_bin_ok(
         &["--config", &c, "--out", long.to_str().unwrap()],
         tmp.path(),
@@ -133,7 +134,7 @@ fn the_best_file_holds_the_best_validation_epochs_parameters() {
     );
 
     let short = tmp.path().join("short");
-    let c = config(tmp.path(), "short", best, 1.5, "");
+    let c = config(tmp.path(), "short", best, 0.5, "");
     run_bin_ok(
         &["--config", &c, "--out", short.to_str().unwrap()],
         tmp.path(),
@@ -201,10 +202,11 @@ fn a_target_accuracy_stops_at_the_first_epoch_that_reaches_it() {
 
 #[test]
 fn patience_stops_a_run_that_stopped_improving() {
-    // At a rate far too high for progress, validation accuracy stalls early.
+    // The run of the test above: its best validation accuracy is epoch 4's, and the
+    // next two evaluations do not beat it.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("patience");
-    let c = config(tmp.path(), "patience", 40, 1.5, "patience = 2\n");
+    let c = config(tmp.path(), "patience", 40, 0.5, "patience = 2\n");
     let out = run_bin(
         &["--config", &c, "--out", dir.to_str().unwrap()],
         tmp.path(),
