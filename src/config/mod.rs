@@ -32,6 +32,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod validate;
+
 use crate::backend::BackendKind;
 use crate::error::ConfigError;
 use crate::model::Init;
@@ -345,104 +347,6 @@ impl Config {
         if let Some(e) = o.epochs {
             self.train.epochs = e;
         }
-    }
-
-    /// Checks every value that parses but cannot be used; `path` names the source.
-    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &str, problem: String| {
-            Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                key: key.to_string(),
-                problem,
-            })
-        };
-        let name_ok = !self.name.is_empty()
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !self.name.starts_with('.');
-        if !name_ok {
-            return bad(
-                "name",
-                format!(
-                    "is {:?}; use letters, digits, '-', '_' and '.' (it names a directory)",
-                    self.name
-                ),
-            );
-        }
-        if self.model.hidden == 0 {
-            return bad("model.hidden", "must be at least 1".into());
-        }
-        if self.train.epochs == 0 {
-            return bad("train.epochs", "must be at least 1".into());
-        }
-        if self.train.batch_size == BatchSize::Size(0) {
-            return bad(
-                "train.batch_size",
-                "must be at least 1 (or \"full\")".into(),
-            );
-        }
-        let lr = self.train.learning_rate;
-        if !(lr.is_finite() && lr > 0.0) {
-            return bad(
-                "train.learning_rate",
-                format!("is {lr}; it must be a finite number > 0"),
-            );
-        }
-        if self.train.eval_every == 0 {
-            return bad("train.eval_every", "must be at least 1".into());
-        }
-        if let Some((key, problem)) = self.train.schedule.problem(self.train.epochs) {
-            return bad(&format!("train.schedule.{key}"), problem);
-        }
-        if self.mode == Mode::Manual && self.train.optimizer != OptimizerKind::Sgd {
-            return bad(
-                "train.optimizer",
-                format!(
-                    "is \"{}\", but manual mode is plain gradient descent; use optimizer = \"sgd\" or mode = \"autodiff\"",
-                    self.train.optimizer.name()
-                ),
-            );
-        }
-        if let Some(decay) = self.train.weight_decay {
-            if !(decay.is_finite() && decay >= 0.0) {
-                return bad(
-                    "train.weight_decay",
-                    format!("is {decay}; it must be a finite number ≥ 0"),
-                );
-            }
-            if self.mode == Mode::Manual {
-                return bad(
-                    "train.weight_decay",
-                    "is set, but manual mode is the seed's plain gradient descent; remove it or use mode = \"autodiff\"".into(),
-                );
-            }
-        }
-        if let Some(t) = self.train.target_accuracy
-            && !(t > 0.0 && t <= 1.0)
-        {
-            return bad(
-                "train.target_accuracy",
-                format!("is {t}; it must be a fraction in (0, 1], e.g. 0.98"),
-            );
-        }
-        if self.train.patience == Some(0) {
-            return bad("train.patience", "must be at least 1".into());
-        }
-        let stops = self.train.target_accuracy.is_some() || self.train.patience.is_some();
-        if stops && self.data.validation == 0 {
-            return bad(
-                "data.validation",
-                "is 0, but train.target_accuracy and train.patience judge the validation \
-                 split (never the test set); hold out some images"
-                    .into(),
-            );
-        }
-        if self.data.limit == Some(0) {
-            return bad("data.limit", "must be at least 1".into());
-        }
-        Ok(())
     }
 
     /// The config as TOML, as written to a run's `config.toml`.
