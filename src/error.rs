@@ -276,6 +276,10 @@ pub enum Error {
         /// Which set, e.g. "training".
         what: &'static str,
     },
+    /// The thread making distorted training images stopped before the epoch's last
+    /// batch (it panicked; the panic is reported with it).
+    #[error("the thread making the augmented training images stopped early")]
+    Augmentation,
     /// The loss became NaN, infinite or exploded.
     #[error(
         "training diverged at step {step}: the loss was {loss} (NaN, infinite or above 100). \

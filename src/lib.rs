@@ -59,13 +59,14 @@
 //! The library is the network and what trains and uses it:
 //! [`model`], [`loss`], [`manual`], [`autodiff`], [`gradients`], [`learner`],
 //! [`data`], [`preprocess`], [`train`], [`eval`], [`export`], [`config`], [`backend`],
-//! [`schedule`], [`word`],
+//! [`schedule`], [`augment`], [`word`],
 //! and the run directory a training run writes ([`run_dir`], [`run`], [`checkpoint`],
 //! [`logging`]). Two parts serve the `mnist-nn` program and are kept here because its
 //! tests drive them directly: [`report`] (figures and a page of a run) and [`serve`]
 //! (the draw-a-digit web page). The command line, the progress display and the
 //! commands' printing are the binary's (`src/main.rs`, `src/cli/`).
 
+pub mod augment;
 pub mod autodiff;
 pub mod backend;
 pub mod checkpoint;

@@ -34,6 +34,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod validate;
 
+use crate::augment::Augment;
 use crate::backend::BackendKind;
 use crate::error::ConfigError;
 use crate::model::Init;
@@ -154,6 +155,10 @@ pub struct TrainConfig {
     /// absent).
     #[serde(default, skip_serializing_if = "Schedule::is_constant")]
     pub schedule: Schedule,
+    /// How the training images are distorted each epoch (`[train.augment]`; not at all
+    /// when absent).
+    #[serde(default, skip_serializing_if = "Augment::is_off")]
+    pub augment: Augment,
 }
 
 fn one() -> usize {

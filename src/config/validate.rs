@@ -56,6 +56,9 @@ impl Config {
         if let Some((key, problem)) = self.train.schedule.problem(self.train.epochs) {
             return bad(&format!("train.schedule.{key}"), problem);
         }
+        if let Some((key, problem)) = self.train.augment.problem() {
+            return bad(&format!("train.augment.{key}"), problem);
+        }
         if self.mode == Mode::Manual && self.train.optimizer != OptimizerKind::Sgd {
             return bad(
                 "train.optimizer",

@@ -6,6 +6,7 @@
 //! `state.rs`; the running figures of an epoch, read back once per
 //! [`DIVERGENCE_WINDOW`] steps, in `tally.rs`.
 
+mod augmented;
 mod state;
 mod stopping;
 mod tally;
@@ -20,7 +21,10 @@ use rand_chacha::ChaCha8Rng;
 pub use state::{EpochRecord, Position, StateRef, TrainState};
 pub use stopping::{EarlyStop, early_stop, is_best, seconds_until};
 
+use self::augmented::{AugmentedBatches, Plan};
 use self::tally::{Blowup, Tally};
+use crate::IMAGE_PIXELS;
+use crate::augment::Augmenter;
 use crate::config::Config;
 use crate::data::{Mnist, MnistTensors};
 use crate::error::{Error, Result};
@@ -222,11 +226,13 @@ struct EpochData<'a> {
     /// Steps in the whole run, for the schedule.
     total_steps: usize,
     seed: u64,
+    /// The training images' distortion and bytes, when augmenting.
+    augment: Option<(Augmenter, &'a [u8])>,
 }
 
 impl<'a> EpochData<'a> {
     /// Uploads `data` to `device` for training as `config` says.
-    fn upload(config: &Config, data: &Mnist, device: &'a Device) -> Result<Self> {
+    fn upload(config: &Config, data: &'a Mnist, device: &'a Device) -> Result<Self> {
         let n = data.train.len();
         if n == 0 {
             return Err(Error::NoImages { what: "training" });
@@ -246,6 +252,12 @@ impl<'a> EpochData<'a> {
             schedule: config.train.schedule,
             total_steps: n.div_ceil(batch) * config.train.epochs,
             seed: config.seed,
+            augment: (!config.train.augment.is_off()).then(|| {
+                (
+                    Augmenter::new(config.train.augment),
+                    data.train.pixels.as_slice(),
+                )
+            }),
         })
     }
 
@@ -253,16 +265,47 @@ impl<'a> EpochData<'a> {
     /// them, advancing `at`.
     fn run(
         &self,
+        learner: Learner,
+        at: &mut Position,
+        observer: &mut dyn Observer,
+    ) -> Result<(Learner, EpochEnd)> {
+        let n = self.train.len();
+        // The epoch's order. The labels are put in that order once, so that a batch's
+        // labels are a range of them; each batch's images are gathered (or made, when
+        // augmenting) as it comes.
+        let order = (self.batch < n).then(|| shuffled_order(n, self.seed, at.epoch));
+        let Some((augmenter, pixels)) = &self.augment else {
+            return self.steps(learner, at, observer, order, None);
+        };
+        std::thread::scope(|scope| {
+            let plan = Plan {
+                augmenter,
+                pixels,
+                order: order.clone().unwrap_or_else(|| (0..n).collect()),
+                batch: self.batch,
+                first: at.batch,
+                seed: self.seed,
+                epoch: at.epoch,
+            };
+            let made = AugmentedBatches::start(scope, plan);
+            self.steps(learner, at, observer, order, Some(&made))
+        })
+    }
+
+    /// [`EpochData::run`] once the order (`None`: the split's own) and the source of
+    /// distorted images, if any, are known.
+    fn steps(
+        &self,
         mut learner: Learner,
         at: &mut Position,
         observer: &mut dyn Observer,
+        order: Option<Vec<usize>>,
+        made: Option<&AugmentedBatches<'_>>,
     ) -> Result<(Learner, EpochEnd)> {
         let (n, batch, batches) = (self.train.len(), self.batch, self.batches);
         observer.epoch_started(at.epoch, batches);
         let started = Instant::now();
-        // The epoch's order. The labels are put in that order once, so that a batch's
-        // labels are a range of them; each batch's images are gathered as it comes.
-        let order = (batch < n).then(|| shuffled_indices(n, self.seed, at.epoch, self.device));
+        let order = order.map(|o| upload_order(&o, self.device));
         let (one_hot, labels) = match &order {
             Some(order) => self.train.permuted_labels(order.clone()),
             None => (self.train.one_hot.clone(), self.train.labels.clone()),
@@ -270,10 +313,19 @@ impl<'a> EpochData<'a> {
         let mut tally = Tally::resume(at);
         for b in at.batch..batches {
             let range = b * batch..((b + 1) * batch).min(n);
-            let x_rows = match (&self.whole, &order) {
-                (Some(x), _) => x.clone(),
-                (None, Some(order)) => self.train.images_at(order.clone().slice(range.clone())),
-                (None, None) => self.train.images_in(range.clone()),
+            let x_rows = match (made, &self.whole, &order) {
+                (Some(made), _, _) => {
+                    let images = made.next().ok_or(Error::Augmentation)?;
+                    Tensor::from_data(
+                        TensorData::new(images, [range.len(), IMAGE_PIXELS]),
+                        self.device,
+                    )
+                }
+                (None, Some(x), _) => x.clone(),
+                (None, None, Some(order)) => {
+                    self.train.images_at(order.clone().slice(range.clone()))
+                }
+                (None, None, None) => self.train.images_in(range.clone()),
             };
             let y_rows = one_hot.clone().slice(range.clone());
             let alpha = self.rate(at.step);
@@ -350,11 +402,22 @@ impl<'a> EpochData<'a> {
 }
 
 /// A permutation of `0..n` for `epoch`, the same for a given seed on every run and
-/// backend (ChaCha8 seeded with `seed`, stream `epoch`), uploaded once per epoch.
-pub fn shuffled_indices(n: usize, seed: u64, epoch: usize, device: &Device) -> Tensor<1, Int> {
+/// backend (ChaCha8 seeded with `seed`, stream `epoch`).
+pub fn shuffled_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(epoch as u64);
-    let mut order: Vec<i64> = (0..n as i64).collect();
+    let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
-    Tensor::from_data(TensorData::new(order, [n]), device)
+    order
+}
+
+/// [`shuffled_order`] uploaded to `device`, once per epoch.
+pub fn shuffled_indices(n: usize, seed: u64, epoch: usize, device: &Device) -> Tensor<1, Int> {
+    upload_order(&shuffled_order(n, seed, epoch), device)
+}
+
+/// An order of image indices as a tensor on `device`.
+fn upload_order(order: &[usize], device: &Device) -> Tensor<1, Int> {
+    let values: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(values, [order.len()]), device)
 }

@@ -1,0 +1,105 @@
+//! Simard's elastic distortion (Simard, Steinkraus & Platt, ICDAR 2003, §2): a random
+//! displacement for every pixel,
+//!
+//! ```text
+//! Δx = α·(G_σ ∗ U_x),  Δy = α·(G_σ ∗ U_y),   U ~ uniform(−1, 1) per pixel
+//! ```
+//!
+//! where `G_σ` is a normalised Gaussian of standard deviation `σ`. The noise is drawn
+//! on a grid wider than the image by the kernel's radius on every side, so every
+//! output pixel's displacement is a full weighted sum and the field has the same
+//! statistics everywhere: each component has mean 0 and standard deviation
+//! `α·‖G_σ‖₂/√3` (a sum of independent uniforms of variance ⅓).
+
+use super::{ImageRng, SourceGrid};
+use crate::{IMAGE_PIXELS, IMAGE_SIDE};
+
+/// The 1-D Gaussian of standard deviation `sigma`, cut at `3σ` and normalised to sum 1;
+/// the 2-D kernel is its outer product with itself.
+pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
+    let radius = (3.0 * sigma).ceil().max(1.0) as i32;
+    let weights: Vec<f32> = (-radius..=radius)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = weights.iter().sum();
+    weights.into_iter().map(|w| w / total).collect()
+}
+
+/// The displacement of every pixel (row-major), in pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DisplacementField {
+    /// Column displacements `Δx`.
+    pub dx: Vec<f32>,
+    /// Row displacements `Δy`.
+    pub dy: Vec<f32>,
+}
+
+impl DisplacementField {
+    /// A field drawn from `rng`: uniform noise smoothed by `kernel` (from
+    /// [`gaussian_kernel`]) and scaled by `alpha`.
+    #[inline(always)]
+    pub fn draw(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Self {
+        Self {
+            dx: smoothed_noise(rng, alpha, kernel),
+            dy: smoothed_noise(rng, alpha, kernel),
+        }
+    }
+
+    /// Adds the displacement to every source position of `grid`.
+    #[inline(always)]
+    pub fn add_to(&self, grid: &mut SourceGrid) {
+        for (s, d) in grid.x.iter_mut().zip(&self.dx) {
+            *s += d;
+        }
+        for (s, d) in grid.y.iter_mut().zip(&self.dy) {
+            *s += d;
+        }
+    }
+}
+
+/// One component: noise on a `(28 + 2r)²` grid, smoothed along rows then columns by
+/// the separable kernel (radius `r`), keeping the inner 28×28, times `alpha`.
+#[inline(always)]
+fn smoothed_noise(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Vec<f32> {
+    let taps = kernel.len();
+    let wide = IMAGE_SIDE + taps - 1;
+    let mut noise = vec![0.0f32; wide * wide];
+    rng.fill_symmetric(&mut noise);
+    // Along rows: `wide` rows of 28 outputs, each a sum of shifted noise rows.
+    let mut rows = vec![[0.0f32; IMAGE_SIDE]; wide];
+    for (out, src) in rows.iter_mut().zip(noise.chunks_exact(wide)) {
+        let mut sum = [0.0f32; IMAGE_SIDE];
+        for (k, &w) in kernel.iter().enumerate() {
+            sum = add_scaled(sum, w, &src[k..]);
+        }
+        *out = sum;
+    }
+    // Along columns: output row `y` sums rows `y..y + taps` of the row-smoothed grid.
+    let mut field = vec![0.0f32; IMAGE_PIXELS];
+    for (y, out) in field.chunks_exact_mut(IMAGE_SIDE).enumerate() {
+        let mut sum = [0.0f32; IMAGE_SIDE];
+        for (&w, src) in kernel.iter().zip(&rows[y..]) {
+            sum = add_scaled(sum, w, src);
+        }
+        for (o, v) in out.iter_mut().zip(sum) {
+            *o = alpha * v;
+        }
+    }
+    field
+}
+
+/// `sum + w · src[..28]`, on a row held by value (so that nothing can alias it) and of
+/// fixed size, which the compiler unrolls and vectorises.
+///
+/// # Panics
+/// If `src` is shorter than a row (the callers' grids are built so it never is).
+#[inline(always)]
+fn add_scaled(mut sum: [f32; IMAGE_SIDE], w: f32, src: &[f32]) -> [f32; IMAGE_SIDE] {
+    let src: &[f32; IMAGE_SIDE] = src
+        .first_chunk()
+        .expect("a smoothing source row holds at least 28 values");
+    for i in 0..IMAGE_SIDE {
+        sum[i] += w * src[i];
+    }
+    sum
+}

@@ -1,0 +1,67 @@
+//! Bilinear resampling: the output pixel `p` takes the source image's value at the
+//! (fractional) position `s(p)`, interpolated between the four pixels around it, with
+//! background (0) outside the image.
+
+use crate::data::pixel_value;
+use crate::{IMAGE_PIXELS, IMAGE_SIDE};
+
+/// For every output pixel (row-major), the position in the source image it reads:
+/// column `x`, row `y`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceGrid {
+    /// Source columns.
+    pub x: [f32; IMAGE_PIXELS],
+    /// Source rows.
+    pub y: [f32; IMAGE_PIXELS],
+}
+
+/// Background pixels around the source image on every side: positions are clamped to
+/// `[−2, 28.99]`, where the four pixels around any of them are inside the padded image
+/// and those beyond `[−1, 28)` are all background, so that the loop has no branch.
+const BORDER: usize = 2;
+/// Side of the padded source image.
+const PADDED: usize = IMAGE_SIDE + 2 * BORDER;
+/// The clamp's ends (see [`BORDER`]).
+const LOWEST: f32 = -(BORDER as f32);
+const HIGHEST: f32 = IMAGE_SIDE as f32 + 0.99;
+
+/// `image` (784 bytes) read at `grid`'s positions, as values in `[0, 1]`: each output
+/// is a convex combination of at most four source pixels (and background), so it stays
+/// in `[0, 1]`; at whole-pixel positions it is exactly the source pixel.
+#[inline(always)]
+pub fn bilinear(image: &[u8], grid: &SourceGrid) -> [f32; IMAGE_PIXELS] {
+    let mut source = [0.0f32; PADDED * PADDED];
+    for (row, bytes) in source
+        .chunks_exact_mut(PADDED)
+        .skip(BORDER)
+        .zip(image.chunks_exact(IMAGE_SIDE))
+    {
+        for (v, &b) in row[BORDER..BORDER + IMAGE_SIDE].iter_mut().zip(bytes) {
+            *v = pixel_value(b);
+        }
+    }
+    let mut out = [0.0f32; IMAGE_PIXELS];
+    for ((o, &sx), &sy) in out.iter_mut().zip(&grid.x).zip(&grid.y) {
+        let (sx, sy) = (sx.clamp(LOWEST, HIGHEST), sy.clamp(LOWEST, HIGHEST));
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let at = (y0 - LOWEST) as usize * PADDED + (x0 - LOWEST) as usize;
+        // SAFETY: x0 and y0 are whole numbers in [−2, 28] after the clamp (or NaN, which
+        // the casts below turn into 0), so `at` is
+        // at most 30·32 + 30 and `at + PADDED + 1` at most 30·32 + 30 + 33 = 1023, the
+        // last index of the 32×32 padded image. Unchecked reads let the compiler turn
+        // the loop into vector gathers.
+        let (p00, p01, p10, p11) = unsafe {
+            (
+                *source.get_unchecked(at),
+                *source.get_unchecked(at + 1),
+                *source.get_unchecked(at + PADDED),
+                *source.get_unchecked(at + PADDED + 1),
+            )
+        };
+        let top = p00 + fx * (p01 - p00);
+        let bottom = p10 + fx * (p11 - p10);
+        *o = (top + fy * (bottom - top)).clamp(0.0, 1.0);
+    }
+    out
+}

@@ -1,0 +1,66 @@
+//! Distorted training batches made ahead of the steps: a thread of its own walks the
+//! epoch's batches in order and makes each one's images in parallel (on Rayon's pool,
+//! which the CPU backends' kernels share), one batch ahead of the step that uses it.
+//! Whatever the step leaves of the CPU (its small element-wise operations, a GPU
+//! doing the work) goes to the next batch's images.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
+
+use crate::IMAGE_PIXELS;
+use crate::augment::Augmenter;
+
+/// Batches made ahead: this many wait, made, while the step uses the current one.
+const AHEAD: usize = 1;
+
+/// The batches of one epoch, from a thread that makes them.
+pub(super) struct AugmentedBatches<'scope> {
+    rx: Receiver<Vec<f32>>,
+    _maker: ScopedJoinHandle<'scope, ()>,
+}
+
+/// What the making thread needs.
+pub(super) struct Plan<'a> {
+    /// The augmenter.
+    pub augmenter: &'a Augmenter,
+    /// The training split's bytes.
+    pub pixels: &'a [u8],
+    /// The epoch's order of image indices.
+    pub order: Vec<usize>,
+    /// Images per batch.
+    pub batch: usize,
+    /// The first batch to make (after a resume, the one to continue from).
+    pub first: usize,
+    /// The run's seed and the epoch: with the index, they fix each image.
+    pub seed: u64,
+    /// The epoch.
+    pub epoch: usize,
+}
+
+impl<'scope> AugmentedBatches<'scope> {
+    /// Starts making the batches of `plan` from `plan.first` on.
+    pub fn start<'env>(scope: &'scope Scope<'scope, 'env>, plan: Plan<'env>) -> Self {
+        let (tx, rx) = sync_channel(AHEAD);
+        let maker = scope.spawn(move || make(plan, tx));
+        Self { rx, _maker: maker }
+    }
+
+    /// The next batch's distorted images, `m · 784` values; `None` if the maker has
+    /// stopped (it only stops early by panicking, which the scope then reports).
+    pub fn next(&self) -> Option<Vec<f32>> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Makes the batches in order until the last, or until the receiver is gone (the
+/// epoch stopped early).
+fn make(plan: Plan<'_>, tx: SyncSender<Vec<f32>>) {
+    for chunk in plan.order.chunks(plan.batch).skip(plan.first) {
+        let mut images = vec![0.0f32; chunk.len() * IMAGE_PIXELS];
+        plan.augmenter
+            .batch(plan.pixels, chunk, plan.seed, plan.epoch, &mut images);
+        if tx.send(images).is_err() {
+            return;
+        }
+    }
+}
