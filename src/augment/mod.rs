@@ -280,6 +280,11 @@ pub fn image_rng(seed: u64, epoch: usize, index: usize) -> ImageRng {
 pub struct ImageRng(u64);
 
 impl ImageRng {
+    /// A generator whose state starts at `state`.
+    pub fn new(state: u64) -> Self {
+        Self(state)
+    }
+
     /// The next 64 random bits.
     #[inline(always)]
     pub fn next_u64(&mut self) -> u64 {

@@ -1,5 +1,6 @@
 //! Integration tests, one binary (one link of Burn) with a module per concern.
 
+mod augment;
 mod browser;
 mod cli;
 mod config;

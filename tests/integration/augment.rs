@@ -1,0 +1,314 @@
+//! Data augmentation: the same seed gives the same images, zero strength is the
+//! identity, a shift moves the centre of mass by the shift, the elastic field has the
+//! spread its formula gives and keeps pixels in [0, 1], a run with augmentation stopped
+//! and resumed equals an uninterrupted one, and bad settings name their key.
+
+use std::path::Path;
+
+use mnist_nn::IMAGE_PIXELS;
+use mnist_nn::augment::{Augment, Augmenter, Distortion, gaussian_kernel, image_rng};
+use mnist_nn::backend::BackendKind;
+use mnist_nn::config::Config;
+use mnist_nn::data::{Mnist, pixel_value};
+use mnist_nn::model::TwoLayerNet;
+use mnist_nn::train::{EpochRecord, Observer, StateRef, TrainState, train, train_from};
+
+use crate::util::mnist;
+
+/// Every kind of distortion at once, at the strengths of a real run.
+fn everything() -> Augment {
+    Augment {
+        shift: 2.0,
+        rotation: 10.0,
+        scale: 0.1,
+        shear: 0.2,
+        elastic_alpha: 34.0,
+        elastic_sigma: 4.0,
+    }
+}
+
+fn pixels() -> &'static [u8] {
+    &mnist().train.pixels
+}
+
+#[test]
+fn the_same_seed_epoch_and_index_give_the_same_image_and_others_do_not() {
+    let aug = Augmenter::new(everything());
+    let a = aug.image(pixels(), 7, 3, 12);
+    assert_eq!(a, aug.image(pixels(), 7, 3, 12), "drawn twice");
+    for (seed, epoch, index) in [(8, 3, 12), (7, 4, 12), (7, 3, 13)] {
+        assert_ne!(
+            a,
+            aug.image(pixels(), seed, epoch, index),
+            "seed {seed}, epoch {epoch}, index {index}"
+        );
+    }
+    // A batch made in parallel holds exactly the images made one by one.
+    let indices = [12, 5, 40_000, 12];
+    let mut batch = vec![0.0; indices.len() * IMAGE_PIXELS];
+    aug.batch(pixels(), &indices, 7, 3, &mut batch);
+    for (made, &i) in batch.chunks(IMAGE_PIXELS).zip(&indices) {
+        assert_eq!(made, aug.image(pixels(), 7, 3, i), "image {i} in a batch");
+    }
+}
+
+#[test]
+fn zero_strength_is_the_identity() {
+    // Settings all 0 draw the identity map: every output pixel reads a whole source
+    // pixel, so the image comes back bit for bit as pixel / 255.
+    let aug = Augmenter::new(Augment::default());
+    for index in [0, 1, 999] {
+        let want: Vec<f32> = pixels()[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
+            .iter()
+            .map(|&b| pixel_value(b))
+            .collect();
+        assert_eq!(
+            aug.image(pixels(), 1, 1, index).to_vec(),
+            want,
+            "image {index}"
+        );
+    }
+}
+
+/// (x, y) centre of mass of an image's ink.
+fn centre_of_mass(image: &[f32]) -> [f64; 2] {
+    let (mut sx, mut sy, mut total) = (0.0, 0.0, 0.0);
+    for (i, &v) in image.iter().enumerate() {
+        let v = f64::from(v);
+        sx += v * (i % 28) as f64;
+        sy += v * (i / 28) as f64;
+        total += v;
+    }
+    [sx / total, sy / total]
+}
+
+#[test]
+fn a_shift_moves_the_centre_of_mass_by_the_shift() {
+    // MNIST digits sit in a 20×20 box centred in 28×28, so shifts of up to 3 pixels
+    // keep all ink inside. Bilinear interpolation with weights summing to 1 moves
+    // every pixel's mass by exactly the shift, fractional shifts included; what is
+    // left is f32 rounding of sums of ~150 values (1e-4 of a pixel is far above it
+    // and far below any wrong sign or axis).
+    let aug = Augmenter::new(Augment::default());
+    let image = &pixels()[..IMAGE_PIXELS];
+    let before = centre_of_mass(&aug.apply(image, &Distortion::default()));
+    for shift in [[2.0, -3.0], [0.25, 1.5], [-2.75, 0.0]] {
+        let d = Distortion {
+            shift,
+            ..Default::default()
+        };
+        let after = centre_of_mass(&aug.apply(image, &d));
+        for axis in 0..2 {
+            let moved = after[axis] - before[axis];
+            assert!(
+                (moved - f64::from(shift[axis])).abs() < 1e-4,
+                "shift {shift:?}: the centre moved {moved} along axis {axis}"
+            );
+        }
+    }
+}
+
+#[test]
+fn elastic_fields_have_the_spread_of_their_formula_and_images_stay_in_range() {
+    // Each displacement is α·Σ w·u over the (2r+1)² kernel weights w with independent
+    // u ~ uniform(−1, 1) of variance ⅓: its standard deviation is α·‖w‖₂/√3, and its
+    // mean absolute value that times √(2/π) (a sum of hundreds of uniforms is normal).
+    let (alpha, sigma) = (34.0f32, 4.0f32);
+    let kernel = gaussian_kernel(sigma);
+    // The 2-D kernel is g(i)·g(j), so ‖w‖₂² = (Σ g²)², and ‖w‖₂ = Σ g².
+    let norm: f64 = kernel.iter().map(|&g| f64::from(g).powi(2)).sum::<f64>();
+    let want_sd = f64::from(alpha) * norm / 3f64.sqrt();
+    let aug = Augmenter::new(Augment {
+        elastic_alpha: f64::from(alpha),
+        elastic_sigma: f64::from(sigma),
+        ..Augment::default()
+    });
+    let (mut sum_sq, mut sum_abs, mut count) = (0.0f64, 0.0f64, 0usize);
+    let fields = 400;
+    for index in 0..fields {
+        let field = aug.draw(5, 1, index).elastic.expect("α > 0 draws a field");
+        for &d in field.dx.iter().chain(&field.dy) {
+            sum_sq += f64::from(d).powi(2);
+            sum_abs += f64::from(d).abs();
+            count += 1;
+        }
+    }
+    let sd = (sum_sq / count as f64).sqrt();
+    let mean_abs = sum_abs / count as f64;
+    // The field is correlated over about σ pixels, so 400 fields of 28×28 hold roughly
+    // 400·2·28²/(4πσ²) ≈ 3,100 independent values: the sample's spread is within ~2.5%
+    // of the truth (1/√(2·3100)), and 10% is four times that.
+    assert!(
+        (sd / want_sd - 1.0).abs() < 0.10,
+        "standard deviation {sd:.3} px, formula {want_sd:.3} px"
+    );
+    let want_abs = want_sd * (2.0 / std::f64::consts::PI).sqrt();
+    assert!(
+        (mean_abs / want_abs - 1.0).abs() < 0.10,
+        "mean displacement {mean_abs:.3} px, formula {want_abs:.3} px"
+    );
+    assert!(
+        mean_abs > 0.5,
+        "Simard's σ = 4, α = 34 moves pixels by about a pixel"
+    );
+
+    // Distorted images stay in [0, 1] and keep most of their ink.
+    let strong = Augmenter::new(everything());
+    for index in 0..200 {
+        let out = strong.image(pixels(), 5, 1, index);
+        let (lo, hi) = out
+            .iter()
+            .fold((1.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        assert!(
+            lo >= 0.0 && hi <= 1.0,
+            "image {index}: values in [{lo}, {hi}]"
+        );
+        let ink_in: f32 = pixels()[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
+            .iter()
+            .map(|&b| pixel_value(b))
+            .sum();
+        let ink_out: f32 = out.iter().sum();
+        assert!(
+            ink_out > 0.5 * ink_in && ink_out < 1.6 * ink_in,
+            "image {index}: ink {ink_in} became {ink_out}"
+        );
+    }
+}
+
+#[test]
+fn the_image_generator_is_fixed() {
+    // The images of a run must not change with a dependency or a refactor: the first
+    // draws of SplitMix64 from seed 0 are published values (Vigna's reference
+    // implementation), and the per-image seeding is pinned by its first output.
+    let mut rng = mnist_nn::augment::ImageRng::new(0);
+    assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+    assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    let mut per_image = image_rng(42, 3, 17);
+    let first = per_image.next_u64();
+    assert_ne!(first, image_rng(42, 3, 18).next_u64());
+    assert_ne!(first, image_rng(42, 4, 17).next_u64());
+    assert_ne!(first, image_rng(43, 3, 17).next_u64());
+}
+
+fn config(extra: &str, epochs: usize) -> Config {
+    let text = format!(
+        "name = \"a\"\nseed = 3\n[model]\nhidden = 16\n[train]\nepochs = {epochs}\nbatch_size = 100\nlearning_rate = 0.2\n{extra}"
+    );
+    let c = Config::parse(&text, Path::new("a.toml")).unwrap();
+    c.validate(Path::new("a.toml")).unwrap();
+    c
+}
+
+/// 1,000 training images (10 steps an epoch at batch 100), 500 validation.
+fn small() -> Mnist {
+    let all = mnist();
+    Mnist {
+        train: all.train.slice(0..1000),
+        valid: all.valid.slice(0..500),
+        test: all.test.slice(0..1000),
+    }
+}
+
+/// Stops once the epoch given is done (or, with `at_batch`, part-way into the next),
+/// keeping the state it was offered.
+struct StopAt {
+    epoch: usize,
+    at_batch: Option<usize>,
+    batches_seen: usize,
+    saved: Option<(
+        mnist_nn::model::HostParams,
+        mnist_nn::train::Position,
+        Vec<EpochRecord>,
+    )>,
+}
+
+impl Observer for StopAt {
+    fn batch_finished(&mut self, _batch: usize) {
+        self.batches_seen += 1;
+    }
+    fn checkpoint(&mut self, state: &StateRef<'_>) -> mnist_nn::Result<()> {
+        let params = state.model.to_host().expect("reads back");
+        self.saved = Some((params, state.at, state.history.to_vec()));
+        Ok(())
+    }
+    fn stop_requested(&mut self) -> bool {
+        let done = self.batches_seen / 10;
+        match self.at_batch {
+            Some(b) => done == self.epoch && self.batches_seen % 10 == b,
+            None => done >= self.epoch,
+        }
+    }
+}
+
+#[test]
+fn an_augmented_scheduled_run_stopped_and_resumed_equals_an_uninterrupted_one() {
+    let c = config(
+        "[train.schedule]\nkind = \"cosine\"\nwarmup_epochs = 1\n[train.augment]\nshift = 2\nrotation = 10\nelastic_alpha = 34\n",
+        3,
+    );
+    let device = BackendKind::Flex.device().unwrap();
+    let data = small();
+    let fresh = || TwoLayerNet::new(16, c.model.init, c.seed, &device);
+    let straight = train(&c, fresh(), &data, &device, &mut ()).unwrap();
+    let plain = config(
+        "[train.schedule]\nkind = \"cosine\"\nwarmup_epochs = 1\n",
+        3,
+    );
+    let unaugmented = train(&plain, fresh(), &data, &device, &mut ()).unwrap();
+    assert_ne!(
+        straight.model.to_host().unwrap(),
+        unaugmented.model.to_host().unwrap(),
+        "augmentation changes what the network is shown"
+    );
+    // Stopped at an epoch's end, and in the middle of an epoch (batch 4 of 10).
+    for at_batch in [None, Some(4)] {
+        let mut stop = StopAt {
+            epoch: 1,
+            at_batch,
+            batches_seen: 0,
+            saved: None,
+        };
+        train(&c, fresh(), &data, &device, &mut stop).unwrap();
+        let (params, at, history) = stop.saved.expect("a checkpoint was offered");
+        let state = TrainState {
+            model: TwoLayerNet::from_host(&params, &device),
+            optimizer: None,
+            at,
+            history,
+        };
+        let resumed = train_from(&c, state, &data, &device, &mut ()).unwrap();
+        assert_eq!(
+            resumed.model.to_host().unwrap(),
+            straight.model.to_host().unwrap(),
+            "parameters after a resume at {at:?}"
+        );
+        let train_acc = |h: &[EpochRecord]| h.iter().map(|r| r.train.accuracy).collect::<Vec<_>>();
+        assert_eq!(train_acc(&resumed.history), train_acc(&straight.history));
+    }
+}
+
+#[test]
+fn bad_augmentation_settings_name_their_key() {
+    let cases = [
+        ("shift = -1", "train.augment.shift"),
+        ("rotation = 400", "train.augment.rotation"),
+        ("scale = 1.5", "train.augment.scale"),
+        ("elastic_alpha = nan", "train.augment.elastic_alpha"),
+        (
+            "elastic_alpha = 34\nelastic_sigma = 0",
+            "train.augment.elastic_sigma",
+        ),
+        ("elastic = 34", "elastic"),
+    ];
+    for (setting, needle) in cases {
+        let text = format!(
+            "name = \"a\"\n[model]\nhidden = 4\n[train]\nepochs = 3\nbatch_size = 10\nlearning_rate = 0.1\n[train.augment]\n{setting}\n"
+        );
+        let e = Config::parse(&text, Path::new("a.toml"))
+            .and_then(|c| c.validate(Path::new("a.toml")).map(|()| c))
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {setting}"))
+            .to_string();
+        assert!(e.contains(needle) && e.contains("a.toml"), "{setting}: {e}");
+    }
+}
