@@ -15,4 +15,4 @@ pub use idx::locate;
 pub fn pixel_value(byte: u8) -> f32 {
     f32::from(byte) / 255.0
 }
-pub use mnist::{LoadError, Mnist, MnistItem, MnistSplit, MnistTensors};
+pub use mnist::{FILES, LoadError, Mnist, MnistItem, MnistSplit, MnistTensors};

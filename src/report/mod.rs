@@ -13,11 +13,12 @@ use std::path::PathBuf;
 
 use burn::prelude::Device;
 
-use crate::NUM_CLASSES;
-use crate::data::MnistSplit;
+use crate::augment::Augmenter;
+use crate::data::{FILES, MnistSplit};
 use crate::error::{Error, Result};
 use crate::eval::{self, EvalReport, Mistake, score};
 use crate::run_dir::{RunDir, files};
+use crate::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// How many of the most confident mistakes the gallery shows.
 pub const GALLERY: usize = 24;
@@ -93,6 +94,12 @@ pub fn write(run: &RunDir, device: &Device) -> Result<Written> {
         files.push(path);
         evaluation = Some(report);
     }
+    let augmented = !config.train.augment.is_off();
+    if augmented {
+        let path = out.join(AUGMENTED);
+        augmented_samples(&path, config)?;
+        files.push(path);
+    }
     let status = run.summary().map_or_else(
         || "in progress (no summary.json yet)".to_string(),
         |s| s.status.to_string(),
@@ -103,6 +110,7 @@ pub fn write(run: &RunDir, device: &Device) -> Result<Written> {
         &config.to_toml(),
         evaluation.as_ref(),
         &mistakes,
+        augmented,
     );
     let index = out.join("index.html");
     crate::logging::write_atomic(&index, html.as_bytes())?;
@@ -112,6 +120,34 @@ pub fn write(run: &RunDir, device: &Device) -> Result<Written> {
         files,
         accuracy: evaluation.map(|e| e.accuracy),
     })
+}
+
+/// The picture of augmented training images.
+const AUGMENTED: &str = "augmented.png";
+/// Training images shown augmented, and the epochs shown of each.
+const AUGMENTED_IMAGES: usize = 8;
+const AUGMENTED_EPOCHS: usize = 6;
+
+/// The first training images as the run's `[train.augment]` distorted them in its
+/// first epochs: each row an original, then what the network was shown of it.
+fn augmented_samples(path: &std::path::Path, config: &crate::config::Config) -> Result<()> {
+    let dir = &config.data.dir;
+    let [images, labels, ..] = FILES.map(|name| crate::data::locate(dir, name));
+    let train = MnistSplit::read(&images, &labels)?;
+    let train = train.slice(0..AUGMENTED_IMAGES.min(train.len()));
+    let augmenter = Augmenter::new(config.train.augment);
+    let rows: Vec<Vec<[f32; IMAGE_PIXELS]>> = (0..train.len())
+        .map(|index| {
+            let original = train.image(index).unwrap_or([0.0; IMAGE_PIXELS]);
+            std::iter::once(original)
+                .chain(
+                    (1..=AUGMENTED_EPOCHS)
+                        .map(|epoch| augmenter.image(&train.pixels, config.seed, epoch, index)),
+                )
+                .collect()
+        })
+        .collect();
+    tiles::digit_grid(path, &rows, 2)
 }
 
 /// The mistakes most confident first, at most [`GALLERY`].
@@ -134,6 +170,7 @@ fn index_html(
     config: &str,
     evaluation: Option<&EvalReport>,
     mistakes: &[Mistake],
+    augmented: bool,
 ) -> String {
     let mut h = String::new();
     let _ = write!(
@@ -201,6 +238,16 @@ fn index_html(
                  <figure><img src=\"weights.png\" alt=\"first-layer weights\"></figure>\n"
             );
         }
+    }
+    if augmented {
+        let _ = write!(
+            h,
+            "<h2>What the network was shown</h2>\n<p>The first {AUGMENTED_IMAGES} training \
+             images: on the left as stored, then as <code>[train.augment]</code> distorted \
+             them in epochs 1 to {AUGMENTED_EPOCHS} of this run (the same seed and \
+             generator as the training loop).</p>\n<figure><img src=\"{AUGMENTED}\" \
+             alt=\"augmented training images\"></figure>\n"
+        );
     }
     let _ = write!(
         h,

@@ -86,3 +86,31 @@ pub fn digit_png(path: &Path, pixels: &[f32], zoom: u32) -> Result<()> {
     );
     big.save(path).map_err(|e| save_error(path, e))
 }
+
+/// Images (values in `[0, 1]`, ink bright) in a grid, one row per slice of `rows`, as
+/// dark ink on white enlarged by `zoom`, with a 2-pixel grey gap; the first column is
+/// set apart by a wider gap (the originals, beside what was made of them).
+pub fn digit_grid(path: &Path, rows: &[Vec<[f32; IMAGE_PIXELS]>], zoom: u32) -> Result<()> {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0) as u32;
+    let side = IMAGE_SIDE as u32 * zoom;
+    let (gap, apart) = (2, 8);
+    let width = cols * (side + gap) + gap + apart;
+    let height = rows.len() as u32 * (side + gap) + gap;
+    let mut img = GrayImage::from_pixel(width.max(1), height.max(1), Luma([160]));
+    for (r, row) in rows.iter().enumerate() {
+        for (c, pixels) in row.iter().enumerate() {
+            let ox = gap + c as u32 * (side + gap) + if c > 0 { apart } else { 0 };
+            let oy = gap + r as u32 * (side + gap);
+            for (i, &v) in pixels.iter().enumerate() {
+                let shade = Luma([(255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8]);
+                let (x, y) = ((i % IMAGE_SIDE) as u32, (i / IMAGE_SIDE) as u32);
+                for dy in 0..zoom {
+                    for dx in 0..zoom {
+                        img.put_pixel(ox + x * zoom + dx, oy + y * zoom + dy, shade);
+                    }
+                }
+            }
+        }
+    }
+    img.save(path).map_err(|e| save_error(path, e))
+}

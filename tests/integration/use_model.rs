@@ -403,6 +403,64 @@ fn report_works_on_a_run_that_is_still_training() {
     assert!(run.join("report/loss.svg").exists() && run.join("report/index.html").exists());
     assert!(!run.join("report/weights.png").exists());
     assert!(!stdout.contains("test accuracy"), "{stdout}");
+    assert!(
+        !run.join("report/augmented.png").exists(),
+        "no augmentation, no grid"
+    );
+}
+
+#[test]
+fn report_shows_what_augmentation_made_of_the_first_training_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("augmented");
+    copy_of_run(&run, &["config.toml"]);
+    let mut config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    config.push_str("\n[train.augment]\nrotation = 15.0\nelastic_alpha = 34.0\n");
+    std::fs::write(run.join("config.toml"), config).unwrap();
+    std::fs::write(run.join("metrics.csv"), "wall_time,step,tag,value\n").unwrap();
+    ok(&run_bin(&["report", "--run", run.to_str().unwrap()], &run));
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(
+        html.contains("src=\"augmented.png\""),
+        "page lacks the grid"
+    );
+    let grid = image::open(run.join("report/augmented.png"))
+        .unwrap()
+        .to_luma8();
+    // 8 rows (images) of 7 tiles (the original and epochs 1–6), 28 pixels at zoom 2,
+    // 2-pixel gaps and 8 more between the originals and the rest.
+    assert_eq!((grid.width(), grid.height()), (7 * 58 + 2 + 8, 8 * 58 + 2));
+    // Each distorted tile differs from its original (rotations up to 15° and
+    // elastic fields), and the originals are the training images themselves.
+    let tile = |row: u32, col: u32| -> Vec<u8> {
+        let ox = 2 + col * 58 + if col > 0 { 8 } else { 0 };
+        let oy = 2 + row * 58;
+        (0..56)
+            .flat_map(|y| (0..56).map(move |x| (x, y)))
+            .map(|(x, y)| grid.get_pixel(ox + x, oy + y)[0])
+            .collect()
+    };
+    let first: Vec<u8> = mnist().train.pixels[..IMAGE_PIXELS]
+        .iter()
+        .map(|&p| 255 - p)
+        .collect();
+    let shown: Vec<u8> = tile(0, 0)
+        .chunks(112)
+        .flat_map(|two_rows| two_rows[..56].iter().step_by(2).copied())
+        .collect();
+    // The picture stores 255·(1 − p/255) truncated to a byte: within 1 of 255 − p.
+    let off = shown.iter().zip(&first).map(|(&a, &b)| a.abs_diff(b)).max();
+    assert!(
+        shown.len() == first.len() && off <= Some(1),
+        "the first original differs from training image 0 by {off:?}"
+    );
+    for col in 1..7 {
+        assert_ne!(
+            tile(0, col),
+            tile(0, 0),
+            "epoch {col} shows a distorted image"
+        );
+    }
 }
 
 #[test]
