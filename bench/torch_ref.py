@@ -17,12 +17,21 @@ Also timed: the five matrix products of each step alone (mode "matmul"), as the 
 does for Burn, so that the two GEMM libraries can be compared on these shapes.
 
 Prints one JSON object per (hidden, batch, mode) with the median seconds per epoch of
-`--reps` epochs after one warm-up epoch. Exits 3 when torch cannot be imported.
+`--reps` epochs after one warm-up epoch.
+
+With `--to-accuracy RECIPE` (repeatable) it instead trains 784-800-10 from scratch by
+each recipe (see RECIPES: Adam at PyTorch's default rate, constant or cosine, and the
+recipe of configs/fast.toml written in PyTorch) until the test accuracy, evaluated
+after every epoch, reaches `--target`, and prints the epochs, the training seconds
+(evaluations excluded) and the accuracy reached.
+
+Exits 3 when torch cannot be imported.
 """
 
 import argparse
 import gzip
 import json
+import math
 import os
 import statistics
 import sys
@@ -139,6 +148,65 @@ def matmul_seconds(hidden, n, batch):
     return time.perf_counter() - started
 
 
+# Recipes for time to a test accuracy: (optimizer, rate, schedule, epochs the schedule
+# spans, batch). "linear" decays to zero over the span, "cosine" follows a half
+# cosine over it, both per step, as mnist-nn's schedules do.
+RECIPES = {
+    "adam": ("adam", 1e-3, "constant", 0, 128),
+    "adam-cosine": ("adam", 1e-3, "cosine", 10, 128),
+    "fast": ("adam", 2e-3, "linear", 3, 256),
+}
+
+
+def to_accuracy(recipe, x_all, y_all, x_test, y_test, target, max_epochs, seed):
+    """Trains 784-800-10 by `recipe` until the test accuracy reaches `target`."""
+    optimizer, rate, schedule, span, batch = RECIPES[recipe]
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 800), torch.nn.ReLU(), torch.nn.Linear(800, 10)
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=rate)
+    n = x_all.shape[0]
+    per_epoch = (n + batch - 1) // batch
+    total = max(span, 1) * per_epoch
+    step = 0
+    seconds = 0.0
+    for epoch in range(1, max_epochs + 1):
+        started = time.perf_counter()
+        order = torch.randperm(n)
+        for start in range(0, n, batch):
+            p = min(step / total, 1.0)
+            if schedule == "linear":
+                lr = rate * (1.0 - p)
+            elif schedule == "cosine":
+                lr = rate * 0.5 * (1.0 + math.cos(math.pi * p))
+            else:
+                lr = rate
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = order[start : start + batch]
+            loss = F.cross_entropy(net(x_all[idx]), y_all[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+        seconds += time.perf_counter() - started
+        with torch.no_grad():
+            accuracy = (net(x_test).argmax(1) == y_test).float().mean().item()
+        if accuracy >= target:
+            return {"recipe": recipe, "epochs": epoch, "seconds": seconds,
+                    "accuracy": accuracy}
+    return {"recipe": recipe, "epochs": None, "seconds": seconds, "accuracy": accuracy}
+
+
+def load(data, kind):
+    """Images scaled to [0, 1] and labels of MNIST's `train` or `t10k` files."""
+    images = read_idx(os.path.join(data, f"{kind}-images-idx3-ubyte"))
+    labels = read_idx(os.path.join(data, f"{kind}-labels-idx1-ubyte"))
+    x = torch.from_numpy(images.reshape(len(images), 784).astype(np.float32) / 255.0)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="directory of the MNIST IDX files")
@@ -147,16 +215,25 @@ def main():
     ap.add_argument(
         "--case",
         action="append",
-        required=True,
+        default=[],
         help="HIDDEN:BATCH, BATCH a number or 'full' (repeatable)",
     )
+    ap.add_argument("--to-accuracy", action="append", default=[], choices=sorted(RECIPES),
+                    help="a recipe to train until --target test accuracy (repeatable)")
+    ap.add_argument("--target", type=float, default=0.98)
+    ap.add_argument("--max-epochs", type=int, default=15)
+    ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
-    images = read_idx(os.path.join(args.data, "train-images-idx3-ubyte"))
-    labels = read_idx(os.path.join(args.data, "train-labels-idx1-ubyte"))
-    x_all = torch.from_numpy(images.reshape(len(images), 784).astype(np.float32) / 255.0)
-    y_all = torch.from_numpy(labels.astype(np.int64))
+    x_all, y_all = load(args.data, "train")
+    if args.to_accuracy:
+        x_test, y_test = load(args.data, "t10k")
+        for recipe in args.to_accuracy:
+            result = to_accuracy(recipe, x_all, y_all, x_test, y_test, args.target,
+                                 args.max_epochs, args.seed)
+            result.update(torch=torch.__version__, threads=torch.get_num_threads())
+            print(json.dumps(result), flush=True)
     for case in args.case:
         hidden, batch = case.split(":")
         hidden = int(hidden)

@@ -79,3 +79,67 @@ pub fn run(
     }
     Reference::Ran { version, times }
 }
+
+/// One PyTorch recipe's time to the target test accuracy.
+#[derive(Debug, Clone)]
+pub struct TorchReached {
+    /// The recipe's name in `bench/torch_ref.py`'s `RECIPES`.
+    pub recipe: String,
+    /// Epochs to reach the target (`None`: not within `--max-epochs`).
+    pub epochs: Option<usize>,
+    /// Training seconds (evaluations excluded).
+    pub seconds: f64,
+    /// Test accuracy at the end.
+    pub accuracy: f64,
+}
+
+/// Trains 784-800-10 in PyTorch by each of `recipes` until `target` test accuracy.
+pub fn to_accuracy(
+    root: &Path,
+    data: &Path,
+    recipes: &[&str],
+    threads: usize,
+    target: f64,
+) -> Result<Vec<TorchReached>, String> {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root.join("bench/torch_ref.py"))
+        .arg("--data")
+        .arg(data)
+        .args(["--threads", &threads.to_string()])
+        .args(["--target", &target.to_string()]);
+    for recipe in recipes {
+        cmd.args(["--to-accuracy", recipe]);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("python3 could not be started: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "bench/torch_ref.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let mut reached = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(recipe), Some(seconds), Some(accuracy)) = (
+            v.get("recipe").and_then(|r| r.as_str()),
+            v.get("seconds").and_then(serde_json::Value::as_f64),
+            v.get("accuracy").and_then(serde_json::Value::as_f64),
+        ) else {
+            continue;
+        };
+        reached.push(TorchReached {
+            recipe: recipe.to_string(),
+            epochs: v
+                .get("epochs")
+                .and_then(serde_json::Value::as_u64)
+                .map(|e| e as usize),
+            seconds,
+            accuracy,
+        });
+    }
+    Ok(reached)
+}

@@ -108,6 +108,17 @@ pub fn time_case(case: Case, data: &Mnist, reps: usize, threads: usize) -> anyho
 /// `1 + reps` epochs of the library's loop; the medians of the epochs after the first
 /// (training seconds as the loop measures them) and the final evaluation's seconds.
 fn epochs(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow::Result<(f64, f64)> {
+    epochs_with(case, data, device, reps, "")
+}
+
+/// [`epochs`] with `extra` appended to the run's config.
+fn epochs_with(
+    case: Case,
+    data: &Mnist,
+    device: &Device,
+    reps: usize,
+    extra: &str,
+) -> anyhow::Result<(f64, f64)> {
     let epochs = 1 + reps;
     let batch = case
         .batch
@@ -117,7 +128,7 @@ fn epochs(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow::Res
          [model]\nhidden = {hidden}\ninit = \"he\"\n\
          [train]\nepochs = {epochs}\nbatch_size = {batch}\nlearning_rate = {ALPHA}\n\
          optimizer = \"sgd\"\neval_every = {epochs}\n\
-         [data]\ndir = \"unused\"\nvalidation = 0\n",
+         [data]\ndir = \"unused\"\nvalidation = 0\n{extra}",
         mode = case.mode,
         backend = case.backend,
         hidden = case.hidden,
@@ -261,25 +272,22 @@ pub struct Reached {
 }
 
 /// Epochs, training seconds (evaluations excluded) and test accuracy when `target`
-/// test accuracy is first reached with the settings of `configs/adam.toml` (hidden 800,
-/// batch 128, Adam at α = 0.0003, autodiff) on all the training images, evaluating after
-/// every epoch; `None` if `max_epochs` do not reach it.
+/// test accuracy is first reached with the settings of the config at `path` (its
+/// optimizer, rate, schedule, batch, hidden size and epochs) on `backend`, on all the
+/// training images, evaluating after every epoch; `None` if its epochs do not reach it.
 pub fn time_to_accuracy(
+    path: &Path,
     backend: BackendKind,
     data: &Mnist,
     target: f64,
-    max_epochs: usize,
 ) -> anyhow::Result<Option<Reached>> {
     let device = backend.device()?;
-    let text = format!(
-        "name = \"bench\"\nseed = 42\nmode = \"autodiff\"\nbackend = \"{backend}\"\n\
-         [model]\nhidden = 800\ninit = \"he\"\n\
-         [train]\nepochs = {max_epochs}\nbatch_size = 128\nlearning_rate = 0.0003\n\
-         optimizer = \"adam\"\neval_every = 1\n\
-         [data]\ndir = \"unused\"\nvalidation = 0\n"
-    );
-    let config = Config::parse(&text, Path::new("bench.toml"))?;
-    let model = TwoLayerNet::new(800, Init::He, 42, &device);
+    let mut config = Config::load(path)?;
+    config.backend = backend;
+    config.train.eval_every = 1;
+    config.train.target_accuracy = None;
+    config.train.patience = None;
+    let model = TwoLayerNet::new(config.model.hidden, config.model.init, config.seed, &device);
     let mut stop = StopAt {
         target,
         reached: None,
@@ -291,4 +299,32 @@ pub fn time_to_accuracy(
         seconds: stop.seconds,
         accuracy,
     }))
+}
+
+/// Median seconds of an epoch of manual steps at hidden 800, batch 128 on `backend`,
+/// plain and with every distortion of `configs/simard.toml`'s kind switched on (shift
+/// 2, rotation 10°, scale and shear 0.1, elastic α = 34, σ = 4), each after a warm-up
+/// epoch.
+pub fn augmentation_overhead(
+    backend: BackendKind,
+    data: &Mnist,
+    reps: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let device = backend.device()?;
+    let case = Case {
+        backend,
+        mode: Mode::Manual,
+        hidden: 800,
+        batch: Some(128),
+    };
+    let (plain, _) = epochs_with(case, data, &device, reps, "")?;
+    let (augmented, _) = epochs_with(
+        case,
+        data,
+        &device,
+        reps,
+        "[train.augment]\nshift = 2.0\nrotation = 10.0\nscale = 0.1\nshear = 0.1\n\
+         elastic_alpha = 34.0\nelastic_sigma = 4.0\n",
+    )?;
+    Ok((plain, augmented))
 }
