@@ -21,8 +21,9 @@ use burn_dispatch::DispatchDevice;
 use serde::{Deserialize, Serialize};
 
 use crate::autodiff::optimizer_for;
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, OptimizerKind};
 use crate::error::{Error, Result};
+use crate::gradients::Gradients;
 use crate::logging::write_json;
 use crate::model::TwoLayerNet;
 use crate::run_dir::files;
@@ -41,6 +42,10 @@ pub struct Checkpoint {
     pub model: PathBuf,
     /// The optimizer state's file (autodiff mode), relative to the run directory.
     pub optimizer: Option<PathBuf>,
+    /// The momentum velocity's file (manual mode with momentum, saved as a network's
+    /// record), relative to the run directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<PathBuf>,
     /// Where the loop stands.
     pub position: Position,
     /// How each epoch's shuffle is drawn (for people reading the file).
@@ -85,10 +90,26 @@ pub fn save(dir: &Path, state: &StateRef<'_>) -> Result<Checkpoint> {
         }
         None => None,
     };
+    let velocity = match state.velocity {
+        Some(v) => {
+            let file = Path::new(files::CHECKPOINTS).join(format!("velocity-{tag}.bpk"));
+            v.clone()
+                .into_net()
+                .save_file(dir.join(&file))
+                .map_err(|e| Error::SaveRecord {
+                    path: dir.join(&file),
+                    what: "momentum velocity",
+                    reason: e.to_string(),
+                })?;
+            Some(file)
+        }
+        None => None,
+    };
     let pointer = Checkpoint {
         format: FORMAT,
         model,
         optimizer,
+        velocity,
         position: state.at,
         rng: "epoch e shuffles with ChaCha8 seeded by `seed`, stream e".into(),
         history: state.history.to_vec(),
@@ -103,6 +124,7 @@ pub fn save(dir: &Path, state: &StateRef<'_>) -> Result<Checkpoint> {
 fn remove_stale(dir: &Path, current: &Checkpoint) {
     let keep: Vec<PathBuf> = std::iter::once(dir.join(&current.model))
         .chain(current.optimizer.iter().map(|o| dir.join(o)))
+        .chain(current.velocity.iter().map(|v| dir.join(v)))
         .collect();
     let Ok(entries) = std::fs::read_dir(dir.join(files::CHECKPOINTS)) else {
         return;
@@ -175,9 +197,16 @@ pub fn load(
         }
         (Mode::Manual, _) => None,
     };
+    let velocity = match (&pointer.velocity, config.mode, config.train.optimizer) {
+        (Some(file), Mode::Manual, OptimizerKind::Momentum) => Some(Gradients::from_net(
+            &load_model(&dir.join(file), config, device)?,
+        )),
+        _ => None,
+    };
     Ok(TrainState {
         model,
         optimizer,
+        velocity,
         at: pointer.position,
         history: pointer.history.clone(),
     })

@@ -28,8 +28,9 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 use crate::autodiff::{autodiff_step, optimizer_for};
-use crate::config::{Config, Mode};
-use crate::manual::manual_step;
+use crate::config::{Config, Mode, OptimizerKind};
+use crate::gradients::Gradients;
+use crate::manual::{manual_step, momentum_step};
 use crate::model::TwoLayerNet;
 
 /// What one gradient step gives back.
@@ -47,6 +48,9 @@ pub struct Step {
 pub enum Learner {
     /// Hand-derived gradients and plain gradient descent, on the plain device.
     Manual(TwoLayerNet),
+    /// Hand-derived gradients and gradient descent with momentum, on the plain device,
+    /// with the velocity (`None` before the first step).
+    ManualMomentum(TwoLayerNet, Option<Gradients>),
     /// Autodiff gradients and a Burn optimizer, on the autodiff device.
     Autodiff(TwoLayerNet, ModuleOptimizer),
 }
@@ -56,6 +60,7 @@ impl std::fmt::Debug for Learner {
         // Burn's optimizer has no Debug of its own.
         match self {
             Learner::Manual(net) => f.debug_tuple("Manual").field(net).finish(),
+            Learner::ManualMomentum(net, _) => f.debug_tuple("ManualMomentum").field(net).finish(),
             Learner::Autodiff(net, _) => f.debug_tuple("Autodiff").field(net).finish(),
         }
     }
@@ -76,14 +81,19 @@ impl Learner {
 
     /// The learner a run's config asks for, from `net` (on the plain `device`): in
     /// autodiff mode with the optimizer state `saved` (from a checkpoint) or a fresh
-    /// optimizer of `[train]`.
+    /// optimizer of `[train]`; in manual mode with momentum, with the velocity
+    /// `velocity` (from a checkpoint) or none yet.
     pub fn for_config(
         config: &Config,
         net: TwoLayerNet,
         saved: Option<ModuleOptimizer>,
+        velocity: Option<Gradients>,
         device: &Device,
     ) -> Self {
         match config.mode {
+            Mode::Manual if config.train.optimizer == OptimizerKind::Momentum => {
+                Learner::ManualMomentum(net, velocity)
+            }
             Mode::Manual => Learner::manual(net),
             Mode::Autodiff => Learner::autodiff(
                 net,
@@ -105,6 +115,10 @@ impl Learner {
                 let Step { net, loss, z2 } = manual_step(net, x, y, alpha);
                 (Learner::Manual(net), loss, z2)
             }
+            Learner::ManualMomentum(net, velocity) => {
+                let (Step { net, loss, z2 }, v) = momentum_step(net, velocity, x, y, alpha);
+                (Learner::ManualMomentum(net, Some(v)), loss, z2)
+            }
             Learner::Autodiff(net, mut optim) => {
                 let Step { net, loss, z2 } = autodiff_step(net, &mut optim, x, y, alpha);
                 (Learner::Autodiff(net, optim), loss, z2)
@@ -115,7 +129,7 @@ impl Learner {
     /// The network on the plain device, for evaluation and saving.
     pub fn model(&self) -> TwoLayerNet {
         match self {
-            Learner::Manual(net) => net.clone(),
+            Learner::Manual(net) | Learner::ManualMomentum(net, _) => net.clone(),
             Learner::Autodiff(net, _) => net.valid(),
         }
     }
@@ -123,8 +137,16 @@ impl Learner {
     /// The optimizer and its state (autodiff mode only).
     pub fn optimizer(&self) -> Option<&ModuleOptimizer> {
         match self {
-            Learner::Manual(_) => None,
+            Learner::Manual(_) | Learner::ManualMomentum(..) => None,
             Learner::Autodiff(_, optim) => Some(optim),
+        }
+    }
+
+    /// Manual mode's momentum velocity, once a step has made one.
+    pub fn velocity(&self) -> Option<&Gradients> {
+        match self {
+            Learner::ManualMomentum(_, v) => v.as_ref(),
+            _ => None,
         }
     }
 }

@@ -13,6 +13,14 @@
 //! W -= α·dW,  b -= α·db
 //! ```
 //!
+//! With `optimizer = "momentum"` the update instead keeps a velocity `v` per parameter,
+//! as PyTorch's SGD with momentum does (no dampening; `v` starts at 0, so the first
+//! step is plain gradient descent):
+//!
+//! ```text
+//! v = μ·v + dW,  W -= α·v          (μ = 0.9; the same for each b)
+//! ```
+//!
 //! `dZ2` and `dZ1` are the gradients of `m·L`; the `1/m` of the mean is applied in the
 //! weight and bias gradients, which are therefore exactly `∂L/∂W` and `∂L/∂b`. In the
 //! weight gradients it scales the `dZ` factor before the product, not the product: the
@@ -91,6 +99,53 @@ pub fn manual_step(net: TwoLayerNet, x: Tensor<2>, y: Tensor<2>, alpha: f64) -> 
         net: net.gradient_descent(backward.grads, alpha),
         loss,
         z2: fwd.z2,
+    }
+}
+
+/// Momentum `μ` of [`momentum_step`], PyTorch's usual 0.9 (the same as autodiff mode's
+/// `momentum` optimizer).
+pub const MOMENTUM: f64 = 0.9;
+
+/// One step of gradient descent with momentum: as [`manual_step`], but the update is
+/// `v = μ·v + dW; W -= α·v` ([`Gradients::momentum`]). `velocity` is `v` before the step
+/// (`None` at the start: zero); the step gives back `v` after it.
+pub fn momentum_step(
+    net: TwoLayerNet,
+    velocity: Option<Gradients>,
+    x: Tensor<2>,
+    y: Tensor<2>,
+    alpha: f64,
+) -> (Step, Gradients) {
+    let fwd = net.forward(x.clone());
+    let loss = cross_entropy(fwd.z2.clone(), y.clone());
+    let backward = backward_manual(&net, x, y, &fwd);
+    let v = backward.grads.momentum(velocity, MOMENTUM);
+    let step = Step {
+        net: net.gradient_descent(v.clone(), alpha),
+        loss,
+        z2: fwd.z2,
+    };
+    (step, v)
+}
+
+impl Gradients {
+    /// The new velocity `v = μ·v + dW` for each parameter (`self` the gradients,
+    /// `velocity` the old `v`, `None` for zero).
+    pub fn momentum(self, velocity: Option<Gradients>, mu: f64) -> Gradients {
+        let Some(v) = velocity else {
+            // v = μ·0 + dW
+            return self;
+        };
+        Gradients {
+            // v_W1 = μ·v_W1 + dW1
+            dw1: v.dw1.mul_scalar(mu) + self.dw1,
+            // v_b1 = μ·v_b1 + db1
+            db1: v.db1.mul_scalar(mu) + self.db1,
+            // v_W2 = μ·v_W2 + dW2
+            dw2: v.dw2.mul_scalar(mu) + self.dw2,
+            // v_b2 = μ·v_b2 + db2
+            db2: v.db2.mul_scalar(mu) + self.db2,
+        }
     }
 }
 

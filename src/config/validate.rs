@@ -59,11 +59,15 @@ impl Config {
         if let Some((key, problem)) = self.train.augment.problem() {
             return bad(&format!("train.augment.{key}"), problem);
         }
-        if self.mode == Mode::Manual && self.train.optimizer != OptimizerKind::Sgd {
+        let manual_ok = matches!(
+            self.train.optimizer,
+            OptimizerKind::Sgd | OptimizerKind::Momentum
+        );
+        if self.mode == Mode::Manual && !manual_ok {
             return bad(
                 "train.optimizer",
                 format!(
-                    "is \"{}\", but manual mode is plain gradient descent; use optimizer = \"sgd\" or mode = \"autodiff\"",
+                    "is \"{}\", but manual mode is gradient descent, plain (\"sgd\") or with momentum (\"momentum\"); use one of those or mode = \"autodiff\"",
                     self.train.optimizer.name()
                 ),
             );

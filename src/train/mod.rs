@@ -125,10 +125,11 @@ pub fn train_from(
     let TrainState {
         model,
         optimizer,
+        velocity,
         mut at,
         mut history,
     } = state;
-    let mut learner = Learner::for_config(config, model, optimizer, device);
+    let mut learner = Learner::for_config(config, model, optimizer, velocity, device);
     let epochs = config.train.epochs;
     let ending = loop {
         if at.epoch > epochs {
@@ -187,6 +188,7 @@ fn offer_checkpoint(
     observer.checkpoint(&StateRef {
         model: &learner.model(),
         optimizer: learner.optimizer(),
+        velocity: learner.velocity(),
         at,
         history,
     })

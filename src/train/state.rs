@@ -5,6 +5,7 @@ use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::Evaluation;
+use crate::gradients::Gradients;
 use crate::model::TwoLayerNet;
 
 /// What one epoch did.
@@ -79,6 +80,8 @@ pub struct TrainState {
     pub model: TwoLayerNet,
     /// The optimizer and its state (autodiff mode only).
     pub optimizer: Option<ModuleOptimizer>,
+    /// The momentum velocity (manual mode with momentum, after its first step).
+    pub velocity: Option<Gradients>,
     /// Where the loop stands.
     pub at: Position,
     /// One record per finished epoch.
@@ -91,6 +94,7 @@ impl TrainState {
         Self {
             model,
             optimizer: None,
+            velocity: None,
             at: Position::START,
             history: Vec::new(),
         }
@@ -104,6 +108,8 @@ pub struct StateRef<'a> {
     pub model: &'a TwoLayerNet,
     /// The optimizer (autodiff mode only).
     pub optimizer: Option<&'a ModuleOptimizer>,
+    /// The momentum velocity (manual mode with momentum).
+    pub velocity: Option<&'a Gradients>,
     /// Where the loop stands.
     pub at: Position,
     /// One record per finished epoch.

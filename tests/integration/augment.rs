@@ -273,6 +273,7 @@ fn an_augmented_scheduled_run_stopped_and_resumed_equals_an_uninterrupted_one() 
         let state = TrainState {
             model: TwoLayerNet::from_host(&params, &device),
             optimizer: None,
+            velocity: None,
             at,
             history,
         };

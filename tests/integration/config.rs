@@ -101,8 +101,22 @@ fn shipped_configs_are_valid_and_as_documented() {
         (adam.mode, adam.train.optimizer, adam.model.hidden),
         (Mode::Autodiff, OptimizerKind::Adam, 800)
     );
+    let fast = Config::load(&root().join("configs/fast.toml")).unwrap();
+    assert_eq!(
+        (fast.mode, fast.train.optimizer, fast.train.epochs),
+        (Mode::Manual, OptimizerKind::Momentum, 4)
+    );
+    let simard = Config::load(&root().join("configs/simard.toml")).unwrap();
+    assert_eq!(
+        (
+            simard.model.hidden,
+            simard.train.augment.elastic_alpha,
+            simard.train.augment.elastic_sigma
+        ),
+        (800, 34.0, 4.0)
+    );
     // The fastest CPU backend (README's benchmark), in every shipped config.
-    for c in [&sgd, &seed, &adam] {
+    for c in [&sgd, &seed, &adam, &fast, &simard] {
         assert_eq!(c.backend, BackendKind::default(), "{}", c.name);
         assert_eq!(c.backend, BackendKind::Flex, "{}", c.name);
     }
@@ -228,11 +242,18 @@ fn unknown_backend_mode_init_or_optimizer() {
 }
 
 #[test]
-fn manual_mode_accepts_only_plain_sgd() {
-    rejected(
-        &with("mode = \"autodiff\"", "mode = \"manual\""),
-        &["train.optimizer", "momentum", "manual"],
-    );
+fn manual_mode_accepts_plain_sgd_and_momentum_only() {
+    let manual = with("mode = \"autodiff\"", "mode = \"manual\"");
+    assert!(parse(&manual).is_ok(), "manual mode with momentum");
+    for other in ["adam", "nesterov", "adamw"] {
+        rejected(
+            &manual.replace(
+                "optimizer = \"momentum\"",
+                &format!("optimizer = \"{other}\""),
+            ),
+            &["train.optimizer", other, "manual"],
+        );
+    }
 }
 
 #[test]
@@ -254,10 +275,13 @@ fn command_line_overrides_replace_the_file() {
         (c.backend, c.mode, c.seed, c.train.epochs),
         (BackendKind::Ndarray, Mode::Manual, 99, 7)
     );
-    // An override that makes the config invalid is caught by validation.
+    // Manual mode takes momentum too; an override that makes the config invalid is
+    // caught by validation.
+    assert!(c.validate(Path::new("<command line>")).is_ok());
+    c.train.optimizer = OptimizerKind::Adam;
     assert!(
         c.validate(Path::new("<command line>")).is_err(),
-        "manual mode with momentum is invalid"
+        "manual mode with Adam is invalid"
     );
 }
 

@@ -20,9 +20,13 @@ fn config(dir: &Path, mode: &str, optimizer: &str, epochs: usize) -> String {
 
 #[test]
 fn two_epochs_then_resume_to_four_equals_four_straight() {
-    // Manual SGD has no optimizer state; Adam's moments and step count must survive the
-    // checkpoint too.
-    for (mode, optimizer) in [("manual", "sgd"), ("autodiff", "adam")] {
+    // Manual SGD has no optimizer state; manual momentum's velocity and Adam's moments
+    // and step count must survive the checkpoint too.
+    for (mode, optimizer) in [
+        ("manual", "sgd"),
+        ("manual", "momentum"),
+        ("autodiff", "adam"),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let straight = tmp.path().join("straight");
         let split = tmp.path().join("split");
@@ -42,6 +46,10 @@ fn two_epochs_then_resume_to_four_equals_four_straight() {
             "{mode}: checkpoint after epoch 2"
         );
         assert_eq!(halfway.optimizer.is_some(), mode == "autodiff");
+        assert_eq!(
+            halfway.velocity.is_some(),
+            optimizer == "momentum" && mode == "manual"
+        );
         run_bin_ok(
             &["--resume", split.to_str().unwrap(), "--epochs", "4"],
             tmp.path(),
