@@ -223,9 +223,22 @@ def main():
     ap.add_argument("--target", type=float, default=0.98)
     ap.add_argument("--max-epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--gemm", type=int, default=0,
+                    help="also time a float32 N×N×N product (GFLOP/s), e.g. 2048")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
+    if args.gemm:
+        n = args.gemm
+        a, b = torch.full((n, n), 0.5), torch.full((n, n), 0.25)
+        a @ b  # warm-up
+        times = []
+        for _ in range(max(args.reps, 3)):
+            started = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - started)
+        print(json.dumps({"gemm_side": n, "gflops": 2 * n**3 / statistics.median(times) / 1e9,
+                          "torch": torch.__version__}), flush=True)
     x_all, y_all = load(args.data, "train")
     if args.to_accuracy:
         x_test, y_test = load(args.data, "t10k")

@@ -50,7 +50,7 @@ pub enum Learner {
     Manual(TwoLayerNet),
     /// Hand-derived gradients and gradient descent with momentum, on the plain device,
     /// with the velocity (`None` before the first step).
-    ManualMomentum(TwoLayerNet, Option<Gradients>),
+    ManualMomentum(TwoLayerNet, Option<Box<Gradients>>),
     /// Autodiff gradients and a Burn optimizer, on the autodiff device.
     Autodiff(TwoLayerNet, ModuleOptimizer),
 }
@@ -92,7 +92,7 @@ impl Learner {
     ) -> Self {
         match config.mode {
             Mode::Manual if config.train.optimizer == OptimizerKind::Momentum => {
-                Learner::ManualMomentum(net, velocity)
+                Learner::ManualMomentum(net, velocity.map(Box::new))
             }
             Mode::Manual => Learner::manual(net),
             Mode::Autodiff => Learner::autodiff(
@@ -116,8 +116,9 @@ impl Learner {
                 (Learner::Manual(net), loss, z2)
             }
             Learner::ManualMomentum(net, velocity) => {
-                let (Step { net, loss, z2 }, v) = momentum_step(net, velocity, x, y, alpha);
-                (Learner::ManualMomentum(net, Some(v)), loss, z2)
+                let (Step { net, loss, z2 }, v) =
+                    momentum_step(net, velocity.map(|v| *v), x, y, alpha);
+                (Learner::ManualMomentum(net, Some(Box::new(v))), loss, z2)
             }
             Learner::Autodiff(net, mut optim) => {
                 let Step { net, loss, z2 } = autodiff_step(net, &mut optim, x, y, alpha);
@@ -145,7 +146,7 @@ impl Learner {
     /// Manual mode's momentum velocity, once a step has made one.
     pub fn velocity(&self) -> Option<&Gradients> {
         match self {
-            Learner::ManualMomentum(_, v) => v.as_ref(),
+            Learner::ManualMomentum(_, v) => v.as_deref(),
             _ => None,
         }
     }

@@ -16,6 +16,8 @@ pub struct Host {
     pub name: String,
     /// Logical CPUs the process may use.
     pub cpus: usize,
+    /// The vector extensions the CPU reports, e.g. "AVX2, FMA, AVX-512F, AVX-512BW".
+    pub vector: String,
 }
 
 impl Host {
@@ -34,8 +36,52 @@ impl Host {
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "host".into());
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self { cpu, name, cpus }
+        Self {
+            cpu,
+            name,
+            cpus,
+            vector: vector_extensions(),
+        }
     }
+}
+
+/// The SIMD extensions that matter to float32 kernels, as the CPU reports them.
+fn vector_extensions() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let found = [
+            ("AVX", is_x86_feature_detected!("avx")),
+            ("AVX2", is_x86_feature_detected!("avx2")),
+            ("FMA", is_x86_feature_detected!("fma")),
+            ("AVX-512F", is_x86_feature_detected!("avx512f")),
+            ("AVX-512BW", is_x86_feature_detected!("avx512bw")),
+            ("AVX-512VL", is_x86_feature_detected!("avx512vl")),
+            ("AVX-512BF16", is_x86_feature_detected!("avx512bf16")),
+        ];
+        let names: Vec<&str> = found
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect();
+        if names.is_empty() {
+            "SSE2 only".into()
+        } else {
+            names.join(", ")
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "not x86-64".into()
+    }
+}
+
+/// The widest FMA unit [`fma_peak`] measured with.
+pub fn fma_width() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        return "AVX-512";
+    }
+    "AVX2"
 }
 
 /// Independent accumulators of the FMA loop (registers only, no loads): twelve cover a
@@ -44,8 +90,9 @@ const ACCUMULATORS: usize = 12;
 /// Floating-point operations of one 256-bit FMA: 8 lanes × (multiply + add).
 const FLOP_PER_FMA: f64 = 16.0;
 
-/// Peak float32 FMA rate in GFLOP/s over `threads` threads, or `None` where the CPU has
-/// no AVX2/FMA (the figure is then left out of the table).
+/// Peak float32 FMA rate in GFLOP/s over `threads` threads with the widest vector unit
+/// the CPU has (512-bit where AVX-512F is present, else 256-bit AVX2), or `None` where
+/// the CPU has no AVX2/FMA (the figure is then left out of the table).
 pub fn fma_peak(threads: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -53,19 +100,32 @@ pub fn fma_peak(threads: usize) -> Option<f64> {
             return None;
         }
         let iters: u64 = 50_000_000;
+        let wide = is_x86_feature_detected!("avx512f");
         let run = || {
             let started = Instant::now();
             std::thread::scope(|s| {
                 for _ in 0..threads {
-                    // SAFETY: AVX2 and FMA were detected above.
-                    s.spawn(|| black_box(unsafe { fma_loop(black_box(iters)) }));
+                    s.spawn(|| {
+                        if wide {
+                            // SAFETY: AVX-512F was detected above.
+                            black_box(unsafe { fma_loop_512(black_box(iters)) })
+                        } else {
+                            // SAFETY: AVX2 and FMA were detected above.
+                            black_box(unsafe { fma_loop(black_box(iters)) })
+                        }
+                    });
                 }
             });
             started.elapsed().as_secs_f64()
         };
         run(); // warm-up: clocks up, threads started once
         let seconds = median((0..5).map(|_| run()).collect());
-        let flop = iters as f64 * ACCUMULATORS as f64 * FLOP_PER_FMA * threads as f64;
+        let per_fma = if wide {
+            2.0 * FLOP_PER_FMA
+        } else {
+            FLOP_PER_FMA
+        };
+        let flop = iters as f64 * ACCUMULATORS as f64 * per_fma * threads as f64;
         Some(flop / seconds / 1e9)
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -96,6 +156,26 @@ unsafe fn fma_loop(iters: u64) -> f32 {
     // SAFETY: `lanes` holds 8 f32, the width of one 256-bit register.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
     lanes.iter().sum()
+}
+
+/// [`fma_loop`] on 16-lane 512-bit registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_512(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let a = _mm512_set1_ps(0.999_999);
+    let b = _mm512_set1_ps(1e-7);
+    let mut acc = [_mm512_set1_ps(1.0); ACCUMULATORS];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = _mm512_fmadd_ps(*r, a, b);
+        }
+    }
+    let mut total = _mm512_setzero_ps();
+    for r in acc {
+        total = _mm512_add_ps(total, r);
+    }
+    _mm512_reduce_add_ps(total)
 }
 
 /// The float32 rate in GFLOP/s of one `(m, k)·(k, n)` product through the backend's

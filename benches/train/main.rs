@@ -187,6 +187,11 @@ fn main() -> anyhow::Result<()> {
         ..Figures::default()
     };
 
+    if o.torch {
+        eprintln!("bench: PyTorch's 2048³ GEMM");
+        figures.torch_gemm = torch::gemm(root, &data_dir, 2048, o.threads, o.reps).ok();
+    }
+
     // Shape by shape, PyTorch just before ours, so that both meet the machine in the
     // same state (a shared machine's speed drifts over minutes).
     let mut all_shapes: Vec<(usize, Option<usize>)> = Vec::new();
@@ -212,6 +217,10 @@ fn main() -> anyhow::Result<()> {
                 }
                 torch::Reference::Skipped(why) => torch_skipped = Some(why),
             }
+        }
+        if hidden == 128 && batch == Some(128) {
+            eprintln!("bench: numpy hidden 128 batch 128");
+            figures.numpy = Some(torch::numpy_epoch(root, &data_dir, 128, o.threads, o.reps));
         }
         for &backend in &o.backends {
             if !shapes(backend).contains(&(hidden, batch)) {

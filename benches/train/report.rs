@@ -24,6 +24,11 @@ pub struct Figures {
     pub to_accuracy: Vec<(&'static str, BackendKind, Option<Reached>)>,
     /// PyTorch's recipes to 98%, or why they were not run.
     pub torch_to_accuracy: Result<Vec<TorchReached>, String>,
+    /// Seconds of an epoch of the seed's equations in numpy at hidden 128, batch 128, or
+    /// why not.
+    pub numpy: Option<Result<f64, String>>,
+    /// PyTorch's float32 GEMM rate on 2048³, GFLOP/s (a second ceiling).
+    pub torch_gemm: Option<f64>,
     /// Seconds of a plain and of an augmented epoch (hidden 800, batch 128, manual, on
     /// the default backend).
     pub augmentation: Option<(f64, f64)>,
@@ -44,6 +49,8 @@ impl Default for Figures {
             to_accuracy: Vec::new(),
             torch_to_accuracy: Err("not run".into()),
             augmentation: None,
+            torch_gemm: None,
+            numpy: None,
             inference: Vec::new(),
             rss: Vec::new(),
             torch: Reference::Skipped("not run".into()),
@@ -134,13 +141,14 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
     let _ = writeln!(
         s,
         "# Training benchmark, {date}, {host}\n\n\
-         {cpu}, {cpus} logical CPUs; **{threads} threads** for every figure \
+         {cpu} ({vector}), {cpus} logical CPUs; **{threads} threads** for every figure \
          (`RAYON_NUM_THREADS` for Burn, `torch.set_num_threads` for PyTorch). \
          Burn 0.22.1; {torch_line}. Each figure is the median of {reps} runs after one \
          warm-up. Made by `cargo bench --bench train`.\n",
         date = run.date,
         host = run.host.name,
         cpu = run.host.cpu,
+        vector = run.host.vector,
         cpus = run.host.cpus,
         threads = run.threads,
         reps = run.reps,
@@ -160,7 +168,15 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
         let (m, lo, hi) = spread(&fma);
         let _ = writeln!(
             s,
-            "| FMA peak (AVX2, {} threads) | {m:.0} | {lo:.0} | {hi:.0} |",
+            "| FMA peak ({}, {} threads) | {m:.0} | {lo:.0} | {hi:.0} |",
+            crate::machine::fma_width(),
+            run.threads
+        );
+    }
+    if let Some(g) = f.torch_gemm {
+        let _ = writeln!(
+            s,
+            "| PyTorch GEMM 2048³ ({} threads) | {g:.0} | | |",
             run.threads
         );
     }
@@ -424,18 +440,34 @@ fn targets(s: &mut String, f: &Figures, n: usize) {
             );
         }
     }
+    match (&f.numpy, timing_of(f, default, Mode::Manual, 128)) {
+        (Some(Ok(numpy)), Some(t)) => {
+            let ratio = numpy / t.epoch;
+            let _ = writeln!(
+                s,
+                "- manual on {default}, hidden 128, vs numpy (`bench/numpy_ref.py`, {numpy:.2} s an \
+                 epoch): {ratio:.2}× (≥ 1.0): {}",
+                verdict(ratio >= 1.0)
+            );
+        }
+        (Some(Err(why)), _) => {
+            let _ = writeln!(s, "- numpy reference: not measured ({why})");
+        }
+        _ => {}
+    }
     for backend in backends(f) {
         if backend == BackendKind::Wgpu {
             continue;
         }
         if let Some(t) = timing_of(f, backend, Mode::Manual, 800) {
-            let pct = 100.0 * flop_per_epoch(800, n) / t.steps / 1e9 / t.gemm;
+            // The best GEMM rate seen on the machine: the backend's own or PyTorch's.
+            let best = f.torch_gemm.map_or(t.gemm, |p| p.max(t.gemm));
+            let pct = 100.0 * flop_per_epoch(800, n) / t.steps / 1e9 / best;
             let _ = writeln!(
                 s,
-                "- hidden 800 on {backend}, manual: {pct:.0}% of its GEMM ceiling \
-                 ({:.0} GFLOP/s) (≥ 50%): {}",
-                t.gemm,
-                verdict(pct >= 50.0)
+                "- hidden 800 on {backend}, manual: steps at {pct:.0}% of the best GEMM rate \
+                 measured ({best:.0} GFLOP/s, the higher of its own and PyTorch's) (≥ 60%): {}",
+                verdict(pct >= 60.0)
             );
         }
     }

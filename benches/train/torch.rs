@@ -143,3 +143,73 @@ pub fn to_accuracy(
     }
     Ok(reached)
 }
+
+/// PyTorch's float32 rate in GFLOP/s on a `side`³ product with `threads` threads (median
+/// of `reps`), or why it was not measured.
+pub fn gemm(
+    root: &Path,
+    data: &Path,
+    side: usize,
+    threads: usize,
+    reps: usize,
+) -> Result<f64, String> {
+    let out = Command::new("python3")
+        .arg(root.join("bench/torch_ref.py"))
+        .arg("--data")
+        .arg(data)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--reps",
+            &reps.to_string(),
+        ])
+        .args(["--gemm", &side.to_string()])
+        .output()
+        .map_err(|e| format!("python3 could not be started: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "bench/torch_ref.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("gflops").and_then(serde_json::Value::as_f64))
+        .ok_or_else(|| "bench/torch_ref.py printed no GEMM rate".to_string())
+}
+
+/// Median seconds of an epoch of the seed's equations in numpy (`bench/numpy_ref.py`)
+/// at `hidden`, batch 128, with `threads` BLAS threads, or why it was not measured.
+pub fn numpy_epoch(
+    root: &Path,
+    data: &Path,
+    hidden: usize,
+    threads: usize,
+    reps: usize,
+) -> Result<f64, String> {
+    let out = Command::new("python3")
+        .arg(root.join("bench/numpy_ref.py"))
+        .arg("--data")
+        .arg(data)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--reps",
+            &reps.to_string(),
+        ])
+        .args(["--case", &format!("{hidden}:128")])
+        .output()
+        .map_err(|e| format!("python3 could not be started: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "bench/numpy_ref.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("epoch_s").and_then(serde_json::Value::as_f64))
+        .ok_or_else(|| "bench/numpy_ref.py printed no timing".to_string())
+}
