@@ -59,7 +59,7 @@
 //! The library is the network and what trains and uses it:
 //! [`model`], [`loss`], [`manual`], [`autodiff`], [`gradients`], [`learner`],
 //! [`data`], [`preprocess`], [`train`], [`eval`], [`export`], [`config`], [`backend`],
-//! [`schedule`], [`augment`], [`word`],
+//! [`schedule`], [`augment`], [`word`], [`tensorboard`],
 //! and the run directory a training run writes ([`run_dir`], [`run`], [`checkpoint`],
 //! [`logging`]). Two parts serve the `mnist-nn` program and are kept here because its
 //! tests drive them directly: [`report`] (figures and a page of a run) and [`serve`]
@@ -87,6 +87,7 @@ pub mod run;
 pub mod run_dir;
 pub mod schedule;
 pub mod serve;
+pub mod tensorboard;
 pub mod train;
 pub mod word;
 

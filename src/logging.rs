@@ -1,10 +1,10 @@
 //! What a run leaves behind: `metrics.csv` (TensorBoard-style scalars, one per row,
-//! flushed every epoch) and `summary.json`.
+//! flushed every epoch), the same scalars and more in a TensorBoard event file
+//! ([`crate::tensorboard`]), and `summary.json`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -12,16 +12,21 @@ use crate::backend::BackendKind;
 use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::eval::Evaluation;
+use crate::model::TwoLayerNet;
+use crate::tensorboard::{self, EventWriter};
 use crate::train::{EarlyStop, EpochRecord, Observer};
 
 /// Header of `metrics.csv`.
 pub const METRICS_HEADER: &str = "wall_time,step,tag,value";
 
-/// Appends `wall_time,step,tag,value` rows to `metrics.csv`.
+/// Appends `wall_time,step,tag,value` rows to `metrics.csv`, and each scalar with the
+/// same tag, step and wall time to a TensorBoard event file when one is attached
+/// ([`MetricsWriter::with_events`]).
 #[derive(Debug)]
 pub struct MetricsWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    events: Option<EventWriter>,
 }
 
 impl MetricsWriter {
@@ -35,6 +40,7 @@ impl MetricsWriter {
         let mut writer = Self {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
+            events: None,
         };
         writer.line(METRICS_HEADER)?;
         writer.flush()?;
@@ -85,20 +91,77 @@ impl MetricsWriter {
         Ok(Self {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
+            events: None,
         })
     }
 
-    /// One scalar.
-    pub fn scalar(&mut self, step: usize, tag: &str, value: f64) -> Result<()> {
-        let wall_time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        self.line(&format!("{wall_time:.3},{step},{tag},{value}"))
+    /// Also writes every scalar, the weights and the config to `events`.
+    pub fn with_events(mut self, events: EventWriter) -> Self {
+        self.events = Some(events);
+        self
     }
 
-    /// Writes buffered rows to disk.
+    /// One scalar. The wall time is rounded to the millisecond that `metrics.csv`
+    /// keeps, so the event file holds the very same number.
+    pub fn scalar(&mut self, step: usize, tag: &str, value: f64) -> Result<()> {
+        let wall_time = (tensorboard::wall_time() * 1000.0).round() / 1000.0;
+        self.line(&format!("{wall_time:.3},{step},{tag},{value}"))?;
+        if let Some(events) = &mut self.events {
+            events.scalar(wall_time, step, tag, value)?;
+        }
+        Ok(())
+    }
+
+    /// The config as text in the event file (TensorBoard's Text tab), at step `step`.
+    pub fn config_text(&mut self, step: usize, toml: &str) -> Result<()> {
+        if let Some(events) = &mut self.events {
+            let text = format!("```toml\n{toml}\n```");
+            events.text(tensorboard::wall_time(), step, "config", &text)?;
+            events.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Histograms of the parameters and the first layer's weights as tiles, at `step`,
+    /// in the event file (when one is attached).
+    pub fn weights(&mut self, step: usize, model: &TwoLayerNet) -> Result<()> {
+        let Some(events) = &mut self.events else {
+            return Ok(());
+        };
+        let p = model
+            .to_host()
+            .map_err(|e| Error::device("reading the weights back", e))?;
+        let now = tensorboard::wall_time();
+        for (tag, values) in [
+            ("weights/W1", &p.w1),
+            ("weights/b1", &p.b1),
+            ("weights/W2", &p.w2),
+            ("weights/b2", &p.b2),
+        ] {
+            events.histogram(now, step, tag, values)?;
+        }
+        let zoom = if p.hidden <= 64 { 2 } else { 1 };
+        let tiles = crate::report::tiles::weight_tiles_image(&p.w1, p.hidden, zoom)?;
+        let (width, height) = tiles.dimensions();
+        let mut png = Vec::new();
+        tiles
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| Error::Figure {
+                path: events.path().to_path_buf(),
+                action: "encode the weight tiles as PNG",
+                reason: e.to_string(),
+            })?;
+        events.image(now, step, "weights/W1_tiles", png, [width, height, 3])?;
+        events.flush()
+    }
+
+    /// Writes buffered rows and events to disk.
     pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::io(&self.path, e))
+        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        if let Some(events) = &mut self.events {
+            events.flush()?;
+        }
+        Ok(())
     }
 
     fn line(&mut self, line: &str) -> Result<()> {

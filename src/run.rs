@@ -13,6 +13,7 @@ use crate::error::{ConfigError, Error, Result};
 use crate::logging::{MetricsWriter, Status, Summary};
 use crate::model::TwoLayerNet;
 use crate::run_dir::{RunDir, files};
+use crate::tensorboard::EventWriter;
 use crate::train::{
     Ending, EpochRecord, Observer, StateRef, TrainState, Trained, is_best, train_from,
 };
@@ -66,7 +67,9 @@ pub fn run(
     let device = config.backend.device()?;
     let model = TwoLayerNet::new(config.model.hidden, config.model.init, config.seed, &device);
     let run = RunDir::create(dir, config)?;
-    let metrics = MetricsWriter::create(&run.file(files::METRICS))?;
+    let events = EventWriter::create(run.path(), None)?;
+    let mut metrics = MetricsWriter::create(&run.file(files::METRICS))?.with_events(events);
+    metrics.config_text(0, &run.config().to_toml())?;
     let state = TrainState::new(model);
     train_and_save(run, state, &data, &device, metrics, ui, started)
 }
@@ -115,7 +118,10 @@ pub fn resume(
     let device = config.backend.device()?;
     let state = run.load_state(&device)?;
     run.set_config(config)?;
-    let metrics = MetricsWriter::append(&run.file(files::METRICS), state.at.step)?;
+    let events = EventWriter::create(run.path(), Some(state.at.step))?;
+    let mut metrics =
+        MetricsWriter::append(&run.file(files::METRICS), state.at.step)?.with_events(events);
+    metrics.config_text(state.at.step + 1, &run.config().to_toml())?;
     train_and_save(run, state, &data, &device, metrics, ui, started)
 }
 
@@ -235,6 +241,11 @@ impl Observer for Tee<'_> {
     }
     fn checkpoint(&mut self, state: &StateRef<'_>) -> Result<()> {
         self.run.save_checkpoint(state)?;
+        // After an evaluated epoch: the weights in TensorBoard.
+        let evaluated = state.history.last().is_some_and(|r| r.test.is_some());
+        if state.at.batch == 0 && evaluated {
+            self.metrics.weights(state.at.step, state.model)?;
+        }
         // After a finished epoch (not a stop mid-epoch) with the best validation
         // accuracy so far, its network is also kept as the best.
         if state.at.batch == 0 && is_best(state.history) {

@@ -6,7 +6,7 @@
 
 mod charts;
 pub mod metrics;
-mod tiles;
+pub(crate) mod tiles;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

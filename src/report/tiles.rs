@@ -21,6 +21,12 @@ fn save_error(path: &Path, e: image::ImageError) -> Error {
 /// its own largest |weight| so that every unit's pattern shows. Tiles are enlarged by
 /// `zoom`, with a 2-pixel grey gap.
 pub fn weight_tiles(path: &Path, w1: &[f32], hidden: usize, zoom: u32) -> Result<()> {
+    let img = weight_tiles_image(w1, hidden, zoom)?;
+    img.save(path).map_err(|e| save_error(path, e))
+}
+
+/// [`weight_tiles`] as an image in memory.
+pub fn weight_tiles_image(w1: &[f32], hidden: usize, zoom: u32) -> Result<RgbImage> {
     if w1.len() != hidden * IMAGE_PIXELS {
         return Err(Error::Shape {
             what: "W1",
@@ -60,7 +66,7 @@ pub fn weight_tiles(path: &Path, w1: &[f32], hidden: usize, zoom: u32) -> Result
             }
         }
     }
-    img.save(path).map_err(|e| save_error(path, e))
+    Ok(img)
 }
 
 /// One 28×28 image (values in `[0, 1]`, ink bright) as dark ink on white, enlarged by

@@ -18,6 +18,7 @@ mod run_dir;
 mod schedule;
 mod serve;
 mod stopping;
+mod tensorboard;
 mod training;
 mod use_model;
 mod util;
