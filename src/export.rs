@@ -153,10 +153,19 @@ pub fn read(path: &Path, format: Format) -> Result<HostParams> {
         Format::Safetensors => {
             let st = SafeTensors::deserialize(&bytes)
                 .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+            // The design notes' names, or PyTorch's for nn.Sequential(Linear, ReLU,
+            // Linear) (a state dict saved with safetensors).
+            let names = st.names();
+            let torch = !names.contains(&"W1") && names.contains(&"0.weight");
             for name in ["W1", "b1", "W2", "b2"] {
-                let t = st
-                    .tensor(name)
-                    .map_err(|e| bad(format!("no tensor {name}: {e}")))?;
+                let key = if torch { torch_name(name) } else { name };
+                let t = st.tensor(key).map_err(|e| {
+                    bad(format!(
+                        "no tensor {key}: {e} (expected W1, b1, W2, b2, or PyTorch's \
+                         0.weight, 0.bias, 2.weight, 2.bias; found {})",
+                        names.join(", ")
+                    ))
+                })?;
                 if t.dtype() != Dtype::F32 {
                     return Err(bad(format!("{name} is {:?}, not F32", t.dtype())));
                 }
@@ -213,6 +222,17 @@ pub fn read(path: &Path, format: Format) -> Result<HostParams> {
         )));
     }
     Ok(params)
+}
+
+/// PyTorch's state-dict name of a parameter of
+/// `nn.Sequential(nn.Linear(784, h), nn.ReLU(), nn.Linear(h, 10))`.
+pub fn torch_name(name: &str) -> &'static str {
+    match name {
+        "W1" => "0.weight",
+        "b1" => "0.bias",
+        "W2" => "2.weight",
+        _ => "2.bias",
+    }
 }
 
 fn from_le_bytes(bytes: &[u8]) -> Vec<f32> {

@@ -58,7 +58,7 @@
 //!
 //! The library is the network and what trains and uses it:
 //! [`model`], [`loss`], [`manual`], [`autodiff`], [`gradients`], [`learner`],
-//! [`data`], [`preprocess`], [`train`], [`eval`], [`export`], [`config`], [`backend`],
+//! [`data`], [`preprocess`], [`train`], [`eval`], [`export`], [`import`], [`config`], [`backend`],
 //! [`schedule`], [`augment`], [`word`], [`tensorboard`],
 //! and the run directory a training run writes ([`run_dir`], [`run`], [`checkpoint`],
 //! [`logging`]). Two parts serve the `mnist-nn` program and are kept here because its
@@ -76,6 +76,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod gradients;
+pub mod import;
 pub mod learner;
 pub mod logging;
 pub mod loss;

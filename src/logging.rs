@@ -212,6 +212,8 @@ pub enum Status {
     /// A rule of the config (target accuracy, patience) ended it before its last
     /// epoch; the network is saved as for a completed run.
     Stopped,
+    /// Not trained here: weights made elsewhere, brought in by `import`.
+    Imported,
 }
 
 impl Status {
@@ -222,6 +224,7 @@ impl Status {
             Status::Interrupted => "interrupted",
             Status::Diverged => "diverged",
             Status::Stopped => "stopped",
+            Status::Imported => "imported",
         }
     }
 }

@@ -176,6 +176,24 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Makes a run directory from weights trained elsewhere (a .safetensors or .npz with
+    /// float32 W1, b1, W2, b2 in the design notes' shapes, or PyTorch's 0.weight, 0.bias,
+    /// 2.weight, 2.bias), so that eval, predict, report, serve and export work on them
+    Import {
+        /// The weights file.
+        #[arg(long, value_name = "FILE")]
+        weights: PathBuf,
+        /// The run's name (default: the file's name without its extension).
+        #[arg(long)]
+        name: Option<String>,
+        /// The run directory to make (default: artifacts/<name>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The MNIST directory whose test set evaluates the weights (and that the run's
+        /// config names).
+        #[arg(long, value_name = "DIR", default_value = "data/mnist")]
+        data: PathBuf,
+    },
 }
 
 /// `--best`: the network of the best validation accuracy, else the last.
@@ -222,6 +240,12 @@ fn main() -> ExitCode {
             format,
             out,
         }) => commands::export(model, which(*best), *format, out.as_deref()),
+        Some(Command::Import {
+            weights,
+            name,
+            out,
+            data,
+        }) => commands::import(weights, name.as_deref(), out.as_deref(), data),
     };
     match result {
         Ok(code) => code,

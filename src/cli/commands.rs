@@ -260,6 +260,48 @@ pub fn export(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `import`: makes a run directory from a weights file and prints its test figures.
+pub fn import(
+    weights: &Path,
+    name: Option<&str>,
+    out: Option<&Path>,
+    data: &Path,
+) -> anyhow::Result<ExitCode> {
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => weights
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no file name to name the run by; pass --name",
+                    weights.display()
+                )
+            })?,
+    };
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => RunDir::first_free(Path::new("artifacts"), &name),
+    };
+    let imported = mnist_nn::import::import(weights, &dir, &name, data.to_path_buf())?;
+    let s = &imported.summary;
+    let test = s.test.map_or(String::new(), |t| {
+        format!(
+            ": test accuracy {:.2}%, test loss {:.4}",
+            100.0 * t.accuracy,
+            t.loss
+        )
+    });
+    println!(
+        "imported {} (hidden {}) as {}{test}",
+        weights.display(),
+        s.hidden,
+        imported.run.path().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `serve`: loads the run, listens, prints the URL on stdout, and serves until stopped.
 pub fn serve(
     run: &Path,

@@ -11,6 +11,7 @@ mod fuzz_idx;
 mod gradients;
 mod http;
 mod idx;
+mod import;
 mod optimizers;
 mod preprocess;
 mod resume;
