@@ -19,9 +19,9 @@ does for Burn, so that the two GEMM libraries can be compared on these shapes.
 Prints one JSON object per (hidden, batch, mode) with the median seconds per epoch of
 `--reps` epochs after one warm-up epoch.
 
-With `--to-accuracy RECIPE` (repeatable) it instead trains 784-800-10 from scratch by
-each recipe (see RECIPES: Adam at PyTorch's default rate, constant or cosine, and the
-recipe of configs/fast.toml written in PyTorch) until the test accuracy, evaluated
+With `--to-accuracy RECIPE` (repeatable) it instead trains the network from scratch by
+each recipe (see RECIPES: 784-800-10 with Adam at PyTorch's default rate, constant or
+cosine, and the recipe of configs/fast.toml written in PyTorch) until the test accuracy, evaluated
 after every epoch, reaches `--target`, and prints the epochs, the training seconds
 (evaluations excluded) and the accuracy reached.
 
@@ -149,23 +149,26 @@ def matmul_seconds(hidden, n, batch):
 
 
 # Recipes for time to a test accuracy: (optimizer, rate, schedule, epochs the schedule
-# spans, batch). "linear" decays to zero over the span, "cosine" follows a half
+# spans, batch, hidden). "linear" decays to zero over the span, "cosine" follows a half
 # cosine over it, both per step, as mnist-nn's schedules do.
 RECIPES = {
-    "adam": ("adam", 1e-3, "constant", 0, 128),
-    "adam-cosine": ("adam", 1e-3, "cosine", 10, 128),
-    "fast": ("adam", 2e-3, "linear", 3, 256),
+    "adam": ("adam", 1e-3, "constant", 0, 128, 800),
+    "adam-cosine": ("adam", 1e-3, "cosine", 10, 128, 800),
+    "fast": ("momentum", 0.2, "linear", 4, 128, 512),
 }
 
 
 def to_accuracy(recipe, x_all, y_all, x_test, y_test, target, max_epochs, seed):
-    """Trains 784-800-10 by `recipe` until the test accuracy reaches `target`."""
-    optimizer, rate, schedule, span, batch = RECIPES[recipe]
+    """Trains 784-hidden-10 by `recipe` until the test accuracy reaches `target`."""
+    optimizer, rate, schedule, span, batch, hidden = RECIPES[recipe]
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
-        torch.nn.Linear(784, 800), torch.nn.ReLU(), torch.nn.Linear(800, 10)
+        torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
     )
-    opt = torch.optim.Adam(net.parameters(), lr=rate)
+    if optimizer == "adam":
+        opt = torch.optim.Adam(net.parameters(), lr=rate)
+    else:
+        opt = torch.optim.SGD(net.parameters(), lr=rate, momentum=0.9)
     n = x_all.shape[0]
     per_epoch = (n + batch - 1) // batch
     total = max(span, 1) * per_epoch
@@ -196,6 +199,8 @@ def to_accuracy(recipe, x_all, y_all, x_test, y_test, target, max_epochs, seed):
         if accuracy >= target:
             return {"recipe": recipe, "epochs": epoch, "seconds": seconds,
                     "accuracy": accuracy}
+        if schedule == "linear" and epoch >= span:
+            break  # the rate is zero from here on
     return {"recipe": recipe, "epochs": None, "seconds": seconds, "accuracy": accuracy}
 
 

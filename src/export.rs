@@ -1,5 +1,6 @@
 //! Sharing the weights outside Burn: `W1, b1, W2, b2` in the design notes' shapes, as
-//! float32, in a `.safetensors` file or a numpy `.npz` archive — and reading both back.
+//! float32, in a `.safetensors` file or a numpy `.npz` archive — and reading both back —
+//! or the whole forward pass as an ONNX model ([`crate::onnx`]).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -19,17 +20,20 @@ pub enum Format {
     Safetensors,
     /// numpy's `.npz` (a zip of `.npy` arrays).
     Npz,
+    /// An ONNX model of the whole forward pass ([`crate::onnx`]); written, not read.
+    Onnx,
 }
 
 impl Format {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: [Format; 2] = [Format::Safetensors, Format::Npz];
+    pub const ALL: [Format; 3] = [Format::Safetensors, Format::Npz, Format::Onnx];
 
     /// The file extension, also the word that names the format.
     pub fn extension(self) -> &'static str {
         match self {
             Format::Safetensors => "safetensors",
             Format::Npz => "npz",
+            Format::Onnx => "onnx",
         }
     }
 }
@@ -61,6 +65,7 @@ pub fn write(params: &HostParams, format: Format, path: &Path) -> Result<()> {
     let bytes = match format {
         Format::Safetensors => safetensors_bytes(params, path)?,
         Format::Npz => npz_bytes(params, path)?,
+        Format::Onnx => crate::onnx::model_bytes(params),
     };
     crate::logging::write_atomic(path, &bytes)
 }
@@ -150,6 +155,11 @@ pub fn read(path: &Path, format: Format) -> Result<HostParams> {
     };
     let mut found: HashMap<&str, (Vec<usize>, Vec<f32>)> = HashMap::new();
     match format {
+        Format::Onnx => {
+            return Err(bad(
+                "ONNX models are written, not read; import a .safetensors or .npz".into(),
+            ));
+        }
         Format::Safetensors => {
             let st = SafeTensors::deserialize(&bytes)
                 .map_err(|e| bad(format!("not a safetensors file: {e}")))?;

@@ -82,6 +82,7 @@ pub mod logging;
 pub mod loss;
 pub mod manual;
 pub mod model;
+pub mod onnx;
 pub mod preprocess;
 pub mod report;
 pub mod run;

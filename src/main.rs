@@ -30,7 +30,7 @@ fn mode_word() -> impl TypedValueParser<Value = Mode> {
     PossibleValuesParser::new(Mode::ALL.map(Mode::name)).try_map(|word| word.parse::<Mode>())
 }
 
-/// `--format`: safetensors or npz.
+/// `--format`: safetensors, npz or onnx.
 fn format_word() -> impl TypedValueParser<Value = Format> {
     PossibleValuesParser::new(Format::ALL.map(Format::extension))
         .try_map(|word| word.parse::<Format>())
@@ -160,7 +160,8 @@ enum Command {
         #[arg(long, value_parser = backend_word())]
         backend: Option<BackendKind>,
     },
-    /// Writes W1, b1, W2, b2 (float32, the design notes' shapes) for use outside Burn.
+    /// Writes W1, b1, W2, b2 (float32, the design notes' shapes) for use outside Burn,
+    /// or the whole forward pass as an ONNX model
     Export {
         /// A run directory (holding config.toml and model.bpk).
         #[arg(long, value_name = "RUN_DIR")]
@@ -172,7 +173,7 @@ enum Command {
         /// File format.
         #[arg(long, value_parser = format_word(), default_value = "safetensors")]
         format: Format,
-        /// Output file (default: RUN_DIR/model.safetensors or RUN_DIR/model.npz).
+        /// Output file (default: RUN_DIR/model.safetensors, .npz or .onnx).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },

@@ -349,7 +349,8 @@ fn time_to_accuracy(s: &mut String, f: &Figures, n: usize) {
     let _ = writeln!(
         s,
         "## Time to 98% test accuracy\n\n\
-         Each recipe trains 784-800-10 from scratch on all {n} training images with the \
+         Each recipe trains the network from scratch on all {n} training images (784-800-10, \
+         but 784-512-10 for `fast`) with the \
          same thread count, the test set evaluated after every epoch; training seconds \
          only (evaluations excluded). PyTorch's recipes are in `bench/torch_ref.py` \
          (`RECIPES`); `fast` there is `configs/fast.toml` written in PyTorch.\n\n\

@@ -14,10 +14,12 @@
 use super::{ImageRng, SourceGrid};
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
-/// The 1-D Gaussian of standard deviation `sigma`, cut at `3σ` and normalised to sum 1;
-/// the 2-D kernel is its outer product with itself.
+/// The 1-D Gaussian of standard deviation `sigma`, cut at `2σ` (where it holds 95% of
+/// its weight) and normalised to sum 1; the 2-D kernel is its outer product with itself.
+/// Cutting at 3σ instead made the field a third dearer (an epoch of hidden 800 with
+/// every distortion on went from +16% to +30% against a plain one) for the last 4%.
 pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
-    let radius = (3.0 * sigma).ceil().max(1.0) as i32;
+    let radius = (2.0 * sigma).ceil().max(1.0) as i32;
     let weights: Vec<f32> = (-radius..=radius)
         .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
         .collect();
@@ -66,11 +68,14 @@ fn smoothed_noise(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Vec<f32> {
     let mut noise = vec![0.0f32; wide * wide];
     rng.fill_symmetric(&mut noise);
     // Along rows: `wide` rows of 28 outputs, each a sum of shifted noise rows.
+    // The kernel is symmetric (w[k] = w[taps − 1 − k]): pairs of shifted rows are added
+    // first, halving the multiplies.
+    let half = taps / 2;
     let mut rows = vec![[0.0f32; IMAGE_SIDE]; wide];
     for (out, src) in rows.iter_mut().zip(noise.chunks_exact(wide)) {
-        let mut sum = [0.0f32; IMAGE_SIDE];
-        for (k, &w) in kernel.iter().enumerate() {
-            sum = add_scaled(sum, w, &src[k..]);
+        let mut sum = add_scaled([0.0f32; IMAGE_SIDE], kernel[half], &src[half..]);
+        for (k, &w) in kernel[..half].iter().enumerate() {
+            sum = add_pair_scaled(sum, w, &src[k..], &src[taps - 1 - k..]);
         }
         *out = sum;
     }
@@ -86,6 +91,20 @@ fn smoothed_noise(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Vec<f32> {
         }
     }
     field
+}
+
+/// `sum + w · (a[..28] + b[..28])`, as [`add_scaled`].
+///
+/// # Panics
+/// If `a` or `b` is shorter than a row.
+#[inline(always)]
+fn add_pair_scaled(mut sum: [f32; IMAGE_SIDE], w: f32, a: &[f32], b: &[f32]) -> [f32; IMAGE_SIDE] {
+    let a: &[f32; IMAGE_SIDE] = a.first_chunk().expect("a smoothing source row holds at least 28 values");
+    let b: &[f32; IMAGE_SIDE] = b.first_chunk().expect("a smoothing source row holds at least 28 values");
+    for i in 0..IMAGE_SIDE {
+        sum[i] += w * (a[i] + b[i]);
+    }
+    sum
 }
 
 /// `sum + w · src[..28]`, on a row held by value (so that nothing can alias it) and of

@@ -42,16 +42,22 @@ pub fn bilinear(image: &[u8], grid: &SourceGrid) -> [f32; IMAGE_PIXELS] {
     }
     let mut out = [0.0f32; IMAGE_PIXELS];
     for ((o, &sx), &sy) in out.iter_mut().zip(&grid.x).zip(&grid.y) {
-        let (sx, sy) = (sx.clamp(LOWEST, HIGHEST), sy.clamp(LOWEST, HIGHEST));
+        // `max` then `min` rather than `clamp`: a NaN position becomes −2 (background)
+        // instead of staying NaN, which the unchecked conversions below must not see.
+        #[allow(clippy::manual_clamp)]
+        let (sx, sy) = (sx.max(LOWEST).min(HIGHEST), sy.max(LOWEST).min(HIGHEST));
         let (x0, y0) = (sx.floor(), sy.floor());
         let (fx, fy) = (sx - x0, sy - y0);
-        let at = (y0 - LOWEST) as usize * PADDED + (x0 - LOWEST) as usize;
-        // SAFETY: x0 and y0 are whole numbers in [−2, 28] after the clamp (or NaN, which
-        // the casts below turn into 0), so `at` is
-        // at most 30·32 + 30 and `at + PADDED + 1` at most 30·32 + 30 + 33 = 1023, the
-        // last index of the 32×32 padded image. Unchecked reads let the compiler turn
-        // the loop into vector gathers.
+        // SAFETY: x0 and y0 are whole numbers in [−2, 28] (finite: NaN was mapped to
+        // −2 above), so shifted by 2 they convert exactly to integers in [0, 30]; then
+        // `at` is at most 30·32 + 30 and `at + PADDED + 1` at most 1023, the last index
+        // of the 32×32 padded image. Unchecked conversions and reads are single vector
+        // instructions, which makes this loop a third of the augmentation's cost
+        // rather than two thirds.
         let (p00, p01, p10, p11) = unsafe {
+            let col = (x0 - LOWEST).to_int_unchecked::<u32>() as usize;
+            let row = (y0 - LOWEST).to_int_unchecked::<u32>() as usize;
+            let at = row * PADDED + col;
             (
                 *source.get_unchecked(at),
                 *source.get_unchecked(at + 1),

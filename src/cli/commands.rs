@@ -252,8 +252,13 @@ pub fn export(
         Path::to_path_buf,
     );
     mnist_nn::export::write(&params, format, &path)?;
+    let what = match format {
+        Format::Onnx => "an ONNX model (image [batch, 784] → logits, probabilities [batch, 10]) of",
+        _ => "",
+    };
     println!(
-        "wrote W1 [{h}, 784], b1 [{h}], W2 [10, {h}], b2 [10] (float32) to {}",
+        "wrote {what}{}W1 [{h}, 784], b1 [{h}], W2 [10, {h}], b2 [10] (float32) to {}",
+        if what.is_empty() { "" } else { " " },
         path.display(),
         h = params.hidden
     );

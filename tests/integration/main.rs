@@ -12,6 +12,7 @@ mod gradients;
 mod http;
 mod idx;
 mod import;
+mod onnx;
 mod optimizers;
 mod preprocess;
 mod resume;
