@@ -70,10 +70,22 @@ pub fn model_bytes(params: &HostParams) -> Vec<u8> {
 }
 
 fn gemm(name: &str, inputs: [&str; 3], output: &str) -> NodeProto {
-    node(name, "Gemm", &inputs, output, vec![int_attribute("transB", 1)])
+    node(
+        name,
+        "Gemm",
+        &inputs,
+        output,
+        vec![int_attribute("transB", 1)],
+    )
 }
 
-fn node(name: &str, op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+fn node(
+    name: &str,
+    op: &str,
+    inputs: &[&str],
+    output: &str,
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: vec![output.into()],

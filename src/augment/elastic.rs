@@ -99,8 +99,12 @@ fn smoothed_noise(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Vec<f32> {
 /// If `a` or `b` is shorter than a row.
 #[inline(always)]
 fn add_pair_scaled(mut sum: [f32; IMAGE_SIDE], w: f32, a: &[f32], b: &[f32]) -> [f32; IMAGE_SIDE] {
-    let a: &[f32; IMAGE_SIDE] = a.first_chunk().expect("a smoothing source row holds at least 28 values");
-    let b: &[f32; IMAGE_SIDE] = b.first_chunk().expect("a smoothing source row holds at least 28 values");
+    let a: &[f32; IMAGE_SIDE] = a
+        .first_chunk()
+        .expect("a smoothing source row holds at least 28 values");
+    let b: &[f32; IMAGE_SIDE] = b
+        .first_chunk()
+        .expect("a smoothing source row holds at least 28 values");
     for i in 0..IMAGE_SIDE {
         sum[i] += w * (a[i] + b[i]);
     }

@@ -152,7 +152,9 @@ fn elastic_fields_have_the_spread_of_their_formula_and_images_stay_in_range() {
         "Simard's σ = 4, α = 34 moves pixels by about a pixel"
     );
 
-    // Distorted images stay in [0, 1] and keep most of their ink.
+    // Distorted images stay in [0, 1] and keep their ink within reason: zooms of up
+    // to 1.1 per axis and the elastic field stretch or squeeze thin strokes (a '1' can
+    // nearly double its ink), so the bounds only catch a blank or a smeared image.
     let strong = Augmenter::new(everything());
     for index in 0..200 {
         let out = strong.image(pixels(), 5, 1, index);
@@ -169,7 +171,7 @@ fn elastic_fields_have_the_spread_of_their_formula_and_images_stay_in_range() {
             .sum();
         let ink_out: f32 = out.iter().sum();
         assert!(
-            ink_out > 0.5 * ink_in && ink_out < 1.6 * ink_in,
+            ink_out > 0.4 * ink_in && ink_out < 2.5 * ink_in,
             "image {index}: ink {ink_in} became {ink_out}"
         );
     }

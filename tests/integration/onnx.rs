@@ -13,10 +13,22 @@ fn onnxruntime_gives_the_rust_forwards_probabilities() {
     let file = tmp.path().join("net.onnx");
     let run = trained_run();
     let out = run_bin(
-        &["export", "--model", run.to_str().unwrap(), "--format", "onnx", "--out", file.to_str().unwrap()],
+        &[
+            "export",
+            "--model",
+            run.to_str().unwrap(),
+            "--format",
+            "onnx",
+            "--out",
+            file.to_str().unwrap(),
+        ],
         tmp.path(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ONNX"));
 
     let n = 1000;
@@ -33,11 +45,22 @@ fn onnxruntime_gives_the_rust_forwards_probabilities() {
         eprintln!("SKIPPING the ONNX check: {python} cannot import onnxruntime and numpy");
         return;
     }
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let read: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(read["inputs"][0][0], "image");
-    assert_eq!(read["inputs"][0][1], serde_json::json!(["batch", 784]), "a symbolic batch");
-    assert_eq!(read["outputs"], serde_json::json!(["logits", "probabilities"]));
+    assert_eq!(
+        read["inputs"][0][1],
+        serde_json::json!(["batch", 784]),
+        "a symbolic batch"
+    );
+    assert_eq!(
+        read["outputs"],
+        serde_json::json!(["logits", "probabilities"])
+    );
     assert_eq!(read["logits_shape"], serde_json::json!([n, 10]));
 
     let device = BackendKind::Ndarray.device().unwrap();
@@ -47,7 +70,12 @@ fn onnxruntime_gives_the_rust_forwards_probabilities() {
     assert_eq!(rows.len(), n);
     let mut worst = 0.0f64;
     for (row, p) in rows.iter().zip(&scored.predictions) {
-        let ort: Vec<f64> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let ort: Vec<f64> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         let digit = (0..10).max_by(|&a, &b| ort[a].total_cmp(&ort[b])).unwrap();
         assert_eq!(digit, p.digit, "the same digit");
         for (a, b) in ort.iter().zip(&p.probabilities) {
