@@ -20,6 +20,19 @@ use crate::train::{
 
 /// Loads the data `config` names and checks what depends on it.
 pub fn load_data(config: &Config, config_path: &Path) -> Result<Mnist> {
+    if !config.data.dir.is_dir() {
+        return Err(Error::MissingFile {
+            path: config.data.dir.clone(),
+            what: "data directory (data.dir)",
+            hint: if config.data.dataset == "fashion-mnist" {
+                " (Fashion-MNIST: `sudo apt install dataset-fashion-mnist` puts it in \
+                 /usr/share/datasets/fashion-mnist, or download the four files from \
+                 https://github.com/zalandoresearch/fashion-mnist into data.dir)"
+            } else {
+                " (it should hold the four IDX files, raw or .gz)"
+            },
+        });
+    }
     let data =
         Mnist::load(&config.data.dir, config.data.validation, config.data.limit).map_err(|e| {
             match e {

@@ -9,6 +9,7 @@ use anyhow::Context;
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::{Config, Overrides};
 use mnist_nn::data::MnistSplit;
+use mnist_nn::data::classes::{class_names, is_digits};
 use mnist_nn::eval::{EvalReport, Evaluation, predict, score};
 use mnist_nn::export::Format;
 use mnist_nn::logging::write_json;
@@ -136,7 +137,8 @@ pub fn eval(
     let model = run_dir.load(which, &device)?;
     let split = test_split(data, &config.data.dir)?;
     let scored = score(&model, &split.to_device(&device))?;
-    let report = EvalReport::new(&scored, &split.labels)?;
+    let names = class_names(&config.data.dataset, data.unwrap_or(&config.data.dir))?;
+    let report = EvalReport::new(&scored, &split.labels)?.with_names(names);
     let path = out.map_or_else(|| run_dir.file(files::EVAL), Path::to_path_buf);
     println!(
         "{} (hidden {}) on {} with backend {backend}\n",
@@ -162,6 +164,15 @@ pub fn predict_images(
     let run = RunDir::open(run)?;
     let device = backend.unwrap_or(run.config().backend).device()?;
     let model = run.load(which, &device)?;
+    let data = &run.config().data;
+    let names = class_names(&data.dataset, &data.dir)?;
+    if !is_digits(&data.dataset) {
+        eprintln!(
+            "note: predict prepares pictures as MNIST's digits were made (crop, 20-pixel box, \
+             centre of mass); {} pictures were made otherwise, so expect less here than eval",
+            data.dataset
+        );
+    }
     let mut failed = false;
     for path in images {
         let input = Gray::open(path).map_err(anyhow::Error::from).and_then(|g| {
@@ -182,6 +193,7 @@ pub fn predict_images(
             let line = serde_json::json!({
                 "image": path,
                 "digit": p.digit,
+                "class": names[p.digit],
                 "probabilities": p.probabilities,
             });
             println!("{line}");
@@ -195,7 +207,7 @@ pub fn predict_images(
             println!(
                 "{}: {} ({:.1}%)   {}",
                 path.display(),
-                p.digit,
+                names[p.digit],
                 100.0 * p.probabilities[p.digit],
                 probs.join(" ")
             );

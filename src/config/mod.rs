@@ -268,6 +268,18 @@ pub struct DataConfig {
     /// Train on the first this-many training images only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Which data set the files hold, for the class names (`mnist`, `fashion-mnist`,
+    /// `kmnist`; a `classes.txt` beside the files takes precedence).
+    #[serde(default = "default_dataset", skip_serializing_if = "is_mnist")]
+    pub dataset: String,
+}
+
+fn default_dataset() -> String {
+    "mnist".into()
+}
+
+fn is_mnist(name: &str) -> bool {
+    name == "mnist"
 }
 
 fn default_data_dir() -> PathBuf {
@@ -284,6 +296,7 @@ impl Default for DataConfig {
             dir: default_data_dir(),
             validation: default_validation(),
             limit: None,
+            dataset: default_dataset(),
         }
     }
 }

@@ -56,6 +56,16 @@ impl Config {
         if let Some((key, problem)) = self.train.schedule.problem(self.train.epochs) {
             return bad(&format!("train.schedule.{key}"), problem);
         }
+        if crate::data::classes::known(&self.data.dataset).is_none() {
+            return bad(
+                "data.dataset",
+                format!(
+                    "is {:?}; expected one of: {} (or put a classes.txt beside the IDX files)",
+                    self.data.dataset,
+                    crate::data::classes::DATASETS.join(", ")
+                ),
+            );
+        }
         if let Some((key, problem)) = self.train.augment.problem() {
             return bad(&format!("train.augment.{key}"), problem);
         }

@@ -1,5 +1,6 @@
 //! The MNIST database: the IDX reader and the dataset built on it.
 
+pub mod classes;
 pub mod idx;
 pub mod mnist;
 

@@ -37,6 +37,9 @@ pub struct EvalReport {
     pub confusion: [[u64; NUM_CLASSES]; NUM_CLASSES],
     /// Per digit, 0 to 9.
     pub classes: Vec<ClassMetrics>,
+    /// The classes' names (digits for MNIST), in label order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 impl EvalReport {
@@ -80,7 +83,20 @@ impl EvalReport {
             loss: scored.evaluation.loss,
             confusion,
             classes,
+            names: Vec::new(),
         })
+    }
+
+    /// The same report with the classes named (e.g. Fashion-MNIST's "Trouser") in its
+    /// table and JSON.
+    pub fn with_names(mut self, names: Vec<String>) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// The name of class `c`: its entry in [`EvalReport::names`], else the digit.
+    pub fn name(&self, c: usize) -> String {
+        self.names.get(c).cloned().unwrap_or_else(|| c.to_string())
     }
 
     /// The report as text: the headline figures, the per-digit table and the
@@ -94,12 +110,22 @@ impl EvalReport {
             100.0 * self.accuracy,
             self.loss
         );
-        let _ = writeln!(s, "digit  support  precision  recall");
+        let width = (0..NUM_CLASSES)
+            .map(|c| self.name(c).chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let head = if self.names.is_empty() {
+            "digit"
+        } else {
+            "class"
+        };
+        let _ = writeln!(s, "{head:>width$}  support  precision  recall");
         for c in &self.classes {
             let _ = writeln!(
                 s,
-                "{:>5}  {:>7}  {:>8.2}%  {:>5.2}%",
-                c.digit,
+                "{:>width$}  {:>7}  {:>8.2}%  {:>5.2}%",
+                self.name(c.digit),
                 c.support,
                 100.0 * c.precision,
                 100.0 * c.recall
@@ -107,7 +133,7 @@ impl EvalReport {
         }
         let _ = writeln!(
             s,
-            "\nconfusion matrix (rows: true digit, columns: predicted)"
+            "\nconfusion matrix (rows: true {head}, columns: predicted)"
         );
         let _ = write!(s, "true\\pred");
         for d in 0..NUM_CLASSES {

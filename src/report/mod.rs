@@ -64,7 +64,8 @@ pub fn write(run: &RunDir, device: &Device) -> Result<Written> {
     if let Some(model) = &model {
         let test = MnistSplit::read_test(&config.data.dir)?;
         let scored = score(model, &test.to_device(device))?;
-        let report = EvalReport::new(&scored, &test.labels)?;
+        let names = crate::data::classes::class_names(&config.data.dataset, &config.data.dir)?;
+        let report = EvalReport::new(&scored, &test.labels)?.with_names(names);
         let path = out.join("confusion.svg");
         charts::confusion_heat_map(&path, &report.confusion)?;
         files.push(path);
@@ -202,12 +203,12 @@ fn index_html(
     match evaluation {
         None => h.push_str("<p>No model saved yet (the first epoch has not finished).</p>\n"),
         Some(e) => {
-            h.push_str("<h2>Confusion matrix on the test set</h2>\n<figure><img src=\"confusion.svg\" alt=\"confusion matrix\"></figure>\n<figure><table><tr><th>digit</th><th>images</th><th>precision</th><th>recall</th></tr>\n");
+            h.push_str("<h2>Confusion matrix on the test set</h2>\n<figure><img src=\"confusion.svg\" alt=\"confusion matrix\"></figure>\n<figure><table><tr><th>class</th><th>images</th><th>precision</th><th>recall</th></tr>\n");
             for c in &e.classes {
                 let _ = writeln!(
                     h,
                     "<tr><td>{}</td><td>{}</td><td>{:.2}%</td><td>{:.2}%</td></tr>",
-                    c.digit,
+                    escape(&e.name(c.digit)),
                     c.support,
                     100.0 * c.precision,
                     100.0 * c.recall
@@ -225,8 +226,8 @@ fn index_html(
                     "<figure><img src=\"mistakes/{k:02}.png\" alt=\"test image {i}\" width=\"84\">\
                      <figcaption>#{i}: true {t}, said {p} ({c:.0}%)</figcaption></figure>",
                     i = m.index,
-                    t = m.label,
-                    p = m.predicted,
+                    t = escape(&e.name(m.label)),
+                    p = escape(&e.name(m.predicted)),
                     c = 100.0 * m.confidence
                 );
             }

@@ -2,6 +2,7 @@
 
 mod augment;
 mod browser;
+mod classes;
 mod cli;
 mod config;
 mod device_data;
