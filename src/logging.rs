@@ -12,6 +12,9 @@ use crate::backend::BackendKind;
 use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::eval::Evaluation;
+use burn::prelude::Tensor;
+
+use crate::manual::backward_manual;
 use crate::model::TwoLayerNet;
 use crate::tensorboard::{self, EventWriter};
 use crate::train::{EarlyStop, EpochRecord, Observer};
@@ -123,8 +126,15 @@ impl MetricsWriter {
     }
 
     /// Histograms of the parameters and the first layer's weights as tiles, at `step`,
-    /// in the event file (when one is attached).
-    pub fn weights(&mut self, step: usize, model: &TwoLayerNet) -> Result<()> {
+    /// in the event file (when one is attached); with a `probe` batch `(X, Y)`, also
+    /// histograms of the gradients `dW1`, `db1`, `dW2`, `db2` of the mean loss on it
+    /// (the hand-derived backward, which the tests hold equal to autodiff's).
+    pub fn weights(
+        &mut self,
+        step: usize,
+        model: &TwoLayerNet,
+        probe: Option<&(Tensor<2>, Tensor<2>)>,
+    ) -> Result<()> {
         let Some(events) = &mut self.events else {
             return Ok(());
         };
@@ -139,6 +149,21 @@ impl MetricsWriter {
             ("weights/b2", &p.b2),
         ] {
             events.histogram(now, step, tag, values)?;
+        }
+        if let Some((x, y)) = probe {
+            let g = backward_manual(model, x.clone(), y.clone(), &model.forward(x.clone())).grads;
+            let read = |t: Tensor<2>| {
+                t.try_into_vec_as::<f32>()
+                    .map_err(|e| Error::device("reading the gradients back", e))
+            };
+            for (tag, values) in [
+                ("gradients/dW1", read(g.dw1)?),
+                ("gradients/db1", read(g.db1.unsqueeze())?),
+                ("gradients/dW2", read(g.dw2)?),
+                ("gradients/db2", read(g.db2.unsqueeze())?),
+            ] {
+                events.histogram(now, step, tag, &values)?;
+            }
         }
         let zoom = if p.hidden <= 64 { 2 } else { 1 };
         let tiles = crate::report::tiles::weight_tiles_image(&p.w1, p.hidden, zoom)?;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::prelude::Device;
+use burn::prelude::{Device, Tensor};
 
 use crate::config::Config;
 use crate::data::{LoadError, Mnist};
@@ -150,10 +150,18 @@ fn train_and_save(
     started: Instant,
 ) -> Result<Outcome> {
     let config = run.config().clone();
+    // The first training images (up to PROBE), on which the event file's gradient
+    // histograms are taken after each evaluated epoch.
+    let k = data.train.len().min(PROBE);
+    let probe = (k > 0).then(|| {
+        let train = data.train.slice(0..k).to_device(device);
+        (train.images_in(0..k).transpose(), train.one_hot.transpose())
+    });
     let mut tee = Tee {
         run: &mut run,
         metrics,
         ui,
+        probe,
     };
     let trained = train_from(&config, state, data, device, &mut tee)?;
     let metrics = tee.metrics;
@@ -239,7 +247,12 @@ struct Tee<'a> {
     run: &'a mut RunDir,
     metrics: MetricsWriter,
     ui: &'a mut dyn Observer,
+    /// `(X, Y)` of the gradient histograms.
+    probe: Option<(Tensor<2>, Tensor<2>)>,
 }
+
+/// Training images whose gradients the event file shows after each evaluated epoch.
+const PROBE: usize = 1000;
 
 impl Observer for Tee<'_> {
     fn epoch_started(&mut self, epoch: usize, batches: usize) {
@@ -257,7 +270,8 @@ impl Observer for Tee<'_> {
         // After an evaluated epoch: the weights in TensorBoard.
         let evaluated = state.history.last().is_some_and(|r| r.test.is_some());
         if state.at.batch == 0 && evaluated {
-            self.metrics.weights(state.at.step, state.model)?;
+            self.metrics
+                .weights(state.at.step, state.model, self.probe.as_ref())?;
         }
         // After a finished epoch (not a stop mid-epoch) with the best validation
         // accuracy so far, its network is also kept as the best.

@@ -247,7 +247,8 @@ fn bad_input_exits_non_zero_with_one_clear_message() {
     // Relative data directories resolve against the working directory: none here.
     let o = mnist_nn(&["--config", sgd.to_str().unwrap()], tmp.path());
     assert!(
-        !o.status.success() && stderr(&o).contains("data/mnist/train-images-idx3-ubyte.gz"),
+        !o.status.success()
+            && stderr(&o).contains("data/mnist: data directory (data.dir) not found"),
         "{}",
         stderr(&o)
     );

@@ -228,6 +228,43 @@ fn tensorboard_reads_every_metric_the_weights_and_the_config_of_a_resumed_run() 
             "{tag} sum"
         );
     }
+    // The gradient histograms: the mean loss's gradients on the first 1,000 training
+    // images, recomputed here from the saved network on the same backend.
+    let device = mnist_nn::backend::BackendKind::Flex.device().unwrap();
+    let model = mnist_nn::model::TwoLayerNet::from_host(&saved, &device);
+    let train = mnist_nn::data::Mnist::load(&root().join("data/mnist"), 500, Some(3000))
+        .unwrap()
+        .train
+        .slice(0..1000)
+        .to_device(&device);
+    let (x, y) = (
+        train.images_in(0..1000).transpose(),
+        train.one_hot.clone().transpose(),
+    );
+    let g = mnist_nn::manual::backward_manual(&model, x.clone(), y, &model.forward(x)).grads;
+    let dw1 = g.dw1.try_into_vec_as::<f32>().unwrap();
+    let hs = read["histograms"]["gradients/dW1"]
+        .as_array()
+        .expect("dW1 histograms");
+    let last = hs.last().unwrap();
+    assert_eq!(last["num"].as_f64(), Some(dw1.len() as f64));
+    let sum: f64 = dw1.iter().map(|&v| f64::from(v)).sum();
+    let scale: f64 = dw1
+        .iter()
+        .map(|&v| f64::from(v).abs())
+        .sum::<f64>()
+        .max(1e-30);
+    assert!(
+        (last["sum"].as_f64().unwrap() - sum).abs() <= 1e-6 * scale,
+        "dW1 sum: {last} vs {sum}"
+    );
+    for tag in ["gradients/db1", "gradients/dW2", "gradients/db2"] {
+        assert_eq!(
+            read["histograms"][tag].as_array().map(Vec::len),
+            Some(4),
+            "{tag}"
+        );
+    }
     let images = read["images"]["weights/W1_tiles"]
         .as_array()
         .expect("weight tiles");
