@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::backend::BackendKind;
 use crate::config::Config;
 use crate::data::MnistSplit;
+use crate::data::classes::class_names;
 use crate::error::{Error, Result};
 use crate::eval::{Activations, Prediction, activations, mistakes, score};
 use crate::logging::Summary;
@@ -27,6 +28,7 @@ pub struct LoadedRun {
     device: Device,
     params: HostParams,
     test: std::result::Result<TestSet, String>,
+    classes: Vec<String>,
 }
 
 /// The test set and what the network makes of it.
@@ -107,6 +109,9 @@ pub struct ModelInfo<'a> {
     pub test_unavailable: Option<&'a str>,
     /// Request limits.
     pub limits: Limits,
+    /// The classes' names, in label order (the digits for MNIST; see
+    /// [`crate::data::classes`]).
+    pub classes: Vec<String>,
 }
 
 /// The limits on `POST /api/predict` bodies.
@@ -146,6 +151,7 @@ impl LoadedRun {
             Ok(split) => Ok(TestSet::new(&test_dir, split, &model, &device)?),
             Err(e) => Err(e.to_string()),
         };
+        let classes = class_names(&run.config().data.dataset, &test_dir)?;
         Ok(Self {
             run,
             backend,
@@ -153,6 +159,7 @@ impl LoadedRun {
             device,
             params,
             test,
+            classes,
         })
     }
 
@@ -200,6 +207,7 @@ impl LoadedRun {
             test: self.test.as_ref().ok().map(TestSet::summary),
             test_unavailable: self.test.as_ref().err().map(String::as_str),
             limits,
+            classes: self.classes.clone(),
         }
     }
 }

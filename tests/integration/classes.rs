@@ -165,3 +165,14 @@ fn the_shipped_fashion_config_loads_and_names_debians_directory() {
     assert_eq!(c.data.dataset, "fashion-mnist");
     assert_eq!(c.data.dir, Path::new("/usr/share/datasets/fashion-mnist"));
 }
+
+#[test]
+fn the_page_gets_the_class_names_from_the_model_description() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    run_with_data(&run, "dataset = \"fashion-mnist\"\n");
+    let loaded = mnist_nn::serve::LoadedRun::load(&run, None, None).unwrap();
+    let info = serde_json::to_value(loaded.info(mnist_nn::serve::LIMITS)).unwrap();
+    assert_eq!(info["classes"][1], "Trouser");
+    assert_eq!(info["classes"][9], "Ankle boot");
+}

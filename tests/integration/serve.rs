@@ -142,6 +142,11 @@ fn model_describes_the_run_and_its_test_accuracy() {
     assert_eq!(info["config"]["train"]["batch_size"], 16);
     assert_eq!(info["summary"]["status"], "completed");
     assert_eq!(info["limits"]["max_body_bytes"], 1 << 20);
+    assert_eq!(
+        info["classes"],
+        serde_json::json!(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]),
+        "MNIST's classes are its digits"
+    );
     // The accuracy recounted here from the saved parameters, on the host in f64.
     let test = &mnist().test;
     let correct = (0..test.len())

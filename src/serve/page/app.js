@@ -159,6 +159,9 @@ async function json(response) {
 
 // ---- the answer -------------------------------------------------------------------
 
+// The classes' names: the digits, or those /api/model gives (e.g. Fashion-MNIST's).
+let names = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
 const bars = [];
 for (let d = 0; d < 10; d += 1) {
   const column = document.createElement('div');
@@ -172,7 +175,7 @@ for (let d = 0; d < 10; d += 1) {
 function showAnswer(answer, version) {
   state.answered = version;
   const digit = $('digit');
-  digit.textContent = String(answer.digit);
+  digit.textContent = names[answer.digit];
   digit.dataset.version = String(version);
   const p = answer.probabilities;
   $('confidence').textContent = `${(100 * p[answer.digit]).toFixed(1)}% sure`;
@@ -181,7 +184,7 @@ function showAnswer(answer, version) {
     bar.classList.toggle('top', d === answer.digit);
     bar.querySelector('.fill').style.height = `${(100 * p[d]).toFixed(1)}%`;
     bar.querySelector('.p').textContent = p[d] >= 0.005 ? `${Math.round(100 * p[d])}%` : '';
-    bar.title = `${d}: ${(100 * p[d]).toFixed(2)}%`;
+    bar.title = `${names[d]}: ${(100 * p[d]).toFixed(2)}%`;
   });
   $('message').textContent = '';
   drawInput(answer.input);
@@ -332,11 +335,11 @@ function paintVotes(outgoing) {
     vote.className = 'vote';
     const height = (50 * Math.abs(w)) / scale;
     vote.innerHTML = '<span class="track"><span class="fill"></span></span>'
-      + `<span class="label">${d}</span>`;
+      + `<span class="label">${names[d]}</span>`;
     const fill = vote.querySelector('.fill');
     fill.style.height = `${height.toFixed(1)}%`;
     fill.classList.add(w >= 0 ? 'up' : 'down');
-    vote.title = `${d}: ${w.toFixed(3)}`;
+    vote.title = `${names[d]}: ${w.toFixed(3)}`;
     box.appendChild(vote);
   });
 }
@@ -357,10 +360,10 @@ async function browse(which) {
     ink.drawImage(small, 0, 0, pad.width, pad.height);
     showAnswer(answer, state.version);
     const verdict = answer.correct ? 'right' : 'wrong';
-    const text = `Test image ${answer.index}: labelled ${answer.label}; the network says `
-      + `${answer.digit} (${verdict}). Draw on the pad to start again.`;
+    const text = `Test image ${answer.index}: labelled ${names[answer.label]}; the network `
+      + `says ${names[answer.digit]} (${verdict}). Draw on the pad to start again.`;
     $('test-status').textContent = text;
-    $('source').textContent = `Test image ${answer.index} (label ${answer.label}).`;
+    $('source').textContent = `Test image ${answer.index} (label ${names[answer.label]}).`;
   } catch (error) {
     showError(error.message);
   }
@@ -383,6 +386,10 @@ async function start() {
   } catch (error) {
     $('model-info').textContent = `Cannot describe the model: ${error.message}`;
     return;
+  }
+  if (Array.isArray(model.classes) && model.classes.length === 10) {
+    names = model.classes.map(String);
+    bars.forEach((bar, d) => { bar.querySelector('.label').textContent = names[d]; });
   }
   buildUnits(model.hidden);
   showHidden(null);
