@@ -14,26 +14,16 @@ epochs after one warm-up epoch. Exits 3 when numpy cannot be imported.
 """
 
 import argparse
-import gzip
 import json
 import os
 import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mnist_idx import read_idx  # noqa: E402
+
 ALPHA = 0.01
-
-
-def read_idx(np, path):
-    """An IDX file (raw or gzipped) as a uint8 array of its dimensions."""
-    if not os.path.exists(path) and os.path.exists(path + ".gz"):
-        path += ".gz"
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def epoch_seconds(np, params, x_all, y_all, batch, rng):
@@ -82,8 +72,8 @@ def main():
     except ImportError as e:
         print(f"numpy_ref: {e}", file=sys.stderr)
         sys.exit(3)
-    images = read_idx(np, os.path.join(args.data, "train-images-idx3-ubyte"))
-    labels = read_idx(np, os.path.join(args.data, "train-labels-idx1-ubyte"))
+    images = read_idx(os.path.join(args.data, "train-images-idx3-ubyte"))
+    labels = read_idx(os.path.join(args.data, "train-labels-idx1-ubyte"))
     x_all = np.ascontiguousarray(images.reshape(len(images), 784).T.astype(np.float32) / 255.0)
     y_all = labels.astype(np.int64)
     rng = np.random.default_rng(1)

@@ -29,13 +29,15 @@ Exits 3 when torch cannot be imported.
 """
 
 import argparse
-import gzip
 import json
 import math
 import os
 import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mnist_idx import read_idx  # noqa: E402
 
 try:
     import numpy as np
@@ -46,18 +48,6 @@ except ImportError as e:  # the bench reports the reference as skipped
     sys.exit(3)
 
 ALPHA = 0.01
-
-
-def read_idx(path):
-    """An IDX file (raw or gzipped) as a numpy uint8 array of its dimensions."""
-    if not os.path.exists(path) and os.path.exists(path + ".gz"):
-        path += ".gz"
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def autograd_step(hidden):

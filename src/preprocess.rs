@@ -4,7 +4,10 @@
 //! pasted into a 28×28 field so that its centre of mass is the field's centre.
 //!
 //! [`preprocess`] is the one function that does this; `predict` and the web page both
-//! call it.
+//! call it. Other IDX sets were made otherwise: Fashion-MNIST's pictures were trimmed,
+//! their longer side scaled to 28 pixels and the shorter one padded to 28 around the
+//! middle (Xiao, Rasul & Vollgraf 2017, §2). [`preprocess_as`] with [`Framing::Fit`]
+//! does that, and `predict` picks it for any set but MNIST.
 
 use std::path::Path;
 
@@ -106,9 +109,48 @@ pub enum PreprocessError {
     Decode(String),
 }
 
+/// How a cropped picture is placed in the 28×28 field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// MNIST's digits: the longer side scaled to 20 pixels, the centre of mass at the
+    /// field's centre.
+    Digit,
+    /// Fashion-MNIST's way: the longer side scaled to 28 pixels, the picture in the
+    /// middle of the field.
+    Fit,
+}
+
+impl Framing {
+    /// The framing a data set (as `data.dataset` names it) was made with.
+    pub fn for_dataset(dataset: &str) -> Self {
+        if crate::data::classes::is_digits(dataset) {
+            Framing::Digit
+        } else {
+            Framing::Fit
+        }
+    }
+
+    /// What it does, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Framing::Digit => "cropped, longer side 20 px, centre of mass at the centre",
+            Framing::Fit => "cropped, longer side 28 px, centred",
+        }
+    }
+}
+
 /// The 784 network inputs (row-major 28×28, ink = 1, background = 0) for a picture of
 /// one digit, dark-on-light or light-on-dark, of any size.
 pub fn preprocess(picture: &Gray) -> std::result::Result<[f32; IMAGE_PIXELS], PreprocessError> {
+    preprocess_as(picture, Framing::Digit)
+}
+
+/// [`preprocess`] with the given framing: the same cropping and polarity, then the
+/// picture scaled and placed as `framing` says.
+pub fn preprocess_as(
+    picture: &Gray,
+    framing: Framing,
+) -> std::result::Result<[f32; IMAGE_PIXELS], PreprocessError> {
     let expected = picture.width * picture.height;
     if picture.pixels.len() != expected || expected == 0 {
         return Err(PreprocessError::Size {
@@ -124,12 +166,35 @@ pub fn preprocess(picture: &Gray) -> std::result::Result<[f32; IMAGE_PIXELS], Pr
     let cropped: Vec<f32> = (y0..y1)
         .flat_map(|y| ink[y * picture.width + x0..y * picture.width + x1].to_vec())
         .collect();
-    // Longer side to 20 px, keeping the aspect ratio.
-    let scale = DIGIT_BOX as f64 / w.max(h) as f64;
-    let new_w = ((w as f64 * scale).round() as usize).clamp(1, DIGIT_BOX);
-    let new_h = ((h as f64 * scale).round() as usize).clamp(1, DIGIT_BOX);
-    let digit = resize_area(&cropped, w, h, new_w, new_h);
-    Ok(paste_centred_by_mass(&digit, new_w, new_h))
+    // Longer side to the box (20 px for a digit, 28 to fit), keeping the aspect ratio.
+    let side = match framing {
+        Framing::Digit => DIGIT_BOX,
+        Framing::Fit => IMAGE_SIDE,
+    };
+    let scale = side as f64 / w.max(h) as f64;
+    let new_w = ((w as f64 * scale).round() as usize).clamp(1, side);
+    let new_h = ((h as f64 * scale).round() as usize).clamp(1, side);
+    let resized = resize_area(&cropped, w, h, new_w, new_h);
+    Ok(match framing {
+        Framing::Digit => paste_centred_by_mass(&resized, new_w, new_h),
+        Framing::Fit => paste_in_the_middle(&resized, new_w, new_h),
+    })
+}
+
+/// Places a `w × h` picture (at most 28 a side) in the middle of the 28×28 field.
+fn paste_in_the_middle(picture: &[f32], w: usize, h: usize) -> [f32; IMAGE_PIXELS] {
+    let (dx, dy) = (
+        (IMAGE_SIDE - w.min(IMAGE_SIDE)) / 2,
+        (IMAGE_SIDE - h.min(IMAGE_SIDE)) / 2,
+    );
+    let mut out = [0.0f32; IMAGE_PIXELS];
+    for (i, &v) in picture.iter().enumerate() {
+        let (x, y) = (i % w + dx, i / w + dy);
+        if x < IMAGE_SIDE && y < IMAGE_SIDE {
+            out[y * IMAGE_SIDE + x] = v;
+        }
+    }
+    out
 }
 
 /// Ink intensity in `[0, 1]`: inverted when the border (the background) is light, then

@@ -93,7 +93,8 @@ pub struct TorchReached {
     pub accuracy: f64,
 }
 
-/// Trains 784-800-10 in PyTorch by each of `recipes` until `target` test accuracy.
+/// Trains the network in PyTorch by each of `recipes` (`bench/torch_ref.py`'s `RECIPES`)
+/// until `target` test accuracy.
 pub fn to_accuracy(
     root: &Path,
     data: &Path,
@@ -101,29 +102,13 @@ pub fn to_accuracy(
     threads: usize,
     target: f64,
 ) -> Result<Vec<TorchReached>, String> {
-    let mut cmd = Command::new("python3");
-    cmd.arg(root.join("bench/torch_ref.py"))
-        .arg("--data")
-        .arg(data)
-        .args(["--threads", &threads.to_string()])
-        .args(["--target", &target.to_string()]);
+    let mut args = vec!["--target".to_string(), target.to_string()];
     for recipe in recipes {
-        cmd.args(["--to-accuracy", recipe]);
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("python3 could not be started: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "bench/torch_ref.py failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        args.extend(["--to-accuracy".to_string(), recipe.to_string()]);
     }
     let mut reached = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
+    // `--reps` is unused by the recipes (each trains once).
+    for v in script_lines(root, "torch_ref.py", data, threads, 1, &args)? {
         let (Some(recipe), Some(seconds), Some(accuracy)) = (
             v.get("recipe").and_then(|r| r.as_str()),
             v.get("seconds").and_then(serde_json::Value::as_f64),
@@ -144,6 +129,41 @@ pub fn to_accuracy(
     Ok(reached)
 }
 
+/// Runs `bench/<script>` with `--data`, `--threads`, `--reps` and `args`, and returns
+/// the JSON objects it printed, one a line, or why it could not run.
+fn script_lines(
+    root: &Path,
+    script: &str,
+    data: &Path,
+    threads: usize,
+    reps: usize,
+    args: &[String],
+) -> Result<Vec<serde_json::Value>, String> {
+    let out = Command::new("python3")
+        .arg(root.join("bench").join(script))
+        .arg("--data")
+        .arg(data)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--reps",
+            &reps.to_string(),
+        ])
+        .args(args)
+        .output()
+        .map_err(|e| format!("python3 could not be started: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "bench/{script} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect())
+}
+
 /// PyTorch's float32 rate in GFLOP/s on a `side`³ product with `threads` threads (median
 /// of `reps`), or why it was not measured.
 pub fn gemm(
@@ -153,28 +173,9 @@ pub fn gemm(
     threads: usize,
     reps: usize,
 ) -> Result<f64, String> {
-    let out = Command::new("python3")
-        .arg(root.join("bench/torch_ref.py"))
-        .arg("--data")
-        .arg(data)
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--reps",
-            &reps.to_string(),
-        ])
-        .args(["--gemm", &side.to_string()])
-        .output()
-        .map_err(|e| format!("python3 could not be started: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "bench/torch_ref.py failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let args = ["--gemm".to_string(), side.to_string()];
+    script_lines(root, "torch_ref.py", data, threads, reps, &args)?
+        .iter()
         .find_map(|v| v.get("gflops").and_then(serde_json::Value::as_f64))
         .ok_or_else(|| "bench/torch_ref.py printed no GEMM rate".to_string())
 }
@@ -188,28 +189,9 @@ pub fn numpy_epoch(
     threads: usize,
     reps: usize,
 ) -> Result<f64, String> {
-    let out = Command::new("python3")
-        .arg(root.join("bench/numpy_ref.py"))
-        .arg("--data")
-        .arg(data)
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--reps",
-            &reps.to_string(),
-        ])
-        .args(["--case", &format!("{hidden}:128")])
-        .output()
-        .map_err(|e| format!("python3 could not be started: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "bench/numpy_ref.py failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let args = ["--case".to_string(), format!("{hidden}:128")];
+    script_lines(root, "numpy_ref.py", data, threads, reps, &args)?
+        .iter()
         .find_map(|v| v.get("epoch_s").and_then(serde_json::Value::as_f64))
         .ok_or_else(|| "bench/numpy_ref.py printed no timing".to_string())
 }

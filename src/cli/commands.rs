@@ -9,11 +9,11 @@ use anyhow::Context;
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::{Config, Overrides};
 use mnist_nn::data::MnistSplit;
-use mnist_nn::data::classes::{class_names, is_digits};
+use mnist_nn::data::classes::class_names;
 use mnist_nn::eval::{EvalReport, Evaluation, predict, score};
 use mnist_nn::export::Format;
 use mnist_nn::logging::write_json;
-use mnist_nn::preprocess::{Gray, preprocess};
+use mnist_nn::preprocess::{Framing, Gray, preprocess_as};
 use mnist_nn::run::ResumeOverrides;
 use mnist_nn::run_dir::{RunDir, Which, files};
 use mnist_nn::train::{EarlyStop, Ending};
@@ -166,17 +166,19 @@ pub fn predict_images(
     let model = run.load(which, &device)?;
     let data = &run.config().data;
     let names = class_names(&data.dataset, &data.dir)?;
-    if !is_digits(&data.dataset) {
+    let framing = Framing::for_dataset(&data.dataset);
+    if framing != Framing::Digit {
         eprintln!(
-            "note: predict prepares pictures as MNIST's digits were made (crop, 20-pixel box, \
-             centre of mass); {} pictures were made otherwise, so expect less here than eval",
-            data.dataset
+            "pictures prepared as {} was made: {}",
+            data.dataset,
+            framing.describe()
         );
     }
     let mut failed = false;
     for path in images {
         let input = Gray::open(path).map_err(anyhow::Error::from).and_then(|g| {
-            preprocess(&g).with_context(|| format!("{}: cannot find a digit", path.display()))
+            preprocess_as(&g, framing)
+                .with_context(|| format!("{}: cannot find a digit", path.display()))
         });
         let input = match input {
             Ok(input) => input,

@@ -9,11 +9,11 @@ use mnist_nn::IMAGE_PIXELS;
 use mnist_nn::augment::{Augment, Augmenter, Distortion, gaussian_kernel, image_rng};
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::Config;
-use mnist_nn::data::{Mnist, pixel_value};
+use mnist_nn::data::pixel_value;
 use mnist_nn::model::TwoLayerNet;
-use mnist_nn::train::{EpochRecord, Observer, StateRef, TrainState, train, train_from};
+use mnist_nn::train::{EpochRecord, train, train_from};
 
-use crate::util::mnist;
+use crate::util::{StopAt, mnist, small_mnist};
 
 /// Every kind of distortion at once, at the strengths of a real run.
 fn everything() -> Augment {
@@ -201,47 +201,6 @@ fn config(extra: &str, epochs: usize) -> Config {
     c
 }
 
-/// 1,000 training images (10 steps an epoch at batch 100), 500 validation.
-fn small() -> Mnist {
-    let all = mnist();
-    Mnist {
-        train: all.train.slice(0..1000),
-        valid: all.valid.slice(0..500),
-        test: all.test.slice(0..1000),
-    }
-}
-
-/// Stops once the epoch given is done (or, with `at_batch`, part-way into the next),
-/// keeping the state it was offered.
-struct StopAt {
-    epoch: usize,
-    at_batch: Option<usize>,
-    batches_seen: usize,
-    saved: Option<(
-        mnist_nn::model::HostParams,
-        mnist_nn::train::Position,
-        Vec<EpochRecord>,
-    )>,
-}
-
-impl Observer for StopAt {
-    fn batch_finished(&mut self, _batch: usize) {
-        self.batches_seen += 1;
-    }
-    fn checkpoint(&mut self, state: &StateRef<'_>) -> mnist_nn::Result<()> {
-        let params = state.model.to_host().expect("reads back");
-        self.saved = Some((params, state.at, state.history.to_vec()));
-        Ok(())
-    }
-    fn stop_requested(&mut self) -> bool {
-        let done = self.batches_seen / 10;
-        match self.at_batch {
-            Some(b) => done == self.epoch && self.batches_seen % 10 == b,
-            None => done >= self.epoch,
-        }
-    }
-}
-
 #[test]
 fn an_augmented_scheduled_run_stopped_and_resumed_equals_an_uninterrupted_one() {
     let c = config(
@@ -249,7 +208,7 @@ fn an_augmented_scheduled_run_stopped_and_resumed_equals_an_uninterrupted_one() 
         3,
     );
     let device = BackendKind::Flex.device().unwrap();
-    let data = small();
+    let data = small_mnist();
     let fresh = || TwoLayerNet::new(16, c.model.init, c.seed, &device);
     let straight = train(&c, fresh(), &data, &device, &mut ()).unwrap();
     let plain = config(
@@ -264,21 +223,10 @@ fn an_augmented_scheduled_run_stopped_and_resumed_equals_an_uninterrupted_one() 
     );
     // Stopped at an epoch's end, and in the middle of an epoch (batch 4 of 10).
     for at_batch in [None, Some(4)] {
-        let mut stop = StopAt {
-            epoch: 1,
-            at_batch,
-            batches_seen: 0,
-            saved: None,
-        };
+        let mut stop = StopAt::new(1, at_batch);
         train(&c, fresh(), &data, &device, &mut stop).unwrap();
-        let (params, at, history) = stop.saved.expect("a checkpoint was offered");
-        let state = TrainState {
-            model: TwoLayerNet::from_host(&params, &device),
-            optimizer: None,
-            velocity: None,
-            at,
-            history,
-        };
+        let at = stop.saved.as_ref().map(|s| s.1);
+        let state = stop.state(&device);
         let resumed = train_from(&c, state, &data, &device, &mut ()).unwrap();
         assert_eq!(
             resumed.model.to_host().unwrap(),

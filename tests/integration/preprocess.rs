@@ -117,3 +117,23 @@ fn an_mnist_digit_comes_back_nearly_unchanged() {
         assert!(moved < 0.5 * total, "image {i}: {moved} of {total} moved");
     }
 }
+
+#[test]
+fn fit_framing_scales_the_longer_side_to_28_and_centres_the_picture() {
+    use mnist_nn::preprocess::{Framing, preprocess_as};
+    // A dark 40×20 rectangle on white paper (a garment photographed on a light
+    // background): Fashion-MNIST's framing inverts it, scales 40 → 28 and 20 → 14, and
+    // pads the 14 rows to 28 around the middle: rows 7..21, every column.
+    let g = picture(100, 80, (30, 30, 70, 50), 0.1, 0.95);
+    let img = preprocess_as(&g, Framing::Fit).unwrap();
+    assert_eq!(ink_box(&img), (28, 14));
+    for y in 0..IMAGE_SIDE {
+        let row_ink: f32 = img[y * IMAGE_SIDE..(y + 1) * IMAGE_SIDE].iter().sum();
+        assert_eq!(row_ink > 0.0, (7..21).contains(&y), "row {y}: {row_ink}");
+    }
+    // The digit framing of the same picture stays within MNIST's 20-pixel box.
+    let digit = preprocess_as(&g, Framing::Digit).unwrap();
+    assert_eq!(ink_box(&digit), (DIGIT_BOX, DIGIT_BOX / 2));
+    assert_eq!(Framing::for_dataset("fashion-mnist"), Framing::Fit);
+    assert_eq!(Framing::for_dataset("mnist"), Framing::Digit);
+}

@@ -5,12 +5,11 @@ use std::path::Path;
 
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::Config;
-use mnist_nn::data::Mnist;
 use mnist_nn::model::TwoLayerNet;
 use mnist_nn::schedule::Schedule;
-use mnist_nn::train::{EpochRecord, Observer, StateRef, TrainState, train, train_from};
+use mnist_nn::train::{EpochRecord, train, train_from};
 
-use crate::util::mnist;
+use crate::util::{StopAt, small_mnist};
 
 /// Rates are compared to 1e-12 of α: each is one or two f64 operations from the
 /// formula, so only a wrong formula (a missing warm-up, a cosine of the wrong phase, a
@@ -67,16 +66,6 @@ fn config(schedule: &str, epochs: usize) -> Config {
     c
 }
 
-/// 1,000 training images (10 steps an epoch at batch 100), 500 validation.
-fn small() -> Mnist {
-    let all = mnist();
-    Mnist {
-        train: all.train.slice(0..1000),
-        valid: all.valid.slice(0..500),
-        test: all.test.slice(0..1000),
-    }
-}
-
 #[test]
 fn the_loop_takes_and_logs_the_scheduled_rate() {
     let c = config(
@@ -85,36 +74,13 @@ fn the_loop_takes_and_logs_the_scheduled_rate() {
     );
     let device = BackendKind::Flex.device().unwrap();
     let model = TwoLayerNet::new(16, c.model.init, c.seed, &device);
-    let trained = train(&c, model, &small(), &device, &mut ()).unwrap();
+    let trained = train(&c, model, &small_mnist(), &device, &mut ()).unwrap();
     let lrs: Vec<f64> = trained.history.iter().map(|r| r.lr).collect();
     assert_eq!(
         lrs,
         vec![0.2, 0.1, 0.05],
         "the rate of each epoch's last step"
     );
-}
-
-/// Stops after `after` epochs, keeping the state it was offered.
-struct StopAfter {
-    after: usize,
-    saved: Option<(
-        mnist_nn::model::HostParams,
-        mnist_nn::train::Position,
-        Vec<EpochRecord>,
-    )>,
-}
-
-impl Observer for StopAfter {
-    fn checkpoint(&mut self, state: &StateRef<'_>) -> mnist_nn::Result<()> {
-        let params = state.model.to_host().expect("reads back");
-        self.saved = Some((params, state.at, state.history.to_vec()));
-        Ok(())
-    }
-    fn stop_requested(&mut self) -> bool {
-        self.saved
-            .as_ref()
-            .is_some_and(|(_, at, _)| at.epoch > self.after)
-    }
 }
 
 #[test]
@@ -126,24 +92,14 @@ fn a_scheduled_run_stopped_and_resumed_equals_an_uninterrupted_one() {
         4,
     );
     let device = BackendKind::Flex.device().unwrap();
-    let data = small();
+    let data = small_mnist();
     let fresh = || TwoLayerNet::new(16, c.model.init, c.seed, &device);
     let straight = train(&c, fresh(), &data, &device, &mut ()).unwrap();
 
-    let mut stop = StopAfter {
-        after: 2,
-        saved: None,
-    };
+    let mut stop = StopAt::new(2, None);
     let first = train(&c, fresh(), &data, &device, &mut stop).unwrap();
     assert_eq!(first.history.len(), 2, "stopped after epoch 2");
-    let (params, at, history) = stop.saved.expect("a checkpoint was offered");
-    let state = TrainState {
-        model: TwoLayerNet::from_host(&params, &device),
-        optimizer: None,
-        velocity: None,
-        at,
-        history,
-    };
+    let state = stop.state(&device);
     let resumed = train_from(&c, state, &data, &device, &mut ()).unwrap();
     assert_eq!(
         resumed.model.to_host().unwrap(),

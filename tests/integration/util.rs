@@ -216,3 +216,72 @@ pub fn run_bin_without_gpu(args: &[&str], cwd: &Path) -> std::process::Output {
         .output()
         .expect("binary runs")
 }
+
+/// 1,000 training images (10 steps an epoch at batch 100), 500 validation, 1,000 test.
+pub fn small_mnist() -> Mnist {
+    let all = mnist();
+    Mnist {
+        train: all.train.slice(0..1000),
+        valid: all.valid.slice(0..500),
+        test: all.test.slice(0..1000),
+    }
+}
+
+/// What a checkpoint offered: the parameters, the position and the history.
+pub type Saved = (
+    mnist_nn::model::HostParams,
+    mnist_nn::train::Position,
+    Vec<mnist_nn::train::EpochRecord>,
+);
+
+/// Stops training once epoch `epoch` is done (with `at_batch`, `at_batch` batches into
+/// the next one instead), keeping the state it was last offered. Counts batches of
+/// [`small_mnist`] at batch 100: 10 an epoch.
+pub struct StopAt {
+    pub epoch: usize,
+    pub at_batch: Option<usize>,
+    pub batches_seen: usize,
+    pub saved: Option<Saved>,
+}
+
+impl StopAt {
+    /// Stops after `epoch` epochs, or `at_batch` batches into the next.
+    pub fn new(epoch: usize, at_batch: Option<usize>) -> Self {
+        Self {
+            epoch,
+            at_batch,
+            batches_seen: 0,
+            saved: None,
+        }
+    }
+
+    /// The saved state as a [`mnist_nn::train::TrainState`] on `device`.
+    pub fn state(self, device: &Device) -> mnist_nn::train::TrainState {
+        let (params, at, history) = self.saved.expect("a checkpoint was offered");
+        mnist_nn::train::TrainState {
+            model: mnist_nn::model::TwoLayerNet::from_host(&params, device),
+            optimizer: None,
+            velocity: None,
+            at,
+            history,
+        }
+    }
+}
+
+impl mnist_nn::train::Observer for StopAt {
+    fn batch_finished(&mut self, _batch: usize) {
+        self.batches_seen += 1;
+    }
+    fn checkpoint(&mut self, state: &mnist_nn::train::StateRef<'_>) -> mnist_nn::Result<()> {
+        let params = state.model.to_host().expect("reads back");
+        self.saved = Some((params, state.at, state.history.to_vec()));
+        Ok(())
+    }
+    fn stop_requested(&mut self) -> bool {
+        let done = self.batches_seen / 10;
+        match self.at_batch {
+            Some(b) => done == self.epoch && self.batches_seen % 10 == b,
+            None => done >= self.epoch,
+        }
+    }
+}
