@@ -143,3 +143,33 @@ fn bad_weight_files_name_the_problem_and_leave_no_run() {
         assert!(!run.exists(), "{}: a run was left behind", file.display());
     }
 }
+
+#[test]
+fn exported_names_and_shapes_are_the_ones_readme_maps_onto_pytorch_linear_layers() {
+    // README loads the export into nn.Sequential(Linear(784, h), ReLU, Linear(h, 10)) by
+    // renaming W1 → 0.weight, b1 → 0.bias, W2 → 2.weight, b2 → 2.bias: Linear keeps its
+    // weight as (out, in), so the shapes must be exactly these, in float32.
+    let tmp = tempfile::tempdir().unwrap();
+    let params = saved_params(trained_run());
+    let h = params.hidden;
+    let file = tmp.path().join("w.safetensors");
+    export::write(&params, Format::Safetensors, &file).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = st.names();
+    names.sort();
+    assert_eq!(names, ["W1", "W2", "b1", "b2"]);
+    for (name, shape) in [
+        ("W1", vec![h, 784]),
+        ("b1", vec![h]),
+        ("W2", vec![10, h]),
+        ("b2", vec![10]),
+    ] {
+        let t = st.tensor(name).unwrap();
+        assert_eq!(
+            (t.shape().to_vec(), t.dtype()),
+            (shape, Dtype::F32),
+            "{name}"
+        );
+    }
+}
