@@ -19,7 +19,7 @@ use crate::data::MnistSplit;
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
 use crate::export::{self, Format};
-use crate::logging::{METRICS_HEADER, Status, Summary, write_atomic};
+use crate::logging::{MetricsWriter, Status, Summary};
 use crate::model::TwoLayerNet;
 use crate::run_dir::{RunDir, files};
 
@@ -73,8 +73,7 @@ pub fn import(weights: &Path, dir: &Path, name: &str, data_dir: PathBuf) -> Resu
     let tested = evaluate(&model, &test.to_device(&device))?;
     let mut run = RunDir::create(dir, config)?;
     run.save_model(&model)?;
-    let metrics = run.file(files::METRICS);
-    write_atomic(&metrics, format!("{METRICS_HEADER}\n").as_bytes())?;
+    MetricsWriter::create(&run.file(files::METRICS))?;
     let config = run.config();
     let summary = Summary {
         name: config.name.clone(),

@@ -30,37 +30,20 @@ pub fn run(
     threads: usize,
     reps: usize,
 ) -> Reference {
-    let mut cmd = Command::new("python3");
-    cmd.arg(root.join("bench/torch_ref.py"))
-        .arg("--data")
-        .arg(data)
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--reps",
-            &reps.to_string(),
-        ]);
-    for (hidden, batch) in cases {
-        let batch = batch.map_or_else(|| "full".to_string(), |b| b.to_string());
-        cmd.args(["--case", &format!("{hidden}:{batch}")]);
-    }
-    let out = match cmd.output() {
-        Ok(out) => out,
-        Err(e) => return Reference::Skipped(format!("python3 could not be started: {e}")),
+    let args: Vec<String> = cases
+        .iter()
+        .flat_map(|(hidden, batch)| {
+            let batch = batch.map_or_else(|| "full".to_string(), |b| b.to_string());
+            ["--case".to_string(), format!("{hidden}:{batch}")]
+        })
+        .collect();
+    let lines = match script_lines(root, "torch_ref.py", data, threads, reps, &args) {
+        Ok(lines) => lines,
+        Err(why) => return Reference::Skipped(why),
     };
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(3) {
-        return Reference::Skipped(format!("torch cannot be imported ({})", stderr.trim()));
-    }
-    if !out.status.success() {
-        return Reference::Skipped(format!("bench/torch_ref.py failed: {}", stderr.trim()));
-    }
     let mut times = TorchTimes::new();
     let mut version = String::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
+    for v in lines {
         let field = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
         if let (Some(h), Some(b), Some(mode), Some(s)) = (
             field("hidden"),
@@ -130,7 +113,8 @@ pub fn to_accuracy(
 }
 
 /// Runs `bench/<script>` with `--data`, `--threads`, `--reps` and `args`, and returns
-/// the JSON objects it printed, one a line, or why it could not run.
+/// the JSON objects it printed, one a line, or why it could not run (exit status 3:
+/// the script could not import its library).
 fn script_lines(
     root: &Path,
     script: &str,
@@ -152,11 +136,15 @@ fn script_lines(
         .args(args)
         .output()
         .map_err(|e| format!("python3 could not be started: {e}"))?;
-    if !out.status.success() {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) {
         return Err(format!(
-            "bench/{script} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "{script}: cannot import its library ({})",
+            stderr.trim()
         ));
+    }
+    if !out.status.success() {
+        return Err(format!("bench/{script} failed: {}", stderr.trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -161,11 +161,6 @@ impl Augmenter {
         Self { settings, kernel }
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &Augment {
-        &self.settings
-    }
-
     /// Draws the distortion of training image `index` in `epoch` of a run seeded with
     /// `seed`: the same three numbers always give the same distortion.
     #[inline(always)]

@@ -241,7 +241,8 @@ impl<'a> EpochData<'a> {
         }
         let train = data.train.to_device(device);
         let batch = config.train.batch_size.resolve(n).clamp(1, n);
-        let whole = (batch >= n).then(|| train.images_in(0..n));
+        // (Augmented batches are made on the host, so they need no joined copy.)
+        let whole = (batch >= n && config.train.augment.is_off()).then(|| train.images_in(0..n));
         Ok(Self {
             train,
             valid: (!data.valid.is_empty()).then(|| data.valid.to_device(device)),
