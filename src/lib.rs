@@ -58,7 +58,8 @@
 //!
 //! The library is the network and what trains and uses it:
 //! [`model`], [`loss`], [`manual`], [`autodiff`], [`gradients`], [`learner`],
-//! [`data`], [`preprocess`], [`train`], [`eval`], [`export`], [`import`], [`config`], [`backend`],
+//! [`data`], [`equations`], [`preprocess`], [`train`], [`eval`], [`export`], [`import`],
+//! [`config`], [`backend`],
 //! [`schedule`], [`augment`], [`word`], [`tensorboard`],
 //! and the run directory a training run writes ([`run_dir`], [`run`], [`checkpoint`],
 //! [`logging`]). Two parts serve the `mnist-nn` program and are kept here because its
@@ -72,6 +73,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod equations;
 pub mod error;
 pub mod eval;
 pub mod export;

@@ -135,13 +135,22 @@ enum Command {
         #[arg(long, value_parser = backend_word())]
         backend: Option<BackendKind>,
     },
-    /// A web page on which you draw a digit and watch the network read it (what it
-    /// sees, its hidden layer, its answer), with the test set to browse, and the JSON
-    /// API behind it. Runs until stopped (Ctrl-C).
+    /// A web page to train the network and watch it learn, see the seed's equations
+    /// compute on real digits, follow the runs of a directory, and draw a digit for a
+    /// trained network; and the JSON API behind it. Runs until stopped (Ctrl-C).
     Serve {
-        /// A run directory (holding config.toml and model.bpk).
+        /// A run directory (holding config.toml and model.bpk) to draw on: the page
+        /// opens on Draw. Without it the page opens on Train.
         #[arg(long, value_name = "RUN_DIR")]
-        model: PathBuf,
+        model: Option<PathBuf>,
+        /// The directory whose runs the Runs view lists and follows, and where the
+        /// Train view trains (default artifacts); given, the page opens on Runs.
+        #[arg(long, value_name = "DIR")]
+        watch: Option<PathBuf>,
+        /// Serve the training controls to other machines too (by default only to this
+        /// one, since training uses its CPU and disk).
+        #[arg(long)]
+        allow_training: bool,
         /// Use the network of the epoch with the best validation accuracy
         /// (model-best.bpk) rather than the last.
         #[arg(long)]
@@ -229,12 +238,25 @@ fn main() -> ExitCode {
         Some(Command::Report { run, backend }) => commands::report(run, *backend),
         Some(Command::Serve {
             model,
+            watch,
+            allow_training,
             best,
             host,
             port,
             data,
             backend,
-        }) => commands::serve(model, which(*best), host, *port, data.as_deref(), *backend),
+        }) => commands::serve(
+            &commands::ServeArgs {
+                model: model.as_deref(),
+                watch: watch.as_deref(),
+                allow_training: *allow_training,
+                which: which(*best),
+                data: data.as_deref(),
+                backend: *backend,
+            },
+            host,
+            *port,
+        ),
         Some(Command::Export {
             model,
             best,

@@ -15,7 +15,7 @@ use crate::model::TwoLayerNet;
 use crate::run_dir::{RunDir, files};
 use crate::tensorboard::EventWriter;
 use crate::train::{
-    Ending, EpochRecord, Observer, StateRef, TrainState, Trained, is_best, train_from,
+    Ending, EpochRecord, Look, Observer, StateRef, TrainState, Trained, is_best, train_from,
 };
 
 /// Loads the data `config` names and checks what depends on it.
@@ -282,5 +282,11 @@ impl Observer for Tee<'_> {
     }
     fn stop_requested(&mut self) -> bool {
         self.ui.stop_requested()
+    }
+    fn wants_look(&mut self, step: usize) -> bool {
+        self.ui.wants_look(step)
+    }
+    fn look(&mut self, look: &Look<'_>) {
+        self.ui.look(look);
     }
 }

@@ -321,16 +321,31 @@ pub fn import(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `serve`: loads the run, listens, prints the URL on stdout, and serves until stopped.
-pub fn serve(
-    run: &Path,
-    which: Which,
-    host: &str,
-    port: u16,
-    data: Option<&Path>,
-    backend: Option<BackendKind>,
-) -> anyhow::Result<ExitCode> {
-    let loaded = mnist_nn::serve::LoadedRun::from_run(RunDir::open(run)?, which, backend, data)?;
+/// What `serve` was asked for.
+#[derive(Debug)]
+pub struct ServeArgs<'a> {
+    /// The run for the Draw view.
+    pub model: Option<&'a Path>,
+    /// The runs directory (`--watch`).
+    pub watch: Option<&'a Path>,
+    /// `--allow-training`.
+    pub allow_training: bool,
+    /// Last or best network of `model`.
+    pub which: Which,
+    /// The test set to browse.
+    pub data: Option<&'a Path>,
+    /// The backend for `model`.
+    pub backend: Option<BackendKind>,
+}
+
+/// Loads the run to draw on and says what it holds.
+fn load_drawn(run: &Path, args: &ServeArgs<'_>) -> anyhow::Result<mnist_nn::serve::LoadedRun> {
+    let loaded = mnist_nn::serve::LoadedRun::from_run(
+        RunDir::open(run)?,
+        args.which,
+        args.backend,
+        args.data,
+    )?;
     let info = loaded.info(mnist_nn::serve::LIMITS);
     eprintln!(
         "loaded {} (hidden {}, backend {})",
@@ -351,7 +366,41 @@ pub fn serve(
             why.unwrap_or("unknown reason")
         ),
     }
-    let server = mnist_nn::serve::start(loaded, host, port)?;
+    Ok(loaded)
+}
+
+/// `serve`: loads the run (if any), listens, prints the URL on stdout, and serves until
+/// stopped.
+pub fn serve(args: &ServeArgs<'_>, host: &str, port: u16) -> anyhow::Result<ExitCode> {
+    use mnist_nn::serve::{App, Options, View};
+    let drawn = match args.model {
+        Some(run) => {
+            let loaded = load_drawn(run, args)?;
+            Some((
+                mnist_nn::serve::run_name(&loaded),
+                std::sync::Arc::new(loaded),
+            ))
+        }
+        None => None,
+    };
+    if let Some(dir) = args.watch
+        && !dir.is_dir()
+    {
+        anyhow::bail!("--watch {}: not a directory", dir.display());
+    }
+    let start_view = match (&drawn, args.watch) {
+        (Some(_), _) => View::Draw,
+        (None, Some(_)) => View::Runs,
+        (None, None) => View::Train,
+    };
+    let defaults = Options::default();
+    let options = Options {
+        runs: args.watch.map_or(defaults.runs, Path::to_path_buf),
+        allow_training: args.allow_training,
+        start_view,
+        data_dir: args.data.map_or(defaults.data_dir, Path::to_path_buf),
+    };
+    let server = mnist_nn::serve::start_app(App::new(options, drawn), host, port)?;
     if !server.address().ip().is_loopback() {
         eprintln!(
             "warning: listening on {}: other machines can reach this server",

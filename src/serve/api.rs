@@ -1,21 +1,33 @@
-//! The routes: the page's three files, and the JSON API it uses.
+//! The routes: the page's files, and the JSON API it uses.
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /`, `/app.js`, `/style.css` | the page |
+//! | `GET /`, `/app.js`, … ([`super::page::FILES`]) | the page |
 //! | `POST /api/predict` | [`Answer`] for an image or pixels (see [`super::input`]) |
 //! | `GET /api/model` | [`super::loaded::ModelInfo`] |
 //! | `GET /api/hidden/{unit}` | [`super::loaded::HiddenUnit`] |
 //! | `GET /api/test/{index}`, `/api/test/random`, `/api/test/mistake` | [`TestAnswer`] |
+//! | `GET /api/server` | the views, and what this client may do |
+//! | `GET /api/settings` | the shipped configs, for the Train form |
+//! | `GET`, `POST /api/train` | the training's status; start one |
+//! | `POST /api/train/{pause,step,resume,stop}` | steer it |
+//! | `GET /api/train/events` | server-sent events: state, steps, weights, epochs |
+//! | `GET /api/runs`, `/api/runs/{name}`, `/api/runs/{name}/events` | the runs directory |
+//! | `POST /api/runs/{name}/open` | a run becomes the Draw view's network |
+//! | `GET`, `POST /api/equations`, `POST /api/equations/step` | the Equations view's batch |
+//! | `GET /api/equations/cell?matrix=M&row=R&col=C` | how one cell is computed |
 //!
-//! Errors are JSON `{"error": "…"}` with status 400 (malformed input), 404 (no such
-//! route, unit or image), 405 (wrong method), 413 (body over
-//! [`super::input::MAX_BODY_BYTES`]), 415 (content type), 500 (the device failed) or
-//! 503 (no test set to browse).
+//! Errors are JSON `{"error": "…"}` with status 400 (malformed input), 403 (a training
+//! control from another machine or site), 404 (no such route, unit, image, run, or no
+//! model loaded), 405 (wrong method), 409 (a training already running, or none to
+//! steer), 413 (body over [`super::input::MAX_BODY_BYTES`]), 415 (content type), 500
+//! (the device failed) or 503 (no test set to browse; too many viewers).
 
 use serde::Serialize;
 
-use super::http::{Request, Response};
+use super::app::App;
+use super::control;
+use super::http::{Reply, Request, Response};
 use super::input::{MAX_BODY_BYTES, MAX_IMAGE_SIDE, network_input};
 use super::loaded::{Limits, LoadedRun, Pick};
 use super::page;
@@ -57,27 +69,61 @@ pub struct TestAnswer {
 }
 
 /// Answers one request.
-pub fn handle(run: &LoadedRun, request: &Request) -> Response {
+pub fn handle(app: &App, request: &Request) -> Reply {
     let path = request.path.as_str();
     let method = request.method.as_str();
     let route = Route::of(path);
-    let allowed = match route {
-        Route::Predict => "POST",
-        Route::NotFound => return Response::error(404, &format!("no such page: {path}")),
-        _ => "GET",
-    };
-    if method != allowed {
-        let mut response = Response::error(405, &format!("{path} takes {allowed}, not {method}"));
-        response.headers.push(("Allow", allowed.into()));
-        return response;
+    let allowed = route.methods();
+    if allowed.is_empty() {
+        return Response::error(404, &format!("no such page: {path}")).into();
+    }
+    if !allowed.contains(&method) {
+        let allowed = allowed.join(", ");
+        let mut response = Response::error(
+            405,
+            &format!(
+                "{path} takes {}, not {method}",
+                allowed.replace(", ", " or ")
+            ),
+        );
+        response.headers.push(("Allow", allowed));
+        return response.into();
     }
     match route {
-        Route::Page(file) => page_file(file),
-        Route::Predict => predict(run, request),
-        Route::Model => Response::json(200, &run.info(LIMITS)),
-        Route::Hidden(unit) => hidden_unit(run, unit),
-        Route::Test(which) => test_image(run, which),
-        Route::NotFound => Response::error(404, &format!("no such page: {path}")),
+        Route::Page(file) => page_file(file).into(),
+        Route::Server => control::server(app, request).into(),
+        Route::Settings => control::settings().into(),
+        Route::Train if method == "POST" => control::start(app, request).into(),
+        Route::Train => Response::json(200, &app.trainer.status()).into(),
+        Route::Steer(action) => control::steer(app, request, action).into(),
+        Route::TrainEvents => control::train_events(app),
+        Route::Runs => control::runs(app).into(),
+        Route::Run(name) => control::run(app, name).into(),
+        Route::RunEvents(name) => control::run_events(app, name),
+        Route::Open(name) => control::open(app, request, name).into(),
+        Route::Equations if method == "POST" => control::equations_start(app, request).into(),
+        Route::Equations => super::equations::get(&app.bench).into(),
+        Route::EquationsStep => control::equations_step(app, request).into(),
+        Route::EquationsCell => super::equations::cell(&app.bench, &request.query).into(),
+        Route::NotFound => Response::error(404, &format!("no such page: {path}")).into(),
+        drawing => {
+            let Some((_, run)) = app.drawn() else {
+                return Response::error(
+                    404,
+                    "no model loaded: train one on the Train view, open a run on the Runs \
+                     view, or start the server with --model RUN",
+                )
+                .into();
+            };
+            match drawing {
+                Route::Predict => predict(&run, request),
+                Route::Model => Response::json(200, &run.info(LIMITS)),
+                Route::Hidden(unit) => hidden_unit(&run, unit),
+                Route::Test(which) => test_image(&run, which),
+                _ => Response::error(404, &format!("no such page: {path}")),
+            }
+            .into()
+        }
     }
 }
 
@@ -88,6 +134,18 @@ enum Route<'a> {
     Model,
     Hidden(&'a str),
     Test(&'a str),
+    Server,
+    Settings,
+    Train,
+    Steer(&'a str),
+    TrainEvents,
+    Runs,
+    Run(&'a str),
+    RunEvents(&'a str),
+    Open(&'a str),
+    Equations,
+    EquationsStep,
+    EquationsCell,
     NotFound,
 }
 
@@ -102,10 +160,41 @@ impl<'a> Route<'a> {
         if let Some(which) = path.strip_prefix("/api/test/") {
             return Route::Test(which);
         }
+        if let Some(action) = path.strip_prefix("/api/train/") {
+            return match action {
+                "events" => Route::TrainEvents,
+                action => Route::Steer(action),
+            };
+        }
+        if let Some(rest) = path.strip_prefix("/api/runs/") {
+            return match rest.split_once('/') {
+                None => Route::Run(rest),
+                Some((name, "events")) => Route::RunEvents(name),
+                Some((name, "open")) => Route::Open(name),
+                Some(_) => Route::NotFound,
+            };
+        }
         match path {
             "/api/predict" => Route::Predict,
             "/api/model" => Route::Model,
+            "/api/server" => Route::Server,
+            "/api/settings" => Route::Settings,
+            "/api/train" => Route::Train,
+            "/api/runs" => Route::Runs,
+            "/api/equations" => Route::Equations,
+            "/api/equations/step" => Route::EquationsStep,
+            "/api/equations/cell" => Route::EquationsCell,
             _ => Route::NotFound,
+        }
+    }
+
+    /// The methods the route takes (none: no such route).
+    fn methods(&self) -> &'static [&'static str] {
+        match self {
+            Route::NotFound => &[],
+            Route::Predict | Route::Steer(_) | Route::Open(_) | Route::EquationsStep => &["POST"],
+            Route::Train | Route::Equations => &["GET", "POST"],
+            _ => &["GET"],
         }
     }
 }

@@ -1,29 +1,45 @@
-//! A small HTTP/1.1 server on the standard library's sockets, enough for the page and its
-//! JSON API: one thread per connection (at most [`MAX_CONNECTIONS`] at once),
-//! keep-alive, request bodies sized by `Content-Length` only, and a bound on everything
-//! a client sends (head, body, idle time), so that no request can make the process
-//! allocate without limit, hang a thread for ever, or panic.
+//! HTTP/1.1 on hyper and tokio: a connection is a task, not a thread, so hundreds of
+//! idle or half-sent connections cost a few kilobytes each and never keep anyone else
+//! from being answered. Every connection has its timeouts: a request head must arrive
+//! whole within [`IDLE_TIMEOUT`] of the connection opening or of the previous answer,
+//! and a body within the same time; past it the connection is closed.
+//!
+//! The handler sees a [`Request`] read whole (bodies are bounded by `max_body`) and
+//! answers a [`Reply`]: a whole [`Response`], or a stream of server-sent events
+//! ([`super::events::EventStream`]). It runs on tokio's blocking pool, since answering
+//! may run the network.
 //!
 //! A request that breaks the protocol or a limit is answered (400, 411, 413, 417, 431,
 //! as JSON `{"error": "…"}`) and its connection closed; a panic in the handler is
-//! answered 500 and the server goes on.
+//! answered 500 and the server goes on. The first request head of each connection is
+//! checked here ([`super::head`]) so that its refusal carries a message; hyper refuses a
+//! bad head later on a kept-alive connection with the same status and no body.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::events::EventStream;
+use super::head::{self, Rewind};
+
 /// Largest request head (request line and headers), in bytes.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Most headers one request may carry.
-const MAX_HEADERS: usize = 64;
-/// Connections served at once; the next one is answered 503 and closed.
-pub const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once; the next one is answered 503 and closed. Idle ones are
+/// closed after [`IDLE_TIMEOUT`], so only clients that keep sending hold a place.
+pub const MAX_CONNECTIONS: usize = 1024;
 /// How long a client may stay silent (between requests, or within one) before its
-/// connection is closed, and how long a write to it may block.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// connection is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After refusing a request, how much of what the client still sends is read and
 /// dropped (so that the refusal reaches it rather than a connection reset), and for how
 /// long.
@@ -37,8 +53,16 @@ pub struct Request {
     pub method: String,
     /// The target's path, without the query string.
     pub path: String,
+    /// The query string, without the `?` (empty when there is none).
+    pub query: String,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// The `Host` header, if any.
+    pub host: Option<String>,
+    /// The `Origin` header, if any.
+    pub origin: Option<String>,
+    /// Who sent it.
+    pub peer: SocketAddr,
     /// The body (`Content-Length` bytes).
     pub body: Vec<u8>,
 }
@@ -83,41 +107,52 @@ impl Response {
     }
 }
 
-/// What answers each request.
-pub type Handler = dyn Fn(&Request) -> Response + Send + Sync;
+/// What a handler answers: a whole response, or a stream of server-sent events.
+#[derive(Debug)]
+pub enum Reply {
+    /// Sent with `Content-Length`.
+    Whole(Response),
+    /// `text/event-stream`, sent as it comes until the client leaves.
+    Events(EventStream),
+}
 
-/// Accepts connections on `listener` for ever, each on its own thread, answering every
-/// request with `handler`. Bodies longer than `max_body` bytes are refused with 413.
-pub fn serve(listener: TcpListener, handler: Arc<Handler>, max_body: usize) {
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        Reply::Whole(response)
+    }
+}
+
+/// What answers each request.
+pub type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+
+/// The body hyper sends.
+type Body = Either<Full<Bytes>, EventStream>;
+
+/// Accepts connections on `listener` until the runtime ends, each served on its own
+/// task, answering every request with `handler`. Bodies longer than `max_body` bytes are
+/// refused with 413.
+pub async fn serve(listener: TcpListener, handler: Arc<Handler>, max_body: usize) {
     let active = Arc::new(AtomicUsize::new(0));
-    for stream in listener.incoming() {
-        let mut stream = match stream {
-            Ok(stream) => stream,
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was
                 // accepted: wait a moment rather than spin.
                 eprintln!("warning: cannot accept a connection: {e}");
-                std::thread::sleep(Duration::from_millis(50));
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let slot = Slot::take(&active);
-        if slot.is_none() {
-            let _ = stream.set_write_timeout(Some(LINGER_TIME));
-            let busy = Response::error(503, "too many connections; try again");
-            let _ = stream.write_all(&encode(&busy, false));
+        let Some(slot) = Slot::take(&active) else {
+            tokio::spawn(refuse_busy(stream));
             continue;
-        }
+        };
         let handler = Arc::clone(&handler);
-        let spawned = std::thread::Builder::new()
-            .name("http".into())
-            .spawn(move || {
-                let _slot = slot;
-                serve_connection(stream, &*handler, max_body);
-            });
-        if let Err(e) = spawned {
-            eprintln!("warning: cannot start a thread for a connection: {e}");
-        }
+        tokio::spawn(async move {
+            let _slot = slot;
+            connection(stream, peer, handler, max_body).await;
+        });
     }
 }
 
@@ -138,256 +173,191 @@ impl Drop for Slot {
     }
 }
 
-/// Why a connection stops: the client went away, or a request was refused.
-enum Stop {
-    /// Closed, timed out or reset: nobody to answer.
-    Gone,
-    /// Answer this, then close.
-    Refuse(u16, String),
+async fn refuse_busy(mut stream: TcpStream) {
+    let busy = Response::error(503, "too many connections; try again");
+    let _ = tokio::time::timeout(LINGER_TIME, stream.write_all(&encode(&busy))).await;
 }
 
-/// Serves the requests of one connection until it closes, times out or errs.
-fn serve_connection(mut stream: TcpStream, handler: &Handler, max_body: usize) {
-    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
+/// Serves one connection: its first head checked here, then hyper.
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    handler: Arc<Handler>,
+    max_body: usize,
+) {
     let _ = stream.set_nodelay(true);
-    // Bytes read but not used yet: a partial head, or the start of the next request.
-    let mut pending = Vec::new();
-    loop {
-        match read_request(&mut stream, &mut pending, max_body) {
-            Ok((request, keep_alive)) => {
-                let response = catch_unwind(AssertUnwindSafe(|| handler(&request)))
-                    .unwrap_or_else(|_| Response::error(500, "internal error (see the log)"));
-                if stream.write_all(&encode(&response, keep_alive)).is_err() || !keep_alive {
-                    return;
-                }
-            }
-            Err(Stop::Gone) => return,
-            Err(Stop::Refuse(status, message)) => {
-                let _ = stream.write_all(&encode(&Response::error(status, &message), false));
-                linger(stream);
-                return;
-            }
+    let first = tokio::time::timeout(IDLE_TIMEOUT, head::read_first(&mut stream, MAX_HEAD_BYTES));
+    let prefix = match first.await {
+        Err(_) | Ok(Err(head::Stop::Gone)) => return,
+        Ok(Err(head::Stop::Refuse(status, message))) => {
+            let _ = tokio::time::timeout(
+                IDLE_TIMEOUT,
+                stream.write_all(&encode(&Response::error(status, &message))),
+            )
+            .await;
+            head::linger(stream, LINGER_BYTES, LINGER_TIME).await;
+            return;
         }
+        Ok(Ok(prefix)) => prefix,
+    };
+    let io = TokioIo::new(Rewind::new(prefix, stream));
+    let service = hyper::service::service_fn(move |request| {
+        let handler = Arc::clone(&handler);
+        async move { Ok::<_, Infallible>(respond(request, peer, handler, max_body).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(IDLE_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(io, service)
+        .await;
+}
+
+/// Reads the request's body within the limits, asks the handler, and turns its reply
+/// into hyper's response.
+async fn respond(
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    handler: Arc<Handler>,
+    max_body: usize,
+) -> hyper::Response<Body> {
+    let (parts, body) = request.into_parts();
+    let keep_alive = wants_keep_alive(&parts);
+    if parts.headers.contains_key(hyper::header::TRANSFER_ENCODING) {
+        return refusal(
+            411,
+            "send the body with a Content-Length (no Transfer-Encoding)",
+        );
+    }
+    let declared = header(&parts.headers, hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if declared > max_body as u64 {
+        drain(body).await;
+        return refusal(
+            413,
+            &format!("the request body is {declared} bytes; the limit is {max_body}"),
+        );
+    }
+    let read = tokio::time::timeout(IDLE_TIMEOUT, Limited::new(body, max_body).collect());
+    let body = match read.await {
+        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+        Ok(Err(e)) => return refusal(400, &format!("cannot read the request body: {e}")),
+        Err(_) => return refusal(408, "the request body did not arrive in time"),
+    };
+    let request = Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        content_type: header(&parts.headers, hyper::header::CONTENT_TYPE),
+        host: header(&parts.headers, hyper::header::HOST),
+        origin: header(&parts.headers, hyper::header::ORIGIN),
+        peer,
+        body,
+    };
+    let answered = tokio::task::spawn_blocking(move || handler(&request)).await;
+    match answered {
+        Ok(Reply::Whole(response)) => whole(&response, keep_alive),
+        Ok(Reply::Events(stream)) => events(stream),
+        Err(_) => whole(&Response::error(500, "internal error (see the log)"), false),
     }
 }
 
-/// Half-closes the connection and reads what the client still sends, for a while, so
-/// that the answer already written is not lost to a reset.
-fn linger(mut stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(LINGER_TIME));
-    let mut sink = [0u8; 16 * 1024];
-    let mut drained = 0;
-    while drained < LINGER_BYTES {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => drained += n,
-        }
-    }
-}
-
-/// Reads more bytes into `pending`; `Gone` when the connection closed, timed out or
-/// failed.
-fn fill(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Result<(), Stop> {
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(Stop::Gone),
-            Ok(n) => {
-                pending.extend_from_slice(&chunk[..n]);
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(Stop::Gone),
-        }
-    }
-}
-
-/// The length of the complete head at the start of `pending`, if it is there yet.
-fn head_length(pending: &[u8]) -> Result<Option<usize>, Stop> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    match httparse::Request::new(&mut headers).parse(pending) {
-        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::TooManyHeaders) => Err(Stop::Refuse(
-            431,
-            format!("more than {MAX_HEADERS} headers"),
-        )),
-        Err(e) => Err(Stop::Refuse(400, format!("malformed HTTP request: {e}"))),
-    }
-}
-
-/// What the head says about the body and the connection.
-struct Head {
-    method: String,
-    target: String,
-    content_type: Option<String>,
-    content_length: usize,
-    expect_continue: bool,
-    keep_alive: bool,
-}
-
-fn parse_head(head: &[u8]) -> Result<Head, Stop> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    request
-        .parse(head)
-        .map_err(|e| Stop::Refuse(400, format!("malformed HTTP request: {e}")))?;
-    let bad = |message: String| Stop::Refuse(400, message);
-    let mut content_length: Option<usize> = None;
-    let mut content_type = None;
-    let mut expect_continue = false;
-    let mut connection = String::new();
-    for header in request.headers.iter() {
-        let name = header.name.to_ascii_lowercase();
-        let value = || {
-            std::str::from_utf8(header.value)
-                .map(str::trim)
-                .map_err(|_| bad(format!("the {} header is not UTF-8", header.name)))
-        };
-        match name.as_str() {
-            "content-length" => {
-                let text = value()?;
-                let n: usize = text
-                    .parse()
-                    .map_err(|_| bad(format!("Content-Length {text:?} is not a byte count")))?;
-                if content_length.is_some_and(|m| m != n) {
-                    return Err(bad("two different Content-Length headers".into()));
-                }
-                content_length = Some(n);
-            }
-            "transfer-encoding" => {
-                return Err(Stop::Refuse(
-                    411,
-                    "send the body with a Content-Length (no Transfer-Encoding)".into(),
-                ));
-            }
-            "content-type" => content_type = Some(value()?.to_string()),
-            "expect" => {
-                let text = value()?;
-                if !text.eq_ignore_ascii_case("100-continue") {
-                    return Err(Stop::Refuse(417, format!("cannot meet Expect: {text}")));
-                }
-                expect_continue = true;
-            }
-            "connection" => connection = value()?.to_ascii_lowercase(),
-            _ => {}
-        }
-    }
+/// Whether the client keeps the connection: HTTP/1.1 unless told to close, HTTP/1.0
+/// only when told to keep it.
+fn wants_keep_alive(parts: &hyper::http::request::Parts) -> bool {
+    let connection = header(&parts.headers, hyper::header::CONNECTION)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let tokens: Vec<&str> = connection.split(',').map(str::trim).collect();
-    // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told
-    // to keep it.
-    let keep_alive = if request.version == Some(1) {
+    if parts.version == hyper::Version::HTTP_11 {
         !tokens.contains(&"close")
     } else {
         tokens.contains(&"keep-alive")
-    };
-    Ok(Head {
-        method: request.method.unwrap_or_default().to_string(),
-        target: request.path.unwrap_or("/").to_string(),
-        content_type,
-        content_length: content_length.unwrap_or(0),
-        expect_continue,
-        keep_alive,
-    })
+    }
 }
 
-/// Reads one whole request (head and body) from the connection, and whether to keep
-/// the connection open after answering it.
-fn read_request(
-    stream: &mut TcpStream,
-    pending: &mut Vec<u8>,
-    max_body: usize,
-) -> Result<(Request, bool), Stop> {
-    let head_len = loop {
-        if let Some(n) = head_length(pending)? {
-            break n;
-        }
-        if pending.len() >= MAX_HEAD_BYTES {
-            return Err(Stop::Refuse(
-                431,
-                format!("the request head is over {MAX_HEAD_BYTES} bytes"),
-            ));
-        }
-        fill(stream, pending)?;
-    };
-    if head_len > MAX_HEAD_BYTES {
-        return Err(Stop::Refuse(
-            431,
-            format!("the request head is over {MAX_HEAD_BYTES} bytes"),
-        ));
-    }
-    let head = parse_head(&pending[..head_len])?;
-    pending.drain(..head_len);
-    if head.content_length > max_body {
-        return Err(Stop::Refuse(
-            413,
-            format!(
-                "the request body is {} bytes; the limit is {max_body}",
-                head.content_length
-            ),
-        ));
-    }
-    if head.expect_continue {
-        stream
-            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .map_err(|_| Stop::Gone)?;
-    }
-    while pending.len() < head.content_length {
-        fill(stream, pending)?;
-    }
-    let body: Vec<u8> = pending.drain(..head.content_length).collect();
-    let path = head
-        .target
-        .split_once('?')
-        .map_or(head.target.as_str(), |(path, _query)| path)
-        .to_string();
-    Ok((
-        Request {
-            method: head.method,
-            path,
-            content_type: head.content_type,
-            body,
-        },
-        head.keep_alive,
-    ))
+fn header(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
 }
 
-/// The response as bytes on the wire.
-fn encode(response: &Response, keep_alive: bool) -> Vec<u8> {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: {}\r\n",
-        response.status,
-        reason(response.status),
-        response.content_type,
-        response.body.len(),
-        if keep_alive { "keep-alive" } else { "close" }
+/// Reads and drops what the client still sends of a refused body, for a while.
+async fn drain(mut body: Incoming) {
+    let drained = async {
+        let mut n = 0;
+        while n < LINGER_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => n += frame.data_ref().map_or(0, Bytes::len),
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drained).await;
+}
+
+/// A refusal, after which the connection is closed.
+fn refusal(status: u16, message: &str) -> hyper::Response<Body> {
+    whole(&Response::error(status, message), false)
+}
+
+/// The headers every answer carries.
+fn common_headers(headers: &mut HeaderMap, content_type: &str) {
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("content-type", content_type);
+    set("cache-control", "no-store");
+    set("x-content-type-options", "nosniff");
+}
+
+fn whole(response: &Response, keep_alive: bool) -> hyper::Response<Body> {
+    let mut answer =
+        hyper::Response::new(Either::Left(Full::new(Bytes::from(response.body.clone()))));
+    *answer.status_mut() = hyper::StatusCode::from_u16(response.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = answer.headers_mut();
+    common_headers(headers, response.content_type);
+    headers.insert(
+        hyper::header::CONNECTION,
+        HeaderValue::from_static(if keep_alive { "keep-alive" } else { "close" }),
     );
     for (name, value) in &response.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
     }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&response.body);
-    bytes
+    answer
 }
 
-/// The reason phrase of each status this server sends.
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        417 => "Expectation Failed",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "",
-    }
+fn events(stream: EventStream) -> hyper::Response<Body> {
+    let mut answer = hyper::Response::new(Either::Right(stream));
+    common_headers(answer.headers_mut(), "text/event-stream");
+    answer
+}
+
+/// A response as bytes on the wire, for the answers given before hyper takes the
+/// connection (a refused first head, or no place left); the connection then closes.
+fn encode(response: &Response) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        response.status,
+        hyper::StatusCode::from_u16(response.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or(""),
+        response.content_type,
+        response.body.len(),
+    );
+    let mut bytes = std::mem::take(&mut head).into_bytes();
+    bytes.extend_from_slice(&response.body);
+    bytes
 }

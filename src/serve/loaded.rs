@@ -163,6 +163,11 @@ impl LoadedRun {
         })
     }
 
+    /// The network's parameters, on the host.
+    pub fn params(&self) -> &HostParams {
+        &self.params
+    }
+
     /// What the network computes for one input.
     pub fn look(&self, input: &[f32; IMAGE_PIXELS]) -> Result<Activations> {
         activations(&self.model, input, &self.device)

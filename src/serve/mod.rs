@@ -1,22 +1,33 @@
-//! `mnist-nn serve`: a web page on which you draw a digit and watch the trained network
-//! read it, and the JSON API behind the page.
+//! `mnist-nn serve`: a web page to train the network and watch it learn (Train), see
+//! the seed's equations compute on real digits (Equations), draw a digit for a trained
+//! network (Draw), and follow the runs of a directory (Runs); and the JSON API behind
+//! it.
 //!
-//! The run is loaded once at start-up ([`LoadedRun::load`], the same loading as
-//! `predict`) and shared by every connection; drawings go through the same
+//! A run given at start ([`LoadedRun::load`], the same loading as `predict`) or opened
+//! later is shared by every connection; drawings go through the same
 //! [`crate::preprocess::preprocess`] as `predict`'s files. The routes are listed in
 //! `src/serve/api.rs`; the page's files are in `src/serve/page/`.
 
+mod access;
 mod api;
+pub mod app;
+mod control;
+pub mod equations;
+mod events;
+mod head;
 mod http;
 mod input;
 pub mod loaded;
 mod page;
+mod training;
+mod watch;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use api::LIMITS;
+pub use app::{App, Options, View};
 pub use loaded::LoadedRun;
 
 use crate::error::{Error, Result};
@@ -26,16 +37,38 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// The default port.
 pub const DEFAULT_PORT: u16 = 8080;
 
+/// Threads that answer requests at once (each may run the network); more wait.
+const HANDLER_THREADS: usize = 16;
+
 /// A server that is listening.
 #[derive(Debug)]
 pub struct Server {
     address: SocketAddr,
-    acceptor: JoinHandle<()>,
+    thread: JoinHandle<()>,
 }
 
-/// Listens on `host:port` (port 0: any free port) and serves `run` from a background
-/// thread.
+/// Listens on `host:port` (port 0: any free port) and serves `run` on the Draw view,
+/// with the default [`Options`], from a background thread.
 pub fn start(run: LoadedRun, host: &str, port: u16) -> Result<Server> {
+    let name = run_name(&run);
+    let options = Options {
+        start_view: View::Draw,
+        ..Options::default()
+    };
+    start_app(App::new(options, Some((name, Arc::new(run)))), host, port)
+}
+
+/// The name a loaded run is shown by: its directory's.
+pub fn run_name(run: &LoadedRun) -> String {
+    let info = run.info(LIMITS);
+    info.run.file_name().map_or_else(
+        || info.run.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Listens on `host:port` and serves `app` from a background thread.
+pub fn start_app(app: App, host: &str, port: u16) -> Result<Server> {
     // An IPv6 address is written in brackets before the port.
     let address = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
@@ -46,17 +79,32 @@ pub fn start(run: LoadedRun, host: &str, port: u16) -> Result<Server> {
         address: address.clone(),
         source,
     };
-    let listener = TcpListener::bind(&address).map_err(listen_error)?;
+    let listener = std::net::TcpListener::bind(&address).map_err(listen_error)?;
     let bound = listener.local_addr().map_err(listen_error)?;
-    let run = Arc::new(run);
-    let handler: Arc<http::Handler> = Arc::new(move |request| api::handle(&run, request));
-    let acceptor = std::thread::Builder::new()
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(HANDLER_THREADS)
+        .thread_name("http")
+        .enable_all()
+        .build()
+        .map_err(listen_error)?;
+    let app = Arc::new(app);
+    let handler: Arc<http::Handler> = Arc::new(move |request| api::handle(&app, request));
+    let thread = std::thread::Builder::new()
         .name("http-accept".into())
-        .spawn(move || http::serve(listener, handler, input::MAX_BODY_BYTES))
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => http::serve(listener, handler, input::MAX_BODY_BYTES).await,
+                    Err(e) => eprintln!("error: cannot listen: {e}"),
+                }
+            });
+        })
         .map_err(listen_error)?;
     Ok(Server {
         address: bound,
-        acceptor,
+        thread,
     })
 }
 
@@ -73,6 +121,6 @@ impl Server {
 
     /// Blocks for as long as the server runs (until the process ends).
     pub fn wait(self) {
-        let _ = self.acceptor.join();
+        let _ = self.thread.join();
     }
 }

@@ -13,7 +13,7 @@ pub struct File {
 }
 
 /// Every file of the page.
-pub const FILES: [File; 3] = [
+pub const FILES: [File; 8] = [
     File {
         path: "/",
         content_type: "text/html; charset=utf-8",
@@ -28,5 +28,30 @@ pub const FILES: [File; 3] = [
         path: "/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("page/style.css"),
+    },
+    File {
+        path: "/charts.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("page/charts.js"),
+    },
+    File {
+        path: "/nav.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("page/nav.js"),
+    },
+    File {
+        path: "/train.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("page/train.js"),
+    },
+    File {
+        path: "/equations.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("page/equations.js"),
+    },
+    File {
+        path: "/runs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("page/runs.js"),
     },
 ];

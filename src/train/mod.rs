@@ -52,6 +52,38 @@ pub trait Observer {
     fn stop_requested(&mut self) -> bool {
         false
     }
+    /// Asked before gradient step `step` (1-based): whether to be shown it closely
+    /// ([`Observer::look`]). Looking costs a copy of the network's handles and whatever
+    /// the observer reads back, so it is for every so often, not every step.
+    fn wants_look(&mut self, _step: usize) -> bool {
+        false
+    }
+    /// A gradient step shown closely: the network before and after it, its batch and
+    /// rate (after [`Observer::wants_look`] said yes).
+    fn look(&mut self, _look: &Look<'_>) {}
+}
+
+/// One gradient step, for an observer to look at ([`Observer::look`]).
+#[derive(Debug)]
+pub struct Look<'a> {
+    /// The step, 1-based over the run.
+    pub step: usize,
+    /// The epoch, 1-based.
+    pub epoch: usize,
+    /// The batch within the epoch, 0-based.
+    pub batch: usize,
+    /// The network the step started from.
+    pub before: &'a TwoLayerNet,
+    /// The network it made.
+    pub after: &'a TwoLayerNet,
+    /// `X`, `(784, m)`: the batch's images, one per column.
+    pub x: &'a Tensor<2>,
+    /// `Y`, `(10, m)`: their one-hot labels.
+    pub y: &'a Tensor<2>,
+    /// The batch's mean loss before the step (one value).
+    pub loss: &'a Tensor<1>,
+    /// The learning rate of the step.
+    pub rate: f64,
 }
 
 /// An observer that ignores everything.
@@ -332,8 +364,25 @@ impl<'a> EpochData<'a> {
             };
             let y_rows = one_hot.clone().slice(range.clone());
             let alpha = self.rate(at.step);
-            let (next, loss, z2) = learner.step(x_rows.transpose(), y_rows.transpose(), alpha);
+            let (x, y) = (x_rows.transpose(), y_rows.transpose());
+            let looking = observer
+                .wants_look(at.step + 1)
+                .then(|| (learner.model(), x.clone(), y.clone()));
+            let (next, loss, z2) = learner.step(x, y, alpha);
             learner = next;
+            if let Some((before, x, y)) = looking {
+                observer.look(&Look {
+                    step: at.step + 1,
+                    epoch: at.epoch,
+                    batch: b,
+                    before: &before,
+                    after: &learner.model(),
+                    x: &x,
+                    y: &y,
+                    loss: &loss,
+                    rate: alpha,
+                });
+            }
             tally.push(loss, z2, range);
             at.step += 1;
             at.batch = b + 1;

@@ -372,27 +372,60 @@ async function browse(which) {
 $('random-test').addEventListener('click', () => browse('random'));
 $('mistake-test').addEventListener('click', () => browse('mistake'));
 
-// ---- start ------------------------------------------------------------------------
+// ---- start, and a model opened later -----------------------------------------------
 
 function percent(x) {
   return `${(100 * x).toFixed(2)}%`;
 }
 
-async function start() {
+// The run shown (its directory), to notice when another was opened elsewhere.
+let shownRun;
+
+/** No Draw model on the server: say so, and where to get one. */
+function showNoModel(error) {
+  shownRun = null;
+  document.body.dataset.model = '';
+  $('draw-empty').hidden = false;
+  $('draw-grid').hidden = true;
+  $('model-info').textContent = error.status === 404
+    ? 'No model is loaded: train one, or open a run.'
+    : `Cannot describe the model: ${error.message}`;
+  buildUnits(0);
+  $('random-test').disabled = true;
+  $('mistake-test').disabled = true;
+}
+
+/**
+ * Describes the Draw model: `model` is a ModelInfo (from POST /api/runs/NAME/open),
+ * or absent to fetch GET /api/model. Starts the pad afresh.
+ */
+async function loadModel(model) {
+  await window.nav.ready;
   clearPad();
-  let model;
-  try {
-    model = await json(await fetch('/api/model'));
-  } catch (error) {
-    $('model-info').textContent = `Cannot describe the model: ${error.message}`;
-    return;
+  state.units.clear();
+  state.pinned = null;
+  if (!model) {
+    try {
+      model = await window.nav.api('/api/model');
+    } catch (error) {
+      showNoModel(error);
+      return;
+    }
   }
+  shownRun = model.run;
+  document.body.dataset.model = String(model.run);
+  $('draw-empty').hidden = true;
+  $('draw-grid').hidden = false;
   if (Array.isArray(model.classes) && model.classes.length === 10) {
     names = model.classes.map(String);
     bars.forEach((bar, d) => { bar.querySelector('.label').textContent = names[d]; });
   }
   buildUnits(model.hidden);
   showHidden(null);
+  describe(model);
+}
+
+function describe(model) {
   const c = model.config;
   const batch = c.train.batch_size === 'full' ? 'full batch' : `batch ${c.train.batch_size}`;
   const how = c.mode === 'manual' ? 'hand-derived gradients'
@@ -400,15 +433,34 @@ async function start() {
   let text = `Run ${model.run}: 784 inputs → ${model.hidden} hidden units (ReLU) → 10 `
     + `(softmax), trained with ${how}, ${c.train.epochs} epochs, ${batch}, `
     + `α ${c.train.learning_rate}; running on ${model.backend}.`;
+  $('test-status').textContent = '';
   if (model.test) {
     text += ` Test accuracy ${percent(model.test.accuracy)} on `
       + `${model.test.images.toLocaleString('en')} images.`;
     $('random-test').disabled = false;
     $('mistake-test').disabled = model.test.mistakes === 0;
   } else {
+    $('random-test').disabled = true;
+    $('mistake-test').disabled = true;
     $('test-status').textContent = `Browsing is unavailable: ${model.test_unavailable}`;
   }
   $('model-info').textContent = text;
 }
 
-start();
+/** The Draw tab shown: reload when the server's model is not the one shown. */
+async function checkModel() {
+  if (shownRun === undefined) return;   // the first load is still under way
+  let run = null;
+  try {
+    run = (await window.nav.api('/api/model')).run;
+  } catch (error) {
+    run = null;
+  }
+  if (run !== shownRun) loadModel();
+}
+
+// For the other views: drawView.reload(modelInfo?) after opening a run.
+window.drawView = { reload: loadModel };
+window.nav.onShow('draw', checkModel);
+
+loadModel();

@@ -1,0 +1,223 @@
+//! The runs of a directory (`serve --watch DIR`, by default `artifacts/`): listed, read
+//! (config, summary, every `metrics.csv` row), and followed while another process
+//! trains them: a viewer's stream polls the run's `metrics.csv` every [`POLL`] and
+//! sends the rows added since, and `summary.json` when it appears or changes.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::events::{EventStream, QUEUE, encode};
+use crate::run_dir::files;
+
+/// How often a followed run's files are looked at.
+pub const POLL: Duration = Duration::from_millis(500);
+/// A run whose `metrics.csv` changed this recently, with no summary yet, is live.
+const LIVE_WITHIN: Duration = Duration::from_secs(60);
+
+/// One run in `GET /api/runs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEntry {
+    /// The directory's name.
+    pub name: String,
+    /// `summary.json`'s status, `training` while one is being written, or
+    /// `unfinished` (killed, or training elsewhere without progress for a minute).
+    pub status: String,
+    /// Epochs with a row in `metrics.csv`.
+    pub epochs_done: usize,
+    /// Epochs the config asks for.
+    pub epochs: usize,
+    /// The last test accuracy, if any.
+    pub test_accuracy: Option<f64>,
+    /// When `metrics.csv` last changed (Unix seconds).
+    pub modified: f64,
+    /// Being trained now (here or by another process).
+    pub live: bool,
+}
+
+/// A `metrics.csv` row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// Seconds since the Unix epoch.
+    pub wall_time: f64,
+    /// Gradient step.
+    pub step: u64,
+    /// e.g. `train/loss`.
+    pub tag: String,
+    /// The scalar.
+    pub value: f64,
+}
+
+/// Whether `name` may name a run under the directory: one path component of letters,
+/// digits, `-`, `_` and `.`, not starting with a dot (so never `..` or a path).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The directory of run `name` under `root`, if the name is valid and it is a run.
+pub fn run_path(root: &Path, name: &str) -> Result<PathBuf, (u16, String)> {
+    if !valid_name(name) {
+        return Err((
+            400,
+            format!("{name:?} is not a run name (letters, digits, '-', '_' and '.')"),
+        ));
+    }
+    let dir = root.join(name);
+    if !dir.join(files::CONFIG).is_file() {
+        return Err((404, format!("no run {name:?} in {}", root.display())));
+    }
+    Ok(dir)
+}
+
+/// The runs under `root`, newest first.
+pub fn list(root: &Path) -> Vec<RunEntry> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<RunEntry> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            valid_name(&name).then(|| entry(&root.join(&name), name))?
+        })
+        .collect();
+    runs.sort_by(|a, b| b.modified.total_cmp(&a.modified));
+    runs
+}
+
+fn entry(dir: &Path, name: String) -> Option<RunEntry> {
+    let config = crate::config::Config::load(&dir.join(files::CONFIG)).ok()?;
+    let metrics = dir.join(files::METRICS);
+    let modified = std::fs::metadata(&metrics)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let rows = read_rows(&metrics);
+    let summary = read_summary(dir);
+    let recent = modified.elapsed().is_ok_and(|age| age < LIVE_WITHIN);
+    let status = match summary.as_ref().and_then(|s| s["status"].as_str()) {
+        Some(status) => status.to_string(),
+        None if recent => "training".into(),
+        None => "unfinished".into(),
+    };
+    Some(RunEntry {
+        name,
+        live: summary.is_none() && recent,
+        status,
+        epochs_done: rows.iter().filter(|r| r.tag == "train/loss").count(),
+        epochs: config.train.epochs,
+        test_accuracy: rows
+            .iter()
+            .rev()
+            .find(|r| r.tag == "test/accuracy")
+            .map(|r| r.value),
+        modified: modified
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+    })
+}
+
+/// `GET /api/runs/{name}`.
+#[derive(Debug, Serialize)]
+pub struct RunDetail {
+    /// The directory's name.
+    pub name: String,
+    /// `config.toml` as written.
+    pub config: String,
+    /// `summary.json`, once written.
+    pub summary: Option<serde_json::Value>,
+    /// Every row of `metrics.csv`.
+    pub rows: Vec<Row>,
+}
+
+/// Everything the page shows of one run.
+pub fn detail(dir: &Path, name: &str) -> RunDetail {
+    RunDetail {
+        name: name.to_string(),
+        config: std::fs::read_to_string(dir.join(files::CONFIG)).unwrap_or_default(),
+        summary: read_summary(dir),
+        rows: read_rows(&dir.join(files::METRICS)),
+    }
+}
+
+fn read_summary(dir: &Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(dir.join(files::SUMMARY)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The whole rows of `metrics.csv` (a half-written last line is left for later).
+pub fn read_rows(path: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    complete_rows(&text).0
+}
+
+/// The rows of the complete lines of `text`, and the bytes they took.
+fn complete_rows(text: &str) -> (Vec<Row>, usize) {
+    let end = text.rfind('\n').map_or(0, |i| i + 1);
+    let rows = text[..end].lines().filter_map(parse_row).collect();
+    (rows, end)
+}
+
+/// One `wall_time,step,tag,value` line (the header and anything malformed: `None`).
+fn parse_row(line: &str) -> Option<Row> {
+    let mut fields = line.split(',');
+    let wall_time = fields.next()?.trim().parse().ok()?;
+    let step = fields.next()?.trim().parse().ok()?;
+    let tag = fields.next()?.trim().to_string();
+    let value = fields.next()?.trim().parse().ok()?;
+    Some(Row {
+        wall_time,
+        step,
+        tag,
+        value,
+    })
+}
+
+/// A stream of run `dir`'s rows: every row so far, then new ones as they are written,
+/// and its summary when it appears or changes. Must be called on the server's runtime.
+pub fn follow(dir: PathBuf) -> EventStream {
+    let (tx, stream) = EventStream::channel(QUEUE);
+    tokio::spawn(async move {
+        let metrics = dir.join(files::METRICS);
+        let mut offset = 0usize;
+        let mut summary_seen: Option<serde_json::Value> = None;
+        let _ = tx.send(bytes::Bytes::from_static(b"retry: 1000\n\n")).await;
+        loop {
+            let text = tokio::fs::read_to_string(&metrics)
+                .await
+                .unwrap_or_default();
+            let rest = match text.get(offset..) {
+                Some(rest) => rest,
+                None => {
+                    // Rewritten shorter (a resume dropped rows): start over.
+                    offset = 0;
+                    &text
+                }
+            };
+            let (rows, used) = complete_rows(rest);
+            offset += used;
+            for row in rows {
+                if tx.send(encode("row", &row)).await.is_err() {
+                    return;
+                }
+            }
+            let summary = read_summary(&dir);
+            if summary.is_some() && summary != summary_seen {
+                if tx.send(encode("summary", &summary)).await.is_err() {
+                    return;
+                }
+                summary_seen = summary;
+            }
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    });
+    stream
+}
