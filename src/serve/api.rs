@@ -127,6 +127,23 @@ pub fn handle(app: &App, request: &Request) -> Reply {
     }
 }
 
+/// Whether a request's answer is quick enough to give on the connection's own task:
+/// the page's files, one image through the network, and small status answers.
+pub fn quick(request: &Request) -> bool {
+    matches!(
+        (request.method.as_str(), Route::of(&request.path)),
+        (
+            "GET",
+            Route::Page(_)
+                | Route::Model
+                | Route::Hidden(_)
+                | Route::Test(_)
+                | Route::Server
+                | Route::Train
+        ) | ("POST", Route::Predict)
+    )
+}
+
 /// Where a path leads.
 enum Route<'a> {
     Page(&'static page::File),

@@ -6,8 +6,8 @@
 //!
 //! The handler sees a [`Request`] read whole (bodies are bounded by `max_body`) and
 //! answers a [`Reply`]: a whole [`Response`], or a stream of server-sent events
-//! ([`super::events::EventStream`]). It runs on tokio's blocking pool, since answering
-//! may run the network.
+//! ([`super::events::EventStream`]). Quick answers are given on the connection's task;
+//! the rest run on tokio's blocking pool.
 //!
 //! A request that breaks the protocol or a limit is answered (400, 411, 413, 417, 431,
 //! as JSON `{"error": "…"}`) and its connection closed; a panic in the handler is
@@ -122,8 +122,21 @@ impl From<Response> for Reply {
     }
 }
 
+/// Limits shared by every thread that serves the same socket.
+#[derive(Debug)]
+pub struct Limits {
+    /// Largest request body, in bytes (413 beyond).
+    pub max_body: usize,
+    /// Connections open now, against [`MAX_CONNECTIONS`].
+    pub active: Arc<AtomicUsize>,
+}
+
 /// What answers each request.
 pub type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+
+/// Which requests are answered without leaving the connection's task (see
+/// [`serve`]): ones whose answer takes microseconds and never waits.
+pub type Quick = fn(&Request) -> bool;
 
 /// The body hyper sends.
 type Body = Either<Full<Bytes>, EventStream>;
@@ -131,8 +144,8 @@ type Body = Either<Full<Bytes>, EventStream>;
 /// Accepts connections on `listener` until the runtime ends, each served on its own
 /// task, answering every request with `handler`. Bodies longer than `max_body` bytes are
 /// refused with 413.
-pub async fn serve(listener: TcpListener, handler: Arc<Handler>, max_body: usize) {
-    let active = Arc::new(AtomicUsize::new(0));
+pub async fn serve(listener: TcpListener, handler: Arc<Handler>, quick: Quick, limits: Limits) {
+    let Limits { max_body, active } = limits;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -151,7 +164,7 @@ pub async fn serve(listener: TcpListener, handler: Arc<Handler>, max_body: usize
         let handler = Arc::clone(&handler);
         tokio::spawn(async move {
             let _slot = slot;
-            connection(stream, peer, handler, max_body).await;
+            connection(stream, peer, handler, quick, max_body).await;
         });
     }
 }
@@ -183,6 +196,7 @@ async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     handler: Arc<Handler>,
+    quick: Quick,
     max_body: usize,
 ) {
     let _ = stream.set_nodelay(true);
@@ -203,7 +217,7 @@ async fn connection(
     let io = TokioIo::new(Rewind::new(prefix, stream));
     let service = hyper::service::service_fn(move |request| {
         let handler = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(respond(request, peer, handler, max_body).await) }
+        async move { Ok::<_, Infallible>(respond(request, peer, handler, quick, max_body).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -219,6 +233,7 @@ async fn respond(
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
     handler: Arc<Handler>,
+    quick: Quick,
     max_body: usize,
 ) -> hyper::Response<Body> {
     let (parts, body) = request.into_parts();
@@ -255,7 +270,17 @@ async fn respond(
         peer,
         body,
     };
-    let answered = tokio::task::spawn_blocking(move || handler(&request)).await;
+    // A quick answer (a page file, one image through the network) is given on this
+    // task: handing it to another thread would cost more than it does. The rest may
+    // read files or run a whole batch, and goes to the blocking pool so that it never
+    // holds up the connections this thread serves.
+    let answered = if (quick)(&request) {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request))).map_err(|_| ())
+    } else {
+        tokio::task::spawn_blocking(move || handler(&request))
+            .await
+            .map_err(|_| ())
+    };
     match answered {
         Ok(Reply::Whole(response)) => whole(&response, keep_alive),
         Ok(Reply::Events(stream)) => events(stream),

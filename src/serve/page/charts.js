@@ -103,8 +103,9 @@
     // Tiles of tileSize CSS pixels, smaller (down to 12) when many must fit in about
     // maxWidth × maxWidth; as many per row as fit in maxWidth.
     const shown = Math.max(12, Math.min(tileSize, maxWidth / Math.sqrt(count)));
-    const per = Math.max(1, Math.min(count, Math.floor(maxWidth / shown)));
-    const rows = Math.ceil(count / per);
+    const fit = Math.max(1, Math.min(count, Math.floor(maxWidth / shown)));
+    const rows = Math.ceil(count / fit);
+    const per = Math.ceil(count / rows);   // rows evenly filled: 8 tiles as 4 + 4, not 7 + 1
     canvas.width = per * (side + 1) - 1;
     canvas.height = rows * (side + 1) - 1;
     const context = canvas.getContext('2d');

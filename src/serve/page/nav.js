@@ -43,6 +43,8 @@
       tab.setAttribute('aria-selected', String(v === view));
     });
     document.body.dataset.view = view;
+    // A heat map's tooltip left showing would float over the next view.
+    document.querySelectorAll('.tooltip').forEach((tip) => { tip.hidden = true; });
     if (location.hash !== `#${view}`) history.replaceState(null, '', `#${view}`);
     const changed = current !== view;
     current = view;

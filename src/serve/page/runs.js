@@ -130,8 +130,12 @@
       const dt = document.createElement('dt');
       dt.textContent = key;
       const dd = document.createElement('dd');
-      dd.textContent = typeof value === 'number' ? fmt(value)
-        : typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+      // Nested values (e.g. test: {accuracy, images, loss}) as "key value" pairs.
+      const plain = (v) => (typeof v === 'number' ? fmt(v)
+        : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+      dd.textContent = typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? Object.entries(value).map(([k, v]) => `${k} ${plain(v)}`).join(', ')
+        : plain(value);
       list.append(dt, dd);
     });
   }

@@ -27,9 +27,27 @@
     name: 'the run goes to artifacts/<name>',
   };
 
+  // The order of the keys in the shipped TOML files (the server's JSON sorts them);
+  // other keys follow in the order they come.
+  const ORDER = ['name', 'seed', 'mode', 'backend', 'model', 'train', 'data', 'hidden', 'init',
+    'epochs', 'batch_size', 'learning_rate', 'optimizer'];
+  const rank = (key) => (ORDER.includes(key) ? ORDER.indexOf(key) : ORDER.length);
+
   let configs = [];          // GET /api/settings' configs
   let allowed = true;        // GET /api/server's training_allowed
   let status = { state: 'idle' };
+  // State events received from the stream. A control's reply is a snapshot taken when
+  // the server got the request; the stream may already have said what came after (the
+  // loop paused, the batch ran), so a reply is shown only if no state event came in
+  // meanwhile.
+  let streamStates = 0;
+
+  /** `request`'s STATUS shown unless the stream has said something newer meanwhile. */
+  async function applyReply(request) {
+    const seen = streamStates;
+    const reply = await request;
+    if (streamStates === seen) applyStatus(reply);
+  }
 
   // ---- the form -------------------------------------------------------------------
 
@@ -74,7 +92,9 @@
       legend.textContent = `[${path.join('.')}]`;
       box.appendChild(legend);
     }
-    Object.entries(object).forEach(([key, value]) => {
+    const entries = Object.entries(object);
+    entries.sort(([a], [b]) => rank(a) - rank(b));   // stable: unranked keys keep their order
+    entries.forEach(([key, value]) => {
       if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
         box.appendChild(fields(value, [...path, key]));
       } else {
@@ -150,7 +170,7 @@
     event.preventDefault();
     $('train-message').textContent = '';
     try {
-      applyStatus(await api('/api/train', { method: 'POST', body: { config: editedConfig() } }));
+      await applyReply(api('/api/train', { method: 'POST', body: { config: editedConfig() } }));
     } catch (error) {
       $('train-message').textContent = error.status ? `${error.status}: ${error.message}` : error.message;
     }
@@ -161,7 +181,7 @@
   async function control(what) {
     $('train-message').textContent = '';
     try {
-      applyStatus(await api(`/api/train/${what}`, { method: 'POST' }));
+      await applyReply(api(`/api/train/${what}`, { method: 'POST' }));
     } catch (error) {
       $('train-message').textContent = error.message;
     }
@@ -295,14 +315,14 @@
         $('train-message').textContent = `Bad ${name} event: ${error.message}`;
       }
     });
-    on('state', applyStatus);
+    on('state', (s) => { streamStates += 1; applyStatus(s); });
     on('step', onStep);
     on('epoch', onEpoch);
     on('weights', onWeights);
   }
 
   loadSettings();
-  api('/api/train').then(applyStatus).catch(() => {});
+  applyReply(api('/api/train')).catch(() => {});
   listen();
   // Charts drawn while hidden have no size: draw them again when the view shows.
   window.nav.onShow('train', () => Object.values(charts).forEach((c) => c.draw()));
