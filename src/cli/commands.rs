@@ -410,6 +410,19 @@ pub fn serve(args: &ServeArgs<'_>, host: &str, port: u16) -> anyhow::Result<Exit
     println!("serving {}", server.url());
     std::io::Write::flush(&mut std::io::stdout())?;
     eprintln!("press Ctrl-C to stop");
-    server.wait();
+    // Ctrl-C stops a training started from the page as it stops `train`: after the
+    // batch, with a checkpoint; then the server ends.
+    let (tx, rx) = std::sync::mpsc::channel();
+    if ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .is_err()
+    {
+        server.wait();
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _ = rx.recv();
+    eprintln!("stopping (a training from the page stops with a checkpoint)");
+    server.stop_training();
     Ok(ExitCode::SUCCESS)
 }

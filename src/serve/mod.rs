@@ -47,6 +47,7 @@ const SERVER_THREADS: usize = 4;
 pub struct Server {
     address: SocketAddr,
     thread: JoinHandle<()>,
+    app: Arc<App>,
 }
 
 /// Listens on `host:port` (port 0: any free port) and serves `run` on the Draw view,
@@ -85,7 +86,8 @@ pub fn start_app(app: App, host: &str, port: u16) -> Result<Server> {
     let bound = listener.local_addr().map_err(listen_error)?;
     listener.set_nonblocking(true).map_err(listen_error)?;
     let app = Arc::new(app);
-    let handler: Arc<http::Handler> = Arc::new(move |request| api::handle(&app, request));
+    let shared = Arc::clone(&app);
+    let handler: Arc<http::Handler> = Arc::new(move |request| api::handle(&shared, request));
     // One single-threaded runtime per thread, all accepting on the same socket: a
     // connection stays on the thread that accepted it, so no thread wakes another to
     // hand work over (a multi-threaded runtime cost ~20% more CPU per request).
@@ -124,6 +126,7 @@ pub fn start_app(app: App, host: &str, port: u16) -> Result<Server> {
     Ok(Server {
         address: bound,
         thread,
+        app,
     })
 }
 
@@ -136,6 +139,16 @@ impl Server {
     /// The page's URL.
     pub fn url(&self) -> String {
         format!("http://{}/", self.address)
+    }
+
+    /// Stops the page's training, if one is running, as Ctrl-C stops a command-line
+    /// run (after its batch, with a checkpoint), and waits until it has saved.
+    pub fn stop_training(&self) {
+        if self.app.trainer.stop().is_ok() {
+            while self.app.trainer.status().state.is_active() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
     }
 
     /// Blocks for as long as the server runs (until the process ends).

@@ -55,7 +55,8 @@ pub enum State {
 }
 
 impl State {
-    fn is_active(self) -> bool {
+    /// Running, paused or stopping: a training holds the trainer.
+    pub fn is_active(self) -> bool {
         matches!(self, State::Running | State::Paused | State::Stopping)
     }
 }
