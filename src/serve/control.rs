@@ -123,13 +123,17 @@ pub fn form_config(value: serde_json::Value) -> Result<Config, String> {
     Ok(config)
 }
 
-/// `null` means "not set", which TOML writes by leaving the key out.
+/// `null` means "not set", which TOML writes by leaving the key out; a table left with
+/// nothing set (a schedule or augmentation the form offered but nobody filled in) is
+/// left out too.
 fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    let empty = |v: &serde_json::Value| v.as_object().is_some_and(|m| m.is_empty());
     match value {
         serde_json::Value::Object(map) => serde_json::Value::Object(
             map.into_iter()
                 .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| (k, without_nulls(v)))
+                .filter(|(_, v)| !empty(v))
                 .collect(),
         ),
         serde_json::Value::Array(items) => {

@@ -19,7 +19,18 @@
   // Keys that take a number or a word (batch_size = 64 or "full").
   const NUMBER_OR_WORD = new Set(['train.batch_size']);
   // Keys offered even when the config lacks them (an empty box leaves them out).
-  const OPTIONAL = { data: ['limit'] };
+  const OPTIONAL = {
+    data: ['limit'],
+    train: ['weight_decay', 'target_accuracy', 'patience'],
+  };
+  // Tables offered even when the config lacks them (left out while every box is empty):
+  // the learning-rate schedule and the augmentation (README, Configs).
+  const OPTIONAL_TABLES = {
+    train: {
+      schedule: ['kind', 'warmup_epochs', 'every', 'factor'],
+      augment: ['shift', 'rotation', 'scale', 'shear', 'elastic_alpha', 'elastic_sigma'],
+    },
+  };
   const HINTS = {
     'data.limit': 'empty = all training images',
     'train.batch_size': 'a number, or "full"',
@@ -104,6 +115,12 @@
     });
     const extra = OPTIONAL[path.join('.')] || [];
     extra.filter((k) => !(k in object)).forEach((k) => box.appendChild(field([...path, k], '', 'absent')));
+    const tables = OPTIONAL_TABLES[path.join('.')] || {};
+    Object.entries(tables).filter(([name]) => !(name in object)).forEach(([name, keys]) => {
+      const table = fields({}, [...path, name]);
+      keys.forEach((k) => table.appendChild(field([...path, name, k], '', 'absent')));
+      box.appendChild(table);
+    });
     return box;
   }
 
@@ -137,7 +154,8 @@
       if (now === input.dataset.original) return;
       const path = input.dataset.path.split('.');
       const last = path.pop();
-      const parent = path.reduce((o, k) => o[k], config);
+      // A table the config lacked is made when one of its boxes is filled in.
+      const parent = path.reduce((o, k) => (o[k] ??= {}), config);
       const value = parse(input);
       if (input.dataset.kind === 'absent' && value === null) delete parent[last];
       else parent[last] = value;
