@@ -585,8 +585,25 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `mnist-nn serve --model RUN --port 0 <extra>` and reads the URL it prints.
     pub fn start(run: &Path, extra: &[&str]) -> Self {
+        Self::spawn(
+            &["serve", "--model", run.to_str().unwrap(), "--port", "0"],
+            extra,
+        )
+    }
+
+    /// Starts `mnist-nn serve --port 0 --watch DIR` without a model, in the repository
+    /// root (where the shipped configs' `data/mnist` is).
+    pub fn watching(dir: &Path) -> Self {
+        Self::spawn(
+            &["serve", "--port", "0", "--watch", dir.to_str().unwrap()],
+            &[],
+        )
+    }
+
+    fn spawn(args: &[&str], extra: &[&str]) -> Self {
         let mut child = Command::new(bin())
-            .args(["serve", "--model", run.to_str().unwrap(), "--port", "0"])
+            .current_dir(root())
+            .args(args)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

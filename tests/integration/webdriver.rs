@@ -173,13 +173,69 @@ impl Session<'_> {
         base64(text.as_str().expect("base64 text"))
     }
 
+    /// The whole page as a PNG, at most `max_height` CSS pixels of it: the window is
+    /// made as tall as the page for the picture, then given its size back.
+    pub fn full_page_screenshot(&self, max_height: u32) -> Vec<u8> {
+        let rect = self.command("GET", "window/rect", &Value::Null);
+        let height = self.execute(
+            "return Math.min(arguments[0], document.documentElement.scrollHeight) \
+               + window.outerHeight - window.innerHeight;",
+            &[json!(max_height)],
+        );
+        self.command(
+            "POST",
+            "window/rect",
+            &json!({ "width": rect["width"], "height": height }),
+        );
+        self.next_frames();
+        let png = self.screenshot();
+        self.command(
+            "POST",
+            "window/rect",
+            &json!({ "width": rect["width"], "height": rect["height"] }),
+        );
+        png
+    }
+
+    /// Returns once the page has drawn two more frames (a resize's layout and what the
+    /// page draws on the next animation frame).
+    pub fn next_frames(&self) {
+        self.execute(
+            "return new Promise((done) => \
+               requestAnimationFrame(() => requestAnimationFrame(() => done(true))));",
+            &[],
+        );
+    }
+
+    /// A left click at `(x, y)` CSS pixels of the viewport.
+    pub fn click_at(&self, x: f64, y: f64) {
+        self.actions(json!([{
+            "type": "pointer", "id": "mouse",
+            "parameters": { "pointerType": "mouse" },
+            "actions": [
+                { "type": "pointerMove", "duration": 0, "origin": "viewport",
+                  "x": x.round() as i64, "y": y.round() as i64 },
+                { "type": "pointerDown", "button": 0 },
+                { "type": "pointerUp", "button": 0 },
+            ],
+        }]));
+    }
+
     /// Polls `script` until it returns true; fails with `what` after `limit`.
     pub fn wait_for(&self, script: &str, what: &str, limit: Duration) {
+        assert!(self.poll(script, limit), "timed out waiting for {what}");
+    }
+
+    /// Polls `script` until it returns true (then true) or `limit` has passed (false).
+    pub fn poll(&self, script: &str, limit: Duration) -> bool {
         let started = Instant::now();
         while self.execute(script, &[]) != Value::Bool(true) {
-            assert!(started.elapsed() < limit, "timed out waiting for {what}");
+            if started.elapsed() > limit {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        true
     }
 }
 

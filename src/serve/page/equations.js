@@ -83,6 +83,7 @@
   };
 
   let worked = null;
+  let again = null;          // explains the clicked cell again, for a new worked step
 
   // ---- asking the server ----------------------------------------------------------
 
@@ -148,6 +149,8 @@
     box.textContent = '';
     LINES.forEach((line) => box.appendChild(lineCard(line)));
     box.insertBefore(autodiffCard(), box.lastChild);
+    // The clicked cell's explanation, for the matrices now shown.
+    if (again) again();
   }
 
   function lineCard(line) {
@@ -290,7 +293,21 @@
     return match ? match[1] : String(value);
   }
 
+  /** Calls `f(m)` with matrix `name` if it still has cell c, else clears the card. */
+  function ifStill(name, c, f) {
+    const m = matrix(name);
+    if (m && c.row < m.rows && c.col < m.cols) return f(m);
+    again = null;
+    $('eq-cell').innerHTML = '<p class="muted">Click any cell of a heat map below.</p>';
+    const value = $('eq-cell-value');
+    value.textContent = '–';
+    value.dataset.value = '';
+    ['matrix', 'row', 'col'].forEach((k) => { delete value.dataset[k]; });
+    return null;
+  }
+
   async function explain(name, c) {
+    again = () => ifStill(name, c, () => explain(name, c));
     const box = $('eq-cell');
     try {
       const q = `matrix=${encodeURIComponent(name)}&row=${c.row}&col=${c.col}`;
@@ -306,6 +323,7 @@
 
   /** A cell of autodiff's gradients: the value only (the server explains its own). */
   function showLocal(name, c) {
+    again = () => ifStill(name, c, (m) => showLocal(name, { ...c, value: m.data[c.row * m.cols + c.col] }));
     markCell(name, c.row, c.col, String(c.value));
     $('eq-cell').textContent = '';
     $('eq-cell').append(line('formula', `${name}[${c.row},${c.col}], from Burn's backward pass`));
