@@ -9,7 +9,7 @@ use super::access;
 use super::app::{App, View};
 use super::http::{Reply, Request, Response};
 use super::loaded::LoadedRun;
-use super::training::Refusal;
+use super::training::{Refusal, State, Status};
 use super::watch;
 use crate::config::Config;
 
@@ -172,11 +172,16 @@ pub fn steer(app: &App, request: &Request, action: &str) -> Response {
         return response;
     }
     let trainer = &app.trainer;
-    let done = match action {
-        "pause" => trainer.pause(),
-        "step" => trainer.step(),
-        "resume" => trainer.resume(),
-        "stop" => trainer.stop(),
+    let before = trainer.status().step;
+    // What the loop shows once it has acted: the answer waits for it (up to
+    // STEER_WAIT), so that it tells where the training is, not where it was asked.
+    let (done, acted): (_, fn(&Status, usize) -> bool) = match action {
+        "pause" => (trainer.pause(), |s, _| s.state == State::Paused),
+        "step" => (trainer.step(), |s, before| {
+            s.state == State::Paused && s.step > before
+        }),
+        "resume" => (trainer.resume(), |s, _| s.state == State::Running),
+        "stop" => (trainer.stop(), |_, _| false),
         other => {
             return Response::error(
                 404,
@@ -184,11 +189,25 @@ pub fn steer(app: &App, request: &Request, action: &str) -> Response {
             );
         }
     };
-    match done {
-        Ok(status) => Response::json(200, &status),
-        Err(r) => refusal(r),
+    if let Err(r) = done {
+        return refusal(r);
     }
+    let deadline = std::time::Instant::now() + STEER_WAIT;
+    let mut status = trainer.status();
+    while status.state.is_active()
+        && !acted(&status, before)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        status = trainer.status();
+    }
+    Response::json(200, &status)
 }
+
+/// How long a control's answer waits for the loop to act (a batch of a large network
+/// on a slow machine, or saving a checkpoint, takes longer: the answer then tells
+/// where it is, and the event stream what comes after).
+const STEER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `GET /api/train/events`.
 pub fn train_events(app: &App) -> Reply {
