@@ -469,3 +469,47 @@ fn the_serve_command_opens_on_train_without_a_model_and_checks_watch() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/no/such/dir"), "{stderr}");
 }
+
+/// Reads from `stream` until the server closes it; how long that took.
+fn time_to_close(mut stream: TcpStream) -> Duration {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let started = Instant::now();
+    let mut sink = [0u8; 4096];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return started.elapsed(),
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn a_connection_silent_for_10_seconds_is_closed() {
+    let runs = tempfile::tempdir().unwrap();
+    let address = server(runs.path());
+    // Half a head, then nothing.
+    let mut half = TcpStream::connect(&address).unwrap();
+    half.write_all(b"GET /api/server HTTP/1.1\r\nHost: loc")
+        .unwrap();
+    // One whole request, then silence on the kept-alive connection.
+    let mut kept = http::connect(&address);
+    kept.write_all(&http::encode("GET", "/api/server", &[], &[]))
+        .unwrap();
+    let mut pending = Vec::new();
+    assert_eq!(http::read_reply(&mut kept, &mut pending).status, 200);
+    let waits = std::thread::scope(|scope| {
+        let a = scope.spawn(|| time_to_close(half));
+        let b = scope.spawn(|| time_to_close(kept));
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    for wait in waits {
+        // The limit is 10 s from the last byte; a second either side for scheduling.
+        assert!(
+            wait > Duration::from_secs(8) && wait < Duration::from_secs(13),
+            "closed after {wait:?}"
+        );
+    }
+}
