@@ -34,9 +34,14 @@ use super::head::{self, Rewind};
 
 /// Largest request head (request line and headers), in bytes.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Connections served at once; the next one is answered 503 and closed. Idle ones are
-/// closed after [`IDLE_TIMEOUT`], so only clients that keep sending hold a place.
-pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections served at once, at most; the next one is answered 503 and closed. Idle
+/// ones are closed after [`IDLE_TIMEOUT`], so only clients that keep sending hold a
+/// place. Fewer when the process may not open that many files
+/// ([`connection_cap`]).
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Files the process keeps for itself beyond its connections (data, runs, the
+/// training's checkpoints, the runtime's own).
+const OTHER_FILES: usize = 256;
 /// How long a client may stay silent (between requests, or within one) before its
 /// connection is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -127,8 +132,10 @@ impl From<Response> for Reply {
 pub struct Limits {
     /// Largest request body, in bytes (413 beyond).
     pub max_body: usize,
-    /// Connections open now, against [`MAX_CONNECTIONS`].
+    /// Connections open now.
     pub active: Arc<AtomicUsize>,
+    /// Connections served at once ([`connection_cap`]).
+    pub max_connections: usize,
 }
 
 /// What answers each request.
@@ -145,7 +152,11 @@ type Body = Either<Full<Bytes>, EventStream>;
 /// task, answering every request with `handler`. Bodies longer than `max_body` bytes are
 /// refused with 413.
 pub async fn serve(listener: TcpListener, handler: Arc<Handler>, quick: Quick, limits: Limits) {
-    let Limits { max_body, active } = limits;
+    let Limits {
+        max_body,
+        active,
+        max_connections,
+    } = limits;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -157,7 +168,7 @@ pub async fn serve(listener: TcpListener, handler: Arc<Handler>, quick: Quick, l
                 continue;
             }
         };
-        let Some(slot) = Slot::take(&active) else {
+        let Some(slot) = Slot::take(&active, max_connections) else {
             tokio::spawn(refuse_busy(stream));
             continue;
         };
@@ -169,15 +180,46 @@ pub async fn serve(listener: TcpListener, handler: Arc<Handler>, quick: Quick, l
     }
 }
 
-/// One of the [`MAX_CONNECTIONS`] places, given back when dropped.
+/// One of the connection places, given back when dropped.
 struct Slot(Arc<AtomicUsize>);
 
 impl Slot {
-    fn take(active: &Arc<AtomicUsize>) -> Option<Slot> {
+    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
         let before = active.fetch_add(1, Ordering::SeqCst);
         let slot = Slot(Arc::clone(active));
-        (before < MAX_CONNECTIONS).then_some(slot)
+        (before < max).then_some(slot)
     }
+}
+
+/// Raises this process's limit of open files to what it may (its hard limit, at most
+/// what [`MAX_CONNECTIONS`] needs), and returns how many connections that allows:
+/// [`MAX_CONNECTIONS`], or fewer where the limit is lower (64 at the least).
+pub fn connection_cap() -> usize {
+    let want = (MAX_CONNECTIONS + OTHER_FILES) as libc::rlim_t;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed by pointer.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 64;
+        }
+        if limit.rlim_cur < want {
+            let raised = libc::rlimit {
+                rlim_cur: want.min(limit.rlim_max),
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+        limit.rlim_cur
+    };
+    usize::try_from(soft)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(OTHER_FILES)
+        .clamp(64, MAX_CONNECTIONS)
 }
 
 impl Drop for Slot {

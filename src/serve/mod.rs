@@ -92,6 +92,7 @@ pub fn start_app(app: App, host: &str, port: u16) -> Result<Server> {
     // connection stays on the thread that accepted it, so no thread wakes another to
     // hand work over (a multi-threaded runtime cost ~20% more CPU per request).
     let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let max_connections = http::connection_cap();
     let mut handles = Vec::new();
     for k in 0..SERVER_THREADS {
         let listener = listener.try_clone().map_err(listen_error)?;
@@ -112,6 +113,7 @@ pub fn start_app(app: App, host: &str, port: u16) -> Result<Server> {
                             let limits = http::Limits {
                                 max_body: input::MAX_BODY_BYTES,
                                 active,
+                                max_connections,
                             };
                             http::serve(listener, handler, api::quick, limits).await
                         }
