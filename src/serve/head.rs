@@ -28,9 +28,13 @@ pub enum Stop {
 pub async fn read_first(stream: &mut TcpStream, max_head: usize) -> Result<Vec<u8>, Stop> {
     let mut pending = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
-    let head_len = loop {
-        if let Some(n) = head_length(&pending)? {
-            break n;
+    loop {
+        let head_len = complete_head(&pending)?;
+        if let Some(n) = head_len {
+            if n > max_head {
+                return Err(too_large(max_head));
+            }
+            return Ok(pending);
         }
         if pending.len() >= max_head {
             return Err(too_large(max_head));
@@ -39,23 +43,20 @@ pub async fn read_first(stream: &mut TcpStream, max_head: usize) -> Result<Vec<u
             Ok(0) | Err(_) => return Err(Stop::Gone),
             Ok(n) => pending.extend_from_slice(&chunk[..n]),
         }
-    };
-    if head_len > max_head {
-        return Err(too_large(max_head));
     }
-    check(&pending[..head_len])?;
-    Ok(pending)
 }
 
 fn too_large(max_head: usize) -> Stop {
     Stop::Refuse(431, format!("the request head is over {max_head} bytes"))
 }
 
-/// The length of the complete head at the start of `pending`, if it is there yet.
-fn head_length(pending: &[u8]) -> Result<Option<usize>, Stop> {
+/// The length of the complete head at the start of `pending`, once it is all there and
+/// passes [`check`].
+fn complete_head(pending: &[u8]) -> Result<Option<usize>, Stop> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    match httparse::Request::new(&mut headers).parse(pending) {
-        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(pending) {
+        Ok(httparse::Status::Complete(n)) => check(request.headers).map(|()| Some(n)),
         Ok(httparse::Status::Partial) => Ok(None),
         Err(httparse::Error::TooManyHeaders) => Err(Stop::Refuse(
             431,
@@ -68,15 +69,10 @@ fn head_length(pending: &[u8]) -> Result<Option<usize>, Stop> {
 /// Refuses what this server does not take: a body without a byte count, a length that
 /// is not a number or two different lengths, and an `Expect` other than
 /// `100-continue`.
-fn check(head: &[u8]) -> Result<(), Stop> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    request
-        .parse(head)
-        .map_err(|e| Stop::Refuse(400, format!("malformed HTTP request: {e}")))?;
+fn check(headers: &[httparse::Header<'_>]) -> Result<(), Stop> {
     let bad = |message: String| Stop::Refuse(400, message);
     let mut length: Option<u64> = None;
-    for header in request.headers.iter() {
+    for header in headers {
         let value = std::str::from_utf8(header.value)
             .map(str::trim)
             .map_err(|_| bad(format!("the {} header is not UTF-8", header.name)))?;

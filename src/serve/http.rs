@@ -298,7 +298,8 @@ async fn respond(
     }
     let read = tokio::time::timeout(IDLE_TIMEOUT, Limited::new(body, max_body).collect());
     let body = match read.await {
-        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+        // Bytes → Vec takes the buffer over without a copy when it is the only owner.
+        Ok(Ok(collected)) => Vec::from(collected.to_bytes()),
         Ok(Err(e)) => return refusal(400, &format!("cannot read the request body: {e}")),
         Err(_) => return refusal(408, "the request body did not arrive in time"),
     };
@@ -324,9 +325,9 @@ async fn respond(
             .map_err(|_| ())
     };
     match answered {
-        Ok(Reply::Whole(response)) => whole(&response, keep_alive),
+        Ok(Reply::Whole(response)) => whole(response, keep_alive),
         Ok(Reply::Events(stream)) => events(stream),
-        Err(_) => whole(&Response::error(500, "internal error (see the log)"), false),
+        Err(_) => whole(Response::error(500, "internal error (see the log)"), false),
     }
 }
 
@@ -367,7 +368,7 @@ async fn drain(mut body: Incoming) {
 
 /// A refusal, after which the connection is closed.
 fn refusal(status: u16, message: &str) -> hyper::Response<Body> {
-    whole(&Response::error(status, message), false)
+    whole(Response::error(status, message), false)
 }
 
 /// The headers every answer carries.
@@ -382,9 +383,8 @@ fn common_headers(headers: &mut HeaderMap, content_type: &str) {
     set("x-content-type-options", "nosniff");
 }
 
-fn whole(response: &Response, keep_alive: bool) -> hyper::Response<Body> {
-    let mut answer =
-        hyper::Response::new(Either::Left(Full::new(Bytes::from(response.body.clone()))));
+fn whole(response: Response, keep_alive: bool) -> hyper::Response<Body> {
+    let mut answer = hyper::Response::new(Either::Left(Full::new(Bytes::from(response.body))));
     *answer.status_mut() = hyper::StatusCode::from_u16(response.status)
         .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = answer.headers_mut();
@@ -393,10 +393,10 @@ fn whole(response: &Response, keep_alive: bool) -> hyper::Response<Body> {
         hyper::header::CONNECTION,
         HeaderValue::from_static(if keep_alive { "keep-alive" } else { "close" }),
     );
-    for (name, value) in &response.headers {
+    for (name, value) in response.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
+            HeaderValue::from_str(&value),
         ) {
             headers.insert(name, value);
         }
@@ -413,7 +413,7 @@ fn events(stream: EventStream) -> hyper::Response<Body> {
 /// A response as bytes on the wire, for the answers given before hyper takes the
 /// connection (a refused first head, or no place left); the connection then closes.
 fn encode(response: &Response) -> Vec<u8> {
-    let mut head = format!(
+    let head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
         response.status,
@@ -424,7 +424,7 @@ fn encode(response: &Response) -> Vec<u8> {
         response.content_type,
         response.body.len(),
     );
-    let mut bytes = std::mem::take(&mut head).into_bytes();
+    let mut bytes = head.into_bytes();
     bytes.extend_from_slice(&response.body);
     bytes
 }
