@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::events::{EventStream, QUEUE, encode};
 use crate::run_dir::files;
 
-/// How often a followed run's files are looked at.
+/// How often a followed run's files are looked at (only the bytes added since are
+/// read).
 pub const POLL: Duration = Duration::from_millis(500);
 /// A run whose `metrics.csv` changed this recently, with no summary yet, is live.
 const LIVE_WITHIN: Duration = Duration::from_secs(60);
@@ -188,18 +189,13 @@ pub fn follow(dir: PathBuf) -> EventStream {
         let mut summary_seen: Option<serde_json::Value> = None;
         let _ = tx.send(bytes::Bytes::from_static(b"retry: 1000\n\n")).await;
         loop {
-            let text = tokio::fs::read_to_string(&metrics)
-                .await
-                .unwrap_or_default();
-            let rest = match text.get(offset..) {
-                Some(rest) => rest,
-                None => {
-                    // Rewritten shorter (a resume dropped rows): start over.
-                    offset = 0;
-                    &text
-                }
-            };
-            let (rows, used) = complete_rows(rest);
+            let length = tokio::fs::metadata(&metrics).await.map_or(0, |m| m.len());
+            if length < offset as u64 {
+                // Rewritten shorter (a resume dropped rows): start over.
+                offset = 0;
+            }
+            let rest = read_from(&metrics, offset).await;
+            let (rows, used) = complete_rows(&rest);
             offset += used;
             for row in rows {
                 if tx.send(encode("row", &row)).await.is_err() {
@@ -220,4 +216,20 @@ pub fn follow(dir: PathBuf) -> EventStream {
         }
     });
     stream
+}
+
+/// The text of `path` from byte `offset` on (what was added since it was last read);
+/// empty when it cannot be read.
+async fn read_from(path: &Path, offset: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = tokio::fs::File::open(path).await
+        && file
+            .seek(std::io::SeekFrom::Start(offset as u64))
+            .await
+            .is_ok()
+    {
+        let _ = file.read_to_end(&mut bytes).await;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
