@@ -77,6 +77,18 @@ pub fn run(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let data = load_data(&config, config_path)?;
+    run_on(config, &data, dir, ui, started)
+}
+
+/// [`run`] on `data` already loaded by [`load_data`] (for a caller that also uses the
+/// images); `started` is when the run began, for its total time.
+pub fn run_on(
+    config: Config,
+    data: &Mnist,
+    dir: &Path,
+    ui: &mut dyn Observer,
+    started: Instant,
+) -> Result<Outcome> {
     let device = config.backend.device()?;
     let model = TwoLayerNet::new(config.model.hidden, config.model.init, config.seed, &device);
     let run = RunDir::create(dir, config)?;
@@ -84,7 +96,7 @@ pub fn run(
     let mut metrics = MetricsWriter::create(&run.file(files::METRICS))?.with_events(events);
     metrics.config_text(0, &run.config().to_toml())?;
     let state = TrainState::new(model);
-    train_and_save(run, state, &data, &device, metrics, ui, started)
+    train_and_save(run, state, data, &device, metrics, ui, started)
 }
 
 /// What `--resume` may change in a run's config.

@@ -20,9 +20,8 @@ use serde::Serialize;
 use self::live::Live;
 use super::events::{Hub, Keep};
 use crate::config::Config;
-use crate::data::{MnistSplit, MnistTensors};
 use crate::model::TwoLayerNet;
-use crate::run::run;
+use crate::run::{load_data, run_on};
 use crate::run_dir::RunDir;
 use crate::train::Ending;
 
@@ -253,15 +252,26 @@ impl Trainer {
 
     /// The training thread: runs to the end and publishes how it ended.
     fn train(self: Arc<Self>, config: Config, dir: PathBuf, control: Arc<Control>) {
+        let started = std::time::Instant::now();
         let form = PathBuf::from("the Train form");
-        let test = load_test(&config);
+        // The images are read once: the run trains on them, and the page's confusion
+        // matrix is taken on their test split.
+        let data = match load_data(&config, &form) {
+            Ok(data) => data,
+            Err(e) => return self.finish(State::Failed, Some(e.to_string())),
+        };
+        let test = config
+            .backend
+            .device()
+            .ok()
+            .map(|device| (data.test.to_device(&device), data.test.labels.clone()));
         let mut live = Live::new(&self, control, test);
-        match run(config, &form, &dir, &mut live) {
+        match run_on(config, &data, &dir, &mut live, started) {
             Ok(outcome) => {
                 let (state, message) = match outcome.ending {
                     Ending::Interrupted => (
                         State::Stopped,
-                        "stopped with a checkpoint; `mnist-nn train --resume` continues it",
+                        "stopped with a checkpoint; `mnist-nn --resume <its directory>` continues it",
                     ),
                     Ending::Stopped(_) => (State::Finished, "a rule of the config ended it"),
                     _ => (State::Finished, "all epochs ran"),
@@ -301,13 +311,4 @@ impl Trainer {
     fn lock(&self) -> MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// The test set on the training's device, for the confusion matrix (`None` when it
-/// cannot be read: the run itself then says why).
-fn load_test(config: &Config) -> Option<(MnistTensors, Vec<u8>)> {
-    let split = MnistSplit::read_test(&config.data.dir).ok()?;
-    let device = config.backend.device().ok()?;
-    let labels = split.labels.clone();
-    Some((split.to_device(&device), labels))
 }
