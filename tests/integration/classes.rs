@@ -72,6 +72,20 @@ fn fashion_mnist_names_appear_in_eval_and_predict() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("fashion-mnist"));
 }
 
+/// `mnist-nn eval --model RUN --data DIR`, run in `cwd`.
+fn eval_with_data(run: &Path, data: &Path, cwd: &Path) -> std::process::Output {
+    run_bin(
+        &[
+            "eval",
+            "--model",
+            run.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        cwd,
+    )
+}
+
 #[test]
 fn a_classes_file_beside_the_data_names_the_classes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -86,16 +100,7 @@ fn a_classes_file_beside_the_data_names_the_classes() {
     write(&data, "classes.txt", &names.join("\n"));
     let run = tmp.path().join("run");
     run_with_data(&run, "");
-    let out = run_bin(
-        &[
-            "eval",
-            "--model",
-            run.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
+    let out = eval_with_data(&run, &data, tmp.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -109,16 +114,7 @@ fn a_classes_file_beside_the_data_names_the_classes() {
 
     // Nine names: an error naming the file.
     write(&data, "classes.txt", &names[..9].join("\n"));
-    let out = run_bin(
-        &[
-            "eval",
-            "--model",
-            run.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
+    let out = eval_with_data(&run, &data, tmp.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

@@ -461,6 +461,18 @@ fn hundreds_of_idle_and_half_sent_connections_do_not_stop_the_answers() {
 
 #[test]
 fn the_serve_command_opens_on_train_without_a_model_and_checks_watch() {
+    use crate::serve::ServeProcess;
+    let bare = ServeProcess::spawn(&["serve", "--port", "0"], &[]);
+    let info = get(&bare.address(), "/api/server").json();
+    assert_eq!(
+        (&info["start_view"], &info["model"]),
+        (&json!("train"), &Value::Null)
+    );
+    let runs = tempfile::tempdir().unwrap();
+    let watching = ServeProcess::watching(runs.path());
+    let info = get(&watching.address(), "/api/server").json();
+    assert_eq!(info["start_view"], "runs");
+    assert_eq!(info["watch"], runs.path().to_str().unwrap());
     let out = crate::util::run_bin(
         &["serve", "--watch", "/no/such/dir", "--port", "0"],
         &root(),

@@ -600,7 +600,9 @@ impl ServeProcess {
         )
     }
 
-    fn spawn(args: &[&str], extra: &[&str]) -> Self {
+    /// Starts the binary with `args` and `extra` in the repository root and reads the
+    /// URL it prints.
+    pub fn spawn(args: &[&str], extra: &[&str]) -> Self {
         let mut child = Command::new(bin())
             .current_dir(root())
             .args(args)
