@@ -17,7 +17,19 @@ use crate::model::TwoLayerNet;
 /// at input `x` `(784, m)` and one-hot labels `y` `(10, m)`, with that loss (on the plain
 /// device).
 pub fn autodiff_gradients(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>) -> (Tensor<1>, Gradients) {
-    let loss = cross_entropy(net.forward(x).z2, y);
+    let (loss, _, gradients) = autodiff_pass(net, x, y);
+    (loss, gradients)
+}
+
+/// As [`autodiff_gradients`], with the logits `Z2` `(10, m)` of the forward too (on the
+/// plain device).
+pub fn autodiff_pass(
+    net: &TwoLayerNet,
+    x: Tensor<2>,
+    y: Tensor<2>,
+) -> (Tensor<1>, Tensor<2>, Gradients) {
+    let z2 = net.forward(x).z2;
+    let loss = cross_entropy(z2.clone(), y);
     let grads = loss.backward();
     let grad = |t: Tensor<2>| t.grad(&grads).unwrap_or_else(|| t.zeros_like().inner());
     let grad1 = |t: Tensor<1>| t.grad(&grads).unwrap_or_else(|| t.zeros_like().inner());
@@ -27,7 +39,7 @@ pub fn autodiff_gradients(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>) -> (Ten
         dw2: grad(net.W2.val()),
         db2: grad1(net.b2.val()),
     };
-    (loss.inner(), gradients)
+    (loss.inner(), z2.inner(), gradients)
 }
 
 /// The Burn optimizer for `kind`, set up as PyTorch's defaults are, without weight

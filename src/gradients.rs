@@ -4,6 +4,7 @@
 //! can be compared field by field and either can drive an update.
 
 use burn::module::Param;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 use crate::model::TwoLayerNet;
@@ -32,6 +33,37 @@ impl Gradients {
             W2: Param::from_tensor(self.dw2),
             b2: Param::from_tensor(self.db2),
         }
+    }
+
+    /// Each gradient times `w`.
+    pub fn scaled(self, w: f64) -> Self {
+        Self {
+            dw1: self.dw1.mul_scalar(w),
+            db1: self.db1.mul_scalar(w),
+            dw2: self.dw2.mul_scalar(w),
+            db2: self.db2.mul_scalar(w),
+        }
+    }
+
+    /// The sums, parameter by parameter, of `self` and `other`.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            dw1: self.dw1 + other.dw1,
+            db1: self.db1 + other.db1,
+            dw2: self.dw2 + other.dw2,
+            db2: self.db2 + other.db2,
+        }
+    }
+
+    /// The gradients keyed by the parameters of `net` (on an autodiff device), as a
+    /// Burn optimizer takes them.
+    pub fn into_params(self, net: &TwoLayerNet) -> GradientsParams {
+        let mut params = GradientsParams::new();
+        params.register(net.W1.id, self.dw1);
+        params.register(net.b1.id, self.db1);
+        params.register(net.W2.id, self.dw2);
+        params.register(net.b2.id, self.db2);
+        params
     }
 
     /// The parameters of `net` as a set of four tensors (the inverse of

@@ -28,9 +28,10 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 use crate::autodiff::{autodiff_step, optimizer_for};
+use crate::blocks::{Block, autodiff_blocked, manual_blocked};
 use crate::config::{Config, Mode, OptimizerKind};
 use crate::gradients::Gradients;
-use crate::manual::{manual_step, momentum_step};
+use crate::manual::{MOMENTUM, manual_step, momentum_step};
 use crate::model::TwoLayerNet;
 
 /// What one gradient step gives back.
@@ -123,6 +124,41 @@ impl Learner {
             Learner::Autodiff(net, mut optim) => {
                 let Step { net, loss, z2 } = autodiff_step(net, &mut optim, x, y, alpha);
                 (Learner::Autodiff(net, optim), loss, z2)
+            }
+        }
+    }
+
+    /// One gradient step on a batch given as column blocks (see [`crate::blocks`]: a
+    /// batch larger than the device holds in one piece), with the batch's mean loss and
+    /// logits `(10, m)` as [`Learner::step`] gives them. The update is the one the whole
+    /// batch would make; a single block is [`Learner::step`] itself.
+    pub fn step_blocks(self, mut blocks: Vec<Block>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
+        if blocks.len() == 1
+            && let Some(Block { x, y }) = blocks.pop()
+        {
+            return self.step(x, y, alpha);
+        }
+        match self {
+            Learner::Manual(net) => {
+                let pass = manual_blocked(&net, blocks);
+                let net = net.gradient_descent(pass.grads, alpha);
+                (Learner::Manual(net), pass.loss, pass.z2)
+            }
+            Learner::ManualMomentum(net, velocity) => {
+                let pass = manual_blocked(&net, blocks);
+                let v = pass.grads.momentum(velocity.map(|v| *v), MOMENTUM);
+                let net = net.gradient_descent(v.clone(), alpha);
+                (
+                    Learner::ManualMomentum(net, Some(Box::new(v))),
+                    pass.loss,
+                    pass.z2,
+                )
+            }
+            Learner::Autodiff(net, mut optim) => {
+                let pass = autodiff_blocked(&net, blocks);
+                let grads = pass.grads.into_params(&net);
+                let net = optim.step(alpha, net, grads);
+                (Learner::Autodiff(net, optim), pass.loss, pass.z2)
             }
         }
     }

@@ -70,6 +70,7 @@
 pub mod augment;
 pub mod autodiff;
 pub mod backend;
+pub mod blocks;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

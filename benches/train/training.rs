@@ -15,8 +15,10 @@ use std::time::Instant;
 use burn::prelude::*;
 use mnist_nn::autodiff::optimizer;
 use mnist_nn::backend::BackendKind;
+use mnist_nn::blocks::{Block, block_ranges, images_per_block};
 use mnist_nn::config::{Config, Mode, OptimizerKind};
 use mnist_nn::data::Mnist;
+use mnist_nn::data::mnist::tensor_limit;
 use mnist_nn::learner::Learner;
 use mnist_nn::model::{Init, TwoLayerNet};
 use mnist_nn::train::{Ending, shuffled_indices, train};
@@ -154,13 +156,21 @@ fn steps_only(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow:
     let n = t.len();
     let b = case.batch.unwrap_or(n).min(n);
     let order = shuffled_indices(n, 1, 1, device);
-    let batches: Vec<(Tensor<2>, Tensor<2>)> = (0..n.div_ceil(b))
+    // A batch larger than the device holds in one piece goes in column blocks, as the
+    // loop steps it.
+    let per_block = images_per_block(tensor_limit(device), case.hidden);
+    let batches: Vec<Vec<Block>> = (0..n.div_ceil(b))
         .map(|i| {
-            let idx = order.clone().slice(i * b..((i + 1) * b).min(n));
-            (
-                t.images_at(idx.clone()).transpose(),
-                t.one_hot.clone().select(0, idx).transpose(),
-            )
+            block_ranges(i * b..((i + 1) * b).min(n), per_block)
+                .into_iter()
+                .map(|range| {
+                    let idx = order.clone().slice(range);
+                    Block {
+                        x: t.images_at(idx.clone()).transpose(),
+                        y: t.one_hot.clone().select(0, idx).transpose(),
+                    }
+                })
+                .collect()
         })
         .collect();
     let model = TwoLayerNet::new(case.hidden, Init::He, 1, device);
@@ -172,8 +182,8 @@ fn steps_only(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow:
     for rep in 0..=reps {
         let started = Instant::now();
         let mut last = None;
-        for (x, y) in &batches {
-            let (next, loss, _) = learner.step(x.clone(), y.clone(), ALPHA);
+        for blocks in &batches {
+            let (next, loss, _) = learner.step_blocks(blocks.clone(), ALPHA);
             learner = next;
             last = Some(loss);
         }

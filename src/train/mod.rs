@@ -11,6 +11,7 @@ mod state;
 mod stopping;
 mod tally;
 
+use std::ops::Range;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -25,7 +26,9 @@ use self::augmented::{AugmentedBatches, Plan};
 use self::tally::{Blowup, Tally};
 use crate::IMAGE_PIXELS;
 use crate::augment::Augmenter;
+use crate::blocks::{Block, block_ranges, images_per_block};
 use crate::config::Config;
+use crate::data::mnist::tensor_limit;
 use crate::data::{Mnist, MnistTensors};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate};
@@ -76,10 +79,14 @@ pub struct Look<'a> {
     pub before: &'a TwoLayerNet,
     /// The network it made.
     pub after: &'a TwoLayerNet,
-    /// `X`, `(784, m)`: the batch's images, one per column.
+    /// `X`, `(784, m)`: the batch's images, one per column (when the batch was too
+    /// large for the device in one piece, its first column block: see
+    /// [`crate::blocks`]).
     pub x: &'a Tensor<2>,
     /// `Y`, `(10, m)`: their one-hot labels.
     pub y: &'a Tensor<2>,
+    /// The images in the step's batch (`x`'s columns unless it was split in blocks).
+    pub images: usize,
     /// The batch's mean loss before the step (one value).
     pub loss: &'a Tensor<1>,
     /// The learning rate of the step.
@@ -248,8 +255,11 @@ struct EpochData<'a> {
     test: MnistTensors,
     device: &'a Device,
     /// Full batch: every step takes all the images in order, so their bands are
-    /// joined once rather than at every step.
-    whole: Option<Tensor<2>>,
+    /// joined once, per column block, rather than at every step.
+    whole: Option<Vec<Tensor<2>>>,
+    /// The most images of a step's column block ([`crate::blocks`]): a batch larger
+    /// than the device takes in one piece is stepped block by block.
+    per_block: usize,
     /// Images per step.
     batch: usize,
     /// Steps per epoch.
@@ -274,13 +284,20 @@ impl<'a> EpochData<'a> {
         let train = data.train.to_device(device);
         let batch = config.train.batch_size.resolve(n).clamp(1, n);
         // (Augmented batches are made on the host, so they need no joined copy.)
-        let whole = (batch >= n && config.train.augment.is_off()).then(|| train.images_in(0..n));
+        let per_block = images_per_block(tensor_limit(device), config.model.hidden);
+        let whole = (batch >= n && config.train.augment.is_off()).then(|| {
+            block_ranges(0..n, per_block)
+                .into_iter()
+                .map(|range| train.images_in(range))
+                .collect()
+        });
         Ok(Self {
             train,
             valid: (!data.valid.is_empty()).then(|| data.valid.to_device(device)),
             test: data.test.to_device(device),
             device,
             whole,
+            per_block,
             batch,
             batches: n.div_ceil(batch),
             alpha: config.train.learning_rate,
@@ -348,27 +365,35 @@ impl<'a> EpochData<'a> {
         let mut tally = Tally::resume(at);
         for b in at.batch..batches {
             let range = b * batch..((b + 1) * batch).min(n);
-            let x_rows = match (made, &self.whole, &order) {
+            let ranges = block_ranges(range.clone(), self.per_block);
+            let rows: Vec<Tensor<2>> = match (made, &self.whole, &order) {
                 (Some(made), _, _) => {
                     let images = made.next().ok_or(Error::Augmentation)?;
-                    Tensor::from_data(
-                        TensorData::new(images, [range.len(), IMAGE_PIXELS]),
-                        self.device,
-                    )
+                    self.upload_rows(images, range.start, &ranges)
                 }
-                (None, Some(x), _) => x.clone(),
-                (None, None, Some(order)) => {
-                    self.train.images_at(order.clone().slice(range.clone()))
-                }
-                (None, None, None) => self.train.images_in(range.clone()),
+                (None, Some(blocks), _) => blocks.clone(),
+                (None, None, Some(order)) => ranges
+                    .iter()
+                    .map(|r| self.train.images_at(order.clone().slice(r.clone())))
+                    .collect(),
+                (None, None, None) => ranges
+                    .iter()
+                    .map(|r| self.train.images_in(r.clone()))
+                    .collect(),
             };
-            let y_rows = one_hot.clone().slice(range.clone());
+            let blocks: Vec<Block> = rows
+                .into_iter()
+                .zip(&ranges)
+                .map(|(x_rows, r)| Block {
+                    x: x_rows.transpose(),
+                    y: one_hot.clone().slice(r.clone()).transpose(),
+                })
+                .collect();
             let alpha = self.rate(at.step);
-            let (x, y) = (x_rows.transpose(), y_rows.transpose());
             let looking = observer
                 .wants_look(at.step + 1)
-                .then(|| (learner.model(), x.clone(), y.clone()));
-            let (next, loss, z2) = learner.step(x, y, alpha);
+                .then(|| (learner.model(), blocks[0].x.clone(), blocks[0].y.clone()));
+            let (next, loss, z2) = learner.step_blocks(blocks, alpha);
             learner = next;
             if let Some((before, x, y)) = looking {
                 observer.look(&Look {
@@ -379,6 +404,7 @@ impl<'a> EpochData<'a> {
                     after: &learner.model(),
                     x: &x,
                     y: &y,
+                    images: range.len(),
                     loss: &loss,
                     rate: alpha,
                 });
@@ -408,6 +434,29 @@ impl<'a> EpochData<'a> {
         };
         let seconds = at.seconds + started.elapsed().as_secs_f64();
         Ok((learner, EpochEnd::Finished { train, seconds }))
+    }
+
+    /// The distorted `images` of a batch starting at image `first`, `(m, 784)` on the
+    /// host, uploaded as one tensor per range of `ranges`.
+    fn upload_rows(
+        &self,
+        images: Vec<f32>,
+        first: usize,
+        ranges: &[Range<usize>],
+    ) -> Vec<Tensor<2>> {
+        let upload = |pixels: Vec<f32>, rows: usize| {
+            Tensor::from_data(TensorData::new(pixels, [rows, IMAGE_PIXELS]), self.device)
+        };
+        if let [range] = ranges {
+            return vec![upload(images, range.len())];
+        }
+        ranges
+            .iter()
+            .map(|r| {
+                let part = (r.start - first) * IMAGE_PIXELS..(r.end - first) * IMAGE_PIXELS;
+                upload(images[part].to_vec(), r.len())
+            })
+            .collect()
     }
 
     /// The rate of the 0-based step `t`.

@@ -316,7 +316,8 @@ fn a_write_failing_mid_run_stops_with_the_path_and_keeps_what_was_written() {
 #[test]
 fn a_device_out_of_memory_report_becomes_one_line_with_a_hint() {
     // The shape of the report Burn gives when a wgpu buffer cannot be allocated (seen
-    // with configs/seed.toml's full batch of 55,000 images on Mesa's lavapipe).
+    // with configs/seed.toml's full batch of 55,000 images on Mesa's lavapipe, before
+    // such batches were stepped in column blocks).
     let report = "An error happened during execution\nCaused by:\n  Several failures at once\n\
                   Caused by:\n  An IO error happened\nCaused by:\n  can't allocate buffer of size: 172480000\n";
     let e = mnist_nn::Error::device("training (step 1)", report).to_string();

@@ -1,6 +1,7 @@
 //! Integration tests, one binary (one link of Burn) with a module per concern.
 
 mod augment;
+mod blocks;
 mod browser;
 mod classes;
 mod cli;

@@ -137,7 +137,7 @@ impl<'a> Live<'a> {
         self.running.2 += 1;
         let (steps, from) = self.since;
         let seconds = from.elapsed().as_secs_f64();
-        let m = look.x.dims()[1];
+        let m = look.images;
         let total = (self.batches * self.trainer.status().epochs).max(1);
         let event = StepEvent {
             step: look.step,
