@@ -49,12 +49,21 @@ except ImportError as e:  # the bench reports the reference as skipped
 
 ALPHA = 0.01
 
+# Where the tensors live: "cpu", or "cuda" for the GPU side of the bench (`--device`).
+DEVICE = torch.device("cpu")
+
+
+def sync():
+    """Waits for the device's queued work, so that a clock read after it is honest."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
 
 def autograd_step(hidden):
     """nn.Linear layers, autograd and torch.optim.SGD."""
     net = torch.nn.Sequential(
         torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
-    )
+    ).to(DEVICE)
     opt = torch.optim.SGD(net.parameters(), lr=ALPHA)
 
     def step(x, y):
@@ -70,10 +79,10 @@ def autograd_step(hidden):
 
 def manual_step(hidden):
     """The hand-derived backward of the design notes, row-per-image layout."""
-    w1 = torch.randn(hidden, 784) * (2.0 / 784) ** 0.5
-    b1 = torch.zeros(hidden)
-    w2 = torch.randn(10, hidden) * (2.0 / hidden) ** 0.5
-    b2 = torch.zeros(10)
+    w1 = torch.randn(hidden, 784, device=DEVICE) * (2.0 / 784) ** 0.5
+    b1 = torch.zeros(hidden, device=DEVICE)
+    w2 = torch.randn(10, hidden, device=DEVICE) * (2.0 / hidden) ** 0.5
+    b2 = torch.zeros(10, device=DEVICE)
 
     @torch.no_grad()
     def step(x, y):
@@ -84,7 +93,7 @@ def manual_step(hidden):
         a2 = torch.softmax(z2, dim=1)  # A2 = softmax(Z2)
         loss = F.cross_entropy(z2, y)
         dz2 = a2
-        dz2[torch.arange(m), y] -= 1.0  # dZ2 = A2 − Y
+        dz2[torch.arange(m, device=DEVICE), y] -= 1.0  # dZ2 = A2 − Y
         dw2 = dz2.t() @ a1 / m  # dW2 = (1/m)·dZ2·A1ᵀ
         db2 = dz2.sum(0) / m  # db2 = (1/m)·Σ dZ2
         dz1 = (dz2 @ w2) * (z1 > 0)  # dZ1 = W2ᵀ·dZ2 ⊙ ReLU'(Z1)
@@ -103,9 +112,9 @@ def epoch_seconds(step, x_all, y_all, batch):
     """One epoch: shuffle, gather each batch, step, keep loss and correct counts."""
     n = x_all.shape[0]
     started = time.perf_counter()
-    order = torch.randperm(n)
-    loss_sum = torch.zeros(())
-    correct = torch.zeros((), dtype=torch.long)
+    order = torch.randperm(n, device=DEVICE)
+    loss_sum = torch.zeros((), device=DEVICE)
+    correct = torch.zeros((), dtype=torch.long, device=DEVICE)
     for start in range(0, n, batch):
         idx = order[start : start + batch]
         x, y = x_all[idx], y_all[idx]
@@ -120,13 +129,14 @@ def matmul_seconds(hidden, n, batch):
     """One epoch of only the five matrix products of each step, on operands of the
     step's shapes (row-per-image layout): what PyTorch's GEMM needs, whatever else."""
     full, rest = divmod(n, batch)
-    w1 = torch.full((hidden, 784), 0.01)
-    w2 = torch.full((10, hidden), 0.01)
+    full_of = lambda shape: torch.full(shape, 0.01, device=DEVICE)  # noqa: E731
+    w1 = full_of((hidden, 784))
+    w2 = full_of((10, hidden))
     sets = []
     for m, count in ((batch, full), (rest, 1)):
         if m and count:
-            sets.append((torch.full((m, 784), 0.01), torch.full((m, hidden), 0.01),
-                         torch.full((m, 10), 0.01), count))
+            sets.append((full_of((m, 784)), full_of((m, hidden)), full_of((m, 10)), count))
+    sync()
     started = time.perf_counter()
     for x, a1, dz2, count in sets:
         for _ in range(count):
@@ -135,6 +145,7 @@ def matmul_seconds(hidden, n, batch):
             dz2.t() @ a1  # dW2
             dz1 = dz2 @ w2  # W2ᵀ·dZ2
             dz1.t() @ x  # dW1 (dz1 stands in for the masked one: same shape)
+    sync()
     return time.perf_counter() - started
 
 
@@ -154,7 +165,7 @@ def to_accuracy(recipe, x_all, y_all, x_test, y_test, target, max_epochs, seed):
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
         torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
-    )
+    ).to(DEVICE)
     if optimizer == "adam":
         opt = torch.optim.Adam(net.parameters(), lr=rate)
     else:
@@ -166,7 +177,7 @@ def to_accuracy(recipe, x_all, y_all, x_test, y_test, target, max_epochs, seed):
     seconds = 0.0
     for epoch in range(1, max_epochs + 1):
         started = time.perf_counter()
-        order = torch.randperm(n)
+        order = torch.randperm(n, device=DEVICE)
         for start in range(0, n, batch):
             p = min(step / total, 1.0)
             if schedule == "linear":
@@ -183,6 +194,7 @@ def to_accuracy(recipe, x_all, y_all, x_test, y_test, target, max_epochs, seed):
             loss.backward()
             opt.step()
             step += 1
+        sync()
         seconds += time.perf_counter() - started
         with torch.no_grad():
             accuracy = (net(x_test).argmax(1) == y_test).float().mean().item()
@@ -192,6 +204,11 @@ def to_accuracy(recipe, x_all, y_all, x_test, y_test, target, max_epochs, seed):
         if schedule == "linear" and epoch >= span:
             break  # the rate is zero from here on
     return {"recipe": recipe, "epochs": None, "seconds": seconds, "accuracy": accuracy}
+
+
+def device_name():
+    """The CUDA device's name, or "cpu"."""
+    return torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
 
 
 def load(data, kind):
@@ -220,23 +237,33 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--gemm", type=int, default=0,
                     help="also time a float32 N×N×N product (GFLOP/s), e.g. 2048")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where to train: the CPU, or the GPU through CUDA")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        print("torch_ref: --device cuda, but torch sees no CUDA device", file=sys.stderr)
+        sys.exit(3)
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     if args.gemm:
         n = args.gemm
-        a, b = torch.full((n, n), 0.5), torch.full((n, n), 0.25)
+        a = torch.full((n, n), 0.5, device=DEVICE)
+        b = torch.full((n, n), 0.25, device=DEVICE)
         a @ b  # warm-up
         times = []
         for _ in range(max(args.reps, 3)):
+            sync()
             started = time.perf_counter()
             a @ b
+            sync()
             times.append(time.perf_counter() - started)
         print(json.dumps({"gemm_side": n, "gflops": 2 * n**3 / statistics.median(times) / 1e9,
-                          "torch": torch.__version__}), flush=True)
-    x_all, y_all = load(args.data, "train")
+                          "torch": torch.__version__, "device": device_name()}), flush=True)
+    x_all, y_all = (t.to(DEVICE) for t in load(args.data, "train"))
     if args.to_accuracy:
-        x_test, y_test = load(args.data, "t10k")
+        x_test, y_test = (t.to(DEVICE) for t in load(args.data, "t10k"))
         for recipe in args.to_accuracy:
             result = to_accuracy(recipe, x_all, y_all, x_test, y_test, args.target,
                                  args.max_epochs, args.seed)
@@ -264,6 +291,7 @@ def main():
                         "epoch_s": statistics.median(times),
                         "torch": torch.__version__,
                         "threads": torch.get_num_threads(),
+                        "device": device_name(),
                     }
                 ),
                 flush=True,

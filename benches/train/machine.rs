@@ -84,6 +84,17 @@ pub fn fma_width() -> &'static str {
     "AVX2"
 }
 
+/// Which of the `gemm` crate's kernels flex's products run on this CPU: its AVX-512
+/// ones (compiled in through its `x86-v4` feature, which this crate turns on) where the
+/// CPU has AVX-512F (gemm's own run-time test), else its AVX2 ones.
+pub fn gemm_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        return "gemm, AVX-512 kernels";
+    }
+    "gemm, AVX2 kernels"
+}
+
 /// Independent accumulators of the FMA loop (registers only, no loads): twelve cover a
 /// 4–5-cycle FMA latency on two FMA ports.
 const ACCUMULATORS: usize = 12;

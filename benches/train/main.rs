@@ -16,7 +16,7 @@ mod rss;
 mod torch;
 mod training;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::Mode;
@@ -147,11 +147,20 @@ fn main() -> anyhow::Result<()> {
     let o = Options::parse()?;
     // SAFETY: set before any thread starts (rayon's pool is built on first use).
     unsafe { std::env::set_var("RAYON_NUM_THREADS", o.threads.to_string()) };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The repository and the binary where Cargo built them, or where
+    // `MNIST_NN_ROOT` and `MNIST_NN_BIN` say (a copy run on another machine:
+    // scripts/device-check).
+    let root = std::env::var_os("MNIST_NN_ROOT")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = root.as_path();
     // Peak RSS first: a child inherits the high-water mark of the process it was spawned
     // from (the kernel keeps it across exec), so it is measured while this one is small.
     let mut peaks = Vec::new();
-    let bin = Path::new(env!("CARGO_BIN_EXE_mnist-nn"));
+    let bin = std::env::var_os("MNIST_NN_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_mnist-nn")),
+        PathBuf::from,
+    );
+    let bin = bin.as_path();
     let scratch = tempfile::tempdir()?;
     for &backend in &o.backends {
         eprintln!("bench: peak RSS of configs/sgd.toml on {backend}");

@@ -183,7 +183,7 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
     for backend in backends(f) {
         let lib = match backend {
             BackendKind::Ndarray => "matrixmultiply",
-            BackendKind::Flex => "gemm",
+            BackendKind::Flex => crate::machine::gemm_kernels(),
             BackendKind::Wgpu => "CubeCL",
             _ => "its own matmul",
         };

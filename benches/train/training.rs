@@ -202,7 +202,10 @@ fn steps_only(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow:
 /// operands laid out as the step has them (`X` a transposed view of gathered rows).
 fn matmul_only(case: Case, n: usize, device: &Device, reps: usize) -> anyhow::Result<f64> {
     let (h, p, c) = (case.hidden, IMAGE_PIXELS, NUM_CLASSES);
-    let b = case.batch.unwrap_or(n).min(n);
+    // A batch larger than the device holds in one piece is stepped in column blocks
+    // (the same products, block by block), so the products here are a block's.
+    let per_block = images_per_block(tensor_limit(device), h);
+    let b = case.batch.unwrap_or(n).min(n).min(per_block);
     let full = n / b;
     let rest = n % b;
     let filled = |shape: [usize; 2]| Tensor::<2>::ones(shape, device).mul_scalar(0.01);

@@ -11,14 +11,19 @@ use mnist_nn::data::Mnist;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The repository root (where `data/` and `configs/` are).
+/// The repository root (where `data/` and `configs/` are): where Cargo built the
+/// tests, or `MNIST_NN_ROOT` for a copy run elsewhere (scripts/device-check).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("MNIST_NN_ROOT")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
-/// The real binary under test.
+/// The real binary under test: Cargo's, or `MNIST_NN_BIN` for a copy run elsewhere.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mnist-nn"))
+    std::env::var_os("MNIST_NN_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_mnist-nn")),
+        PathBuf::from,
+    )
 }
 
 /// The bundled MNIST, read once per test binary (no validation split, all images).
