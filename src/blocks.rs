@@ -75,6 +75,10 @@ pub struct BlockedPass {
 
 /// The hand-derived gradients of the whole batch from its `blocks`, each block's by
 /// [`backward_manual`]. `net` is on a plain device.
+///
+/// # Panics
+///
+/// When `blocks` is empty: a step needs at least one image.
 pub fn manual_blocked(net: &TwoLayerNet, blocks: Vec<Block>) -> BlockedPass {
     blocked(blocks, |x, y| {
         let fwd = net.forward(x.clone());
@@ -87,6 +91,10 @@ pub fn manual_blocked(net: &TwoLayerNet, blocks: Vec<Block>) -> BlockedPass {
 /// Burn's autodiff gradients of the whole batch from its `blocks`, each block's by
 /// its own `backward()`. `net` is on an autodiff device; what comes back is on the
 /// plain one.
+///
+/// # Panics
+///
+/// When `blocks` is empty.
 pub fn autodiff_blocked(net: &TwoLayerNet, blocks: Vec<Block>) -> BlockedPass {
     blocked(blocks, |x, y| autodiff_pass(net, x, y))
 }

@@ -132,6 +132,10 @@ impl Learner {
     /// batch larger than the device holds in one piece), with the batch's mean loss and
     /// logits `(10, m)` as [`Learner::step`] gives them. The update is the one the whole
     /// batch would make; a single block is [`Learner::step`] itself.
+    ///
+    /// # Panics
+    ///
+    /// When `blocks` is empty.
     pub fn step_blocks(self, mut blocks: Vec<Block>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
         if blocks.len() == 1
             && let Some(Block { x, y }) = blocks.pop()
