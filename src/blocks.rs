@@ -31,8 +31,7 @@ use burn::prelude::*;
 use crate::IMAGE_PIXELS;
 use crate::autodiff::autodiff_pass;
 use crate::gradients::Gradients;
-use crate::loss::cross_entropy;
-use crate::manual::backward_manual;
+use crate::manual::manual_pass;
 use crate::model::TwoLayerNet;
 
 /// One column block of a batch: `x` `(784, m_b)` and its one-hot labels `y` `(10, m_b)`.
@@ -74,18 +73,14 @@ pub struct BlockedPass {
 }
 
 /// The hand-derived gradients of the whole batch from its `blocks`, each block's by
-/// [`backward_manual`]. `net` is on a plain device.
+/// [`manual_pass`] (the forward and [`crate::manual::backward_manual`]). `net` is on a
+/// plain device.
 ///
 /// # Panics
 ///
 /// When `blocks` is empty: a step needs at least one image.
 pub fn manual_blocked(net: &TwoLayerNet, blocks: Vec<Block>) -> BlockedPass {
-    blocked(blocks, |x, y| {
-        let fwd = net.forward(x.clone());
-        let loss = cross_entropy(fwd.z2.clone(), y.clone());
-        let grads = backward_manual(net, x, y, &fwd).grads;
-        (loss, fwd.z2, grads)
-    })
+    blocked(blocks, |x, y| manual_pass(net, x, y))
 }
 
 /// Burn's autodiff gradients of the whole batch from its `blocks`, each block's by

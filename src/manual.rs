@@ -92,14 +92,26 @@ pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forw
 /// [`TwoLayerNet::gradient_descent`] with rate `alpha`. The loss and logits are those of
 /// the network before the step, left on the device.
 pub fn manual_step(net: TwoLayerNet, x: Tensor<2>, y: Tensor<2>, alpha: f64) -> Step {
+    let (loss, z2, grads) = manual_pass(&net, x, y);
+    Step {
+        net: net.gradient_descent(grads, alpha),
+        loss,
+        z2,
+    }
+}
+
+/// The forward pass on `x` `(784, m)`, the mean loss against the one-hot `y` `(10, m)`,
+/// and [`backward_manual`]: that loss, the logits `Z2` `(10, m)` and the gradients, all
+/// of `net` as it is (no update).
+pub fn manual_pass(
+    net: &TwoLayerNet,
+    x: Tensor<2>,
+    y: Tensor<2>,
+) -> (Tensor<1>, Tensor<2>, Gradients) {
     let fwd = net.forward(x.clone());
     let loss = cross_entropy(fwd.z2.clone(), y.clone());
-    let backward = backward_manual(&net, x, y, &fwd);
-    Step {
-        net: net.gradient_descent(backward.grads, alpha),
-        loss,
-        z2: fwd.z2,
-    }
+    let grads = backward_manual(net, x, y, &fwd).grads;
+    (loss, fwd.z2, grads)
 }
 
 /// Momentum `μ` of [`momentum_step`], PyTorch's usual 0.9 (the same as autodiff mode's
@@ -116,14 +128,12 @@ pub fn momentum_step(
     y: Tensor<2>,
     alpha: f64,
 ) -> (Step, Gradients) {
-    let fwd = net.forward(x.clone());
-    let loss = cross_entropy(fwd.z2.clone(), y.clone());
-    let backward = backward_manual(&net, x, y, &fwd);
-    let v = backward.grads.momentum(velocity, MOMENTUM);
+    let (loss, z2, grads) = manual_pass(&net, x, y);
+    let v = grads.momentum(velocity, MOMENTUM);
     let step = Step {
         net: net.gradient_descent(v.clone(), alpha),
         loss,
-        z2: fwd.z2,
+        z2,
     };
     (step, v)
 }
