@@ -31,6 +31,7 @@ use crate::autodiff::{autodiff_step, optimizer_for};
 use crate::blocks::{Block, autodiff_blocked, manual_blocked};
 use crate::config::{Config, Mode, OptimizerKind};
 use crate::gradients::Gradients;
+use crate::input::Products;
 use crate::manual::{MOMENTUM, manual_step, momentum_step};
 use crate::model::TwoLayerNet;
 
@@ -47,11 +48,12 @@ pub struct Step {
 
 /// The network and its update rule.
 pub enum Learner {
-    /// Hand-derived gradients and plain gradient descent, on the plain device.
-    Manual(TwoLayerNet),
+    /// Hand-derived gradients and plain gradient descent, on the plain device; and how
+    /// the products with `X` are computed.
+    Manual(TwoLayerNet, Products),
     /// Hand-derived gradients and gradient descent with momentum, on the plain device,
-    /// with the velocity (`None` before the first step).
-    ManualMomentum(TwoLayerNet, Option<Box<Gradients>>),
+    /// with the velocity (`None` before the first step) and the products' rule.
+    ManualMomentum(TwoLayerNet, Option<Box<Gradients>>, Products),
     /// Autodiff gradients and a Burn optimizer, on the autodiff device.
     Autodiff(TwoLayerNet, ModuleOptimizer),
 }
@@ -60,8 +62,8 @@ impl std::fmt::Debug for Learner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Burn's optimizer has no Debug of its own.
         match self {
-            Learner::Manual(net) => f.debug_tuple("Manual").field(net).finish(),
-            Learner::ManualMomentum(net, _) => f.debug_tuple("ManualMomentum").field(net).finish(),
+            Learner::Manual(net, _) => f.debug_tuple("Manual").field(net).finish(),
+            Learner::ManualMomentum(net, ..) => f.debug_tuple("ManualMomentum").field(net).finish(),
             Learner::Autodiff(net, _) => f.debug_tuple("Autodiff").field(net).finish(),
         }
     }
@@ -69,9 +71,9 @@ impl std::fmt::Debug for Learner {
 
 impl Learner {
     /// The seed's learner: hand-derived gradients and plain gradient descent, for `net`
-    /// on a plain device.
+    /// on a plain device (with sparse products with `X` where they pay).
     pub fn manual(net: TwoLayerNet) -> Self {
-        Learner::Manual(net)
+        Learner::Manual(net, Products::SparseWherePays)
     }
 
     /// Burn's learner: `net` moved to the autodiff version of `device`, trained by
@@ -91,11 +93,16 @@ impl Learner {
         velocity: Option<Gradients>,
         device: &Device,
     ) -> Self {
+        let products = if config.train.sparse_input {
+            Products::SparseWherePays
+        } else {
+            Products::Dense
+        };
         match config.mode {
             Mode::Manual if config.train.optimizer == OptimizerKind::Momentum => {
-                Learner::ManualMomentum(net, velocity.map(Box::new))
+                Learner::ManualMomentum(net, velocity.map(Box::new), products)
             }
-            Mode::Manual => Learner::manual(net),
+            Mode::Manual => Learner::Manual(net, products),
             Mode::Autodiff => Learner::autodiff(
                 net,
                 saved.unwrap_or_else(|| optimizer_for(&config.train)),
@@ -112,14 +119,17 @@ impl Learner {
     /// parameter has one handle and the backend can update it in place.
     pub fn step(self, x: Tensor<2>, y: Tensor<2>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
         match self {
-            Learner::Manual(net) => {
+            Learner::Manual(net, products) => {
+                let x = products.input(x, net.hidden());
                 let Step { net, loss, z2 } = manual_step(net, x, y, alpha);
-                (Learner::Manual(net), loss, z2)
+                (Learner::Manual(net, products), loss, z2)
             }
-            Learner::ManualMomentum(net, velocity) => {
+            Learner::ManualMomentum(net, velocity, products) => {
+                let x = products.input(x, net.hidden());
                 let (Step { net, loss, z2 }, v) =
                     momentum_step(net, velocity.map(|v| *v), x, y, alpha);
-                (Learner::ManualMomentum(net, Some(Box::new(v))), loss, z2)
+                let v = Some(Box::new(v));
+                (Learner::ManualMomentum(net, v, products), loss, z2)
             }
             Learner::Autodiff(net, mut optim) => {
                 let Step { net, loss, z2 } = autodiff_step(net, &mut optim, x, y, alpha);
@@ -143,17 +153,17 @@ impl Learner {
             return self.step(x, y, alpha);
         }
         match self {
-            Learner::Manual(net) => {
+            Learner::Manual(net, products) => {
                 let pass = manual_blocked(&net, blocks);
                 let net = net.gradient_descent(pass.grads, alpha);
-                (Learner::Manual(net), pass.loss, pass.z2)
+                (Learner::Manual(net, products), pass.loss, pass.z2)
             }
-            Learner::ManualMomentum(net, velocity) => {
+            Learner::ManualMomentum(net, velocity, products) => {
                 let pass = manual_blocked(&net, blocks);
                 let v = pass.grads.momentum(velocity.map(|v| *v), MOMENTUM);
                 let net = net.gradient_descent(v.clone(), alpha);
                 (
-                    Learner::ManualMomentum(net, Some(Box::new(v))),
+                    Learner::ManualMomentum(net, Some(Box::new(v)), products),
                     pass.loss,
                     pass.z2,
                 )
@@ -170,7 +180,7 @@ impl Learner {
     /// The network on the plain device, for evaluation and saving.
     pub fn model(&self) -> TwoLayerNet {
         match self {
-            Learner::Manual(net) | Learner::ManualMomentum(net, _) => net.clone(),
+            Learner::Manual(net, _) | Learner::ManualMomentum(net, ..) => net.clone(),
             Learner::Autodiff(net, _) => net.valid(),
         }
     }
@@ -178,7 +188,7 @@ impl Learner {
     /// The optimizer and its state (autodiff mode only).
     pub fn optimizer(&self) -> Option<&ModuleOptimizer> {
         match self {
-            Learner::Manual(_) | Learner::ManualMomentum(..) => None,
+            Learner::Manual(..) | Learner::ManualMomentum(..) => None,
             Learner::Autodiff(_, optim) => Some(optim),
         }
     }
@@ -186,7 +196,7 @@ impl Learner {
     /// Manual mode's momentum velocity, once a step has made one.
     pub fn velocity(&self) -> Option<&Gradients> {
         match self {
-            Learner::ManualMomentum(_, v) => v.as_deref(),
+            Learner::ManualMomentum(_, v, _) => v.as_deref(),
             _ => None,
         }
     }

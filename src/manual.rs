@@ -31,6 +31,7 @@
 use burn::prelude::*;
 
 use crate::gradients::Gradients;
+use crate::input::{Input, InputProduct};
 use crate::learner::Step;
 use crate::loss::cross_entropy;
 use crate::model::{Forward, TwoLayerNet};
@@ -63,7 +64,12 @@ fn relu_prime(z: Tensor<2>) -> Tensor<2> {
 /// `x` is the `(784, m)` input, `y` the `(10, m)` one-hot labels and `fwd` what
 /// [`TwoLayerNet::forward`] computed from `x`.
 pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forward) -> Backward {
-    let m = x.dims()[1];
+    backward_input(net, &Input::Dense(x), y, fwd)
+}
+
+/// [`backward_manual`] on `x` dense or sparse ([`Input`]).
+pub fn backward_input(net: &TwoLayerNet, x: &Input, y: Tensor<2>, fwd: &Forward) -> Backward {
+    let m = x.images();
     let inv_m = 1.0 / m as f64;
     // dZ2 = A2 − Y                                  (10, m)
     let dz2 = fwd.a2.clone() - y;
@@ -77,7 +83,7 @@ pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forw
     // dZ1 = W2ᵀ·dZ2 ⊙ ReLU'(Z1), ReLU'(z) = [z > 0]   (hidden, m)
     let dz1 = net.W2.val().transpose().matmul(dz2.clone()) * relu_prime(fwd.z1.clone());
     // dW1 = (1/m)·dZ1·Xᵀ                            (hidden, 784)
-    let dw1 = dz1.clone().mul_scalar(inv_m).matmul(x.transpose());
+    let dw1 = dz1.clone().mul_scalar(inv_m).matmul_xt(x);
     // db1 = (1/m)·Σ_columns dZ1                     (hidden)
     let db1 = dz1.clone().sum_dim(1).squeeze_dim(1).mul_scalar(inv_m);
     Backward {
@@ -91,7 +97,7 @@ pub fn backward_manual(net: &TwoLayerNet, x: Tensor<2>, y: Tensor<2>, fwd: &Forw
 /// against the one-hot `y` `(10, m)`, [`backward_manual`], and
 /// [`TwoLayerNet::gradient_descent`] with rate `alpha`. The loss and logits are those of
 /// the network before the step, left on the device.
-pub fn manual_step(net: TwoLayerNet, x: Tensor<2>, y: Tensor<2>, alpha: f64) -> Step {
+pub fn manual_step(net: TwoLayerNet, x: impl Into<Input>, y: Tensor<2>, alpha: f64) -> Step {
     let (loss, z2, grads) = manual_pass(&net, x, y);
     Step {
         net: net.gradient_descent(grads, alpha),
@@ -105,12 +111,13 @@ pub fn manual_step(net: TwoLayerNet, x: Tensor<2>, y: Tensor<2>, alpha: f64) -> 
 /// of `net` as it is (no update).
 pub fn manual_pass(
     net: &TwoLayerNet,
-    x: Tensor<2>,
+    x: impl Into<Input>,
     y: Tensor<2>,
 ) -> (Tensor<1>, Tensor<2>, Gradients) {
-    let fwd = net.forward(x.clone());
+    let x = x.into();
+    let fwd = net.forward_input(&x);
     let loss = cross_entropy(fwd.z2.clone(), y.clone());
-    let grads = backward_manual(net, x, y, &fwd).grads;
+    let grads = backward_input(net, &x, y, &fwd).grads;
     (loss, fwd.z2, grads)
 }
 
@@ -124,7 +131,7 @@ pub const MOMENTUM: f64 = 0.9;
 pub fn momentum_step(
     net: TwoLayerNet,
     velocity: Option<Gradients>,
-    x: Tensor<2>,
+    x: impl Into<Input>,
     y: Tensor<2>,
     alpha: f64,
 ) -> (Step, Gradients) {

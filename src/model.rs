@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 use serde::{Deserialize, Serialize};
 
+use crate::input::{Input, InputProduct};
 use crate::loss::softmax_columns;
 use crate::{IMAGE_PIXELS, NUM_CLASSES};
 
@@ -188,10 +189,15 @@ impl TwoLayerNet {
     /// When `x` does not have 784 rows, as a matrix product of the wrong shapes does;
     /// [`TwoLayerNet::check_input`] says so as an error instead.
     pub fn forward(&self, x: Tensor<2>) -> Forward {
-        let [pixels, m] = x.dims();
-        assert_eq!(pixels, IMAGE_PIXELS, "X must be (784, m)");
+        assert_eq!(x.dims()[0], IMAGE_PIXELS, "X must be (784, m)");
+        self.forward_input(&Input::Dense(x))
+    }
+
+    /// [`TwoLayerNet::forward`] on `x` dense or sparse ([`Input`]).
+    pub fn forward_input(&self, x: &Input) -> Forward {
+        let m = x.images();
         // Z1 = W1·X + b1                               (hidden, m)
-        let z1 = self.W1.val().matmul(x) + self.b1.val().unsqueeze_dim(1);
+        let z1 = self.W1.val().matmul_x(x) + self.b1.val().unsqueeze_dim(1);
         // A1 = ReLU(Z1)                                (hidden, m)
         let a1 = relu(z1.clone());
         // Z2 = W2·A1 + b2                              (10, m)

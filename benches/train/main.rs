@@ -268,6 +268,11 @@ fn main() -> anyhow::Result<()> {
 
     if o.hidden.as_ref().is_none_or(|keep| keep.contains(&800)) {
         let backend = BackendKind::default();
+        for hidden in [128, 800] {
+            eprintln!("bench: sparse against dense products with X on {backend}, hidden {hidden}");
+            let (dense, sparse) = training::sparse_speedup(backend, hidden, &data, o.reps)?;
+            figures.sparse.push((hidden, dense, sparse));
+        }
         eprintln!("bench: augmentation overhead on {backend}, hidden 800");
         figures.augmentation = Some(training::augmentation_overhead(backend, &data, o.reps)?);
     }

@@ -32,6 +32,9 @@ pub struct Figures {
     /// Seconds of a plain and of an augmented epoch (hidden 800, batch 128, manual, on
     /// the default backend).
     pub augmentation: Option<(f64, f64)>,
+    /// Hidden units, and seconds of an epoch of manual steps (batch 128, default backend)
+    /// with dense products with `X` and with sparse ones.
+    pub sparse: Vec<(usize, f64, f64)>,
     /// Inference per backend and hidden size.
     pub inference: Vec<(BackendKind, usize, Inference)>,
     /// Peak RSS of `configs/sgd.toml` for one epoch, bytes, per backend.
@@ -49,6 +52,7 @@ impl Default for Figures {
             to_accuracy: Vec::new(),
             torch_to_accuracy: Err("not run".into()),
             augmentation: None,
+            sparse: Vec::new(),
             torch_gemm: None,
             numpy: None,
             inference: Vec::new(),
@@ -213,7 +217,10 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
          measured just before (on wgpu: the GPU's data-sheet peak, when `--gpu-peak` \
          gives it). *vs PyTorch*: \
          PyTorch's epoch (autograd, `torch.optim.SGD`) divided by ours; above 1 is \
-         faster than PyTorch.\n"
+         faster than PyTorch. Manual steps on a CPU backend take the sparse products \
+         with `X` (the default `sparse_input`; see *Sparse products with X*), which skip \
+         the zero pixels' terms: their GFLOP/s and percentages count the dense products' \
+         work (a dense-equivalent rate), so they can pass the GEMM ceiling.\n"
     );
     let _ = writeln!(
         s,
@@ -412,6 +419,23 @@ fn time_to_accuracy(s: &mut String, f: &Figures, n: usize) {
             ours / theirs
         );
     }
+    if !f.sparse.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Sparse products with X\n\nAn epoch of manual steps at batch 128 on {}, \
+             `W1·X` and `dZ1·Xᵀ` as dense matrix products (`sparse_input = false`) and over \
+             the batch's nonzero pixels (the default; `src/sparse.rs`):\n\n\
+             | hidden | dense | sparse | speed-up |\n|---:|---:|---:|---:|",
+            BackendKind::default()
+        );
+        for (hidden, dense, sparse) in &f.sparse {
+            let _ = writeln!(
+                s,
+                "| {hidden} | {dense:.3} s | {sparse:.3} s | **{:.2}×** |",
+                dense / sparse
+            );
+        }
+    }
     if let Some((plain, augmented)) = f.augmentation {
         let _ = writeln!(
             s,
@@ -467,7 +491,8 @@ fn targets(s: &mut String, f: &Figures, n: usize) {
             let _ = writeln!(
                 s,
                 "- hidden 800 on {backend}, manual: steps at {pct:.0}% of the best GEMM rate \
-                 measured ({best:.0} GFLOP/s, the higher of its own and PyTorch's) (≥ 60%): {}",
+                 measured ({best:.0} GFLOP/s, the higher of its own and PyTorch's; \
+                 dense-equivalent, with sparse products) (≥ 60%): {}",
                 verdict(pct >= 60.0)
             );
         }
@@ -481,11 +506,31 @@ fn targets(s: &mut String, f: &Figures, n: usize) {
                 continue;
             };
             let ratio = a.epoch / m.epoch;
-            let _ = writeln!(
-                s,
-                "- autodiff / manual on {backend}, hidden {hidden}: {ratio:.2}× (≤ 1.5): {}",
-                verdict(ratio <= 1.5)
-            );
+            // Autodiff computes the dense products; the like-for-like comparison is with
+            // manual mode's dense products, where the sparse section measured them.
+            let dense = f
+                .sparse
+                .iter()
+                .find(|(h, ..)| *h == hidden && backend == BackendKind::default())
+                .map(|(_, dense, _)| a.epoch / dense);
+            match dense {
+                Some(like) => {
+                    let _ = writeln!(
+                        s,
+                        "- autodiff / manual on {backend}, hidden {hidden}: {ratio:.2}× against \
+                         manual's sparse products; {like:.2}× against its dense ones, the \
+                         products autodiff computes (≤ 1.5): {}",
+                        verdict(like <= 1.5)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "- autodiff / manual on {backend}, hidden {hidden}: {ratio:.2}× (≤ 1.5): {}",
+                        verdict(ratio <= 1.5)
+                    );
+                }
+            }
         }
     }
     for (backend, bytes) in &f.rss {

@@ -110,15 +110,17 @@ pub fn time_case(case: Case, data: &Mnist, reps: usize, threads: usize) -> anyho
 /// `1 + reps` epochs of the library's loop; the medians of the epochs after the first
 /// (training seconds as the loop measures them) and the final evaluation's seconds.
 fn epochs(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow::Result<(f64, f64)> {
-    epochs_with(case, data, device, reps, "")
+    epochs_with(case, data, device, reps, "", "")
 }
 
-/// [`epochs`] with `extra` appended to the run's config.
+/// [`epochs`] with `train_keys` added to the run's `[train]` table and `extra` appended
+/// to its config.
 fn epochs_with(
     case: Case,
     data: &Mnist,
     device: &Device,
     reps: usize,
+    train_keys: &str,
     extra: &str,
 ) -> anyhow::Result<(f64, f64)> {
     let epochs = 1 + reps;
@@ -129,7 +131,7 @@ fn epochs_with(
         "name = \"bench\"\nseed = 1\nmode = \"{mode}\"\nbackend = \"{backend}\"\n\
          [model]\nhidden = {hidden}\ninit = \"he\"\n\
          [train]\nepochs = {epochs}\nbatch_size = {batch}\nlearning_rate = {ALPHA}\n\
-         optimizer = \"sgd\"\neval_every = {epochs}\n\
+         optimizer = \"sgd\"\neval_every = {epochs}\n{train_keys}\
          [data]\ndir = \"unused\"\nvalidation = 0\n{extra}",
         mode = case.mode,
         backend = case.backend,
@@ -335,8 +337,33 @@ pub fn augmentation_overhead(
                    elastic_alpha = 34.0\nelastic_sigma = 4.0\n";
     let (mut plain, mut augmented) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        plain.push(epochs_with(case, data, &device, 1, "")?.0);
-        augmented.push(epochs_with(case, data, &device, 1, augment)?.0);
+        plain.push(epochs_with(case, data, &device, 1, "", "")?.0);
+        augmented.push(epochs_with(case, data, &device, 1, "", augment)?.0);
     }
     Ok((median(plain), median(augmented)))
+}
+
+/// Median seconds of an epoch of manual steps at `hidden`, batch 128 on `backend`, with
+/// the products with `X` dense (`sparse_input = false`) and over its nonzero pixels
+/// (the default). Dense and sparse runs alternate, `reps` of each (one warm-up epoch and
+/// one timed), so that a shared machine's drift falls on both alike.
+pub fn sparse_speedup(
+    backend: BackendKind,
+    hidden: usize,
+    data: &Mnist,
+    reps: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let device = backend.device()?;
+    let case = Case {
+        backend,
+        mode: Mode::Manual,
+        hidden,
+        batch: Some(128),
+    };
+    let (mut dense, mut sparse) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        dense.push(epochs_with(case, data, &device, 1, "sparse_input = false\n", "")?.0);
+        sparse.push(epochs_with(case, data, &device, 1, "", "")?.0);
+    }
+    Ok((median(dense), median(sparse)))
 }

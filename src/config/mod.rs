@@ -159,10 +159,24 @@ pub struct TrainConfig {
     /// when absent).
     #[serde(default, skip_serializing_if = "Augment::is_off")]
     pub augment: Augment,
+    /// Manual mode on a CPU backend: compute `W1·X` and `dZ1·Xᵀ` over the nonzero pixels
+    /// of a batch only ([`crate::sparse`]) when they are few enough to pay (true, the
+    /// default), or always as dense matrix products (false). The same gradients up to
+    /// the order of float sums.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub sparse_input: bool,
 }
 
 fn one() -> usize {
     1
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// A Burn optimizer.

@@ -37,7 +37,10 @@ fn learners(start: &HostParams, device: &Device) -> Vec<(&'static str, Learner)>
     let net = || TwoLayerNet::from_host(start, device);
     vec![
         ("manual", Learner::manual(net())),
-        ("manual momentum", Learner::ManualMomentum(net(), None)),
+        (
+            "manual momentum",
+            Learner::ManualMomentum(net(), None, Default::default()),
+        ),
         // Burn's SGD with momentum: an update linear in the gradient, as the manual
         // ones are. (Adam's first steps are α·g/(|g| + ε), which turns the last-ulp
         // differences of gradients near zero into differences of up to α.)

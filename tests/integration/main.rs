@@ -23,6 +23,7 @@ mod resume;
 mod run_dir;
 mod schedule;
 mod serve;
+mod sparse;
 mod sse;
 mod stopping;
 mod tensorboard;

@@ -1,0 +1,395 @@
+//! `X` as a sparse matrix: the two products it takes part in, `W1·X` (the forward's
+//! `Z1`) and `dZ1·Xᵀ` (the backward's `dW1`), summed over its nonzero pixels only.
+//!
+//! An MNIST digit is ink on a black background: on average 150 of an image's 784
+//! pixels are nonzero (19%). A dense product multiplies the other 81% by zero; here
+//! `Z1`'s column for image `i` is `Σ_k x_ki·W1[:, k]` over that image's nonzero pixels
+//! `k`, and `dW1`'s column for pixel `k` is `Σ_i x_ki·dZ1[:, i]` over the images in which
+//! `k` is nonzero. The sums are the dense products' terms without the zero ones, so the
+//! results equal the dense products' up to the order of the float additions.
+//!
+//! The loops run over blocks of [`ROWS`] rows of `W1` (or `dZ1`), one block per task on
+//! Rayon's pool: a block's rows are first laid out pixel by pixel (image by image for
+//! `dZ1`), so that each nonzero `x_ki` adds one contiguous run of [`ROWS`] floats, and
+//! its sums are kept in vector registers. On x86-64 CPUs with AVX2 and FMA the loops are
+//! compiled for those; elsewhere they are plain Rust.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use mnist_nn::sparse::SparseX;
+//!
+//! let device = mnist_nn::backend::BackendKind::Flex.device()?;
+//! // Two images (rows), one nonzero pixel each: pixel 3 of image 0, pixel 700 of image 1.
+//! let mut images = vec![0.0f32; 2 * 784];
+//! images[3] = 0.5;
+//! images[784 + 700] = 1.0;
+//! let x = SparseX::from_images(&images, 2);
+//! assert_eq!(x.nonzeros(), 2);
+//! // W1 with W1[r, k] = k: W1·X picks column 3 (times 0.5) and column 700.
+//! let w: Vec<f32> = (0..4 * 784).map(|i| (i % 784) as f32).collect();
+//! let w = Tensor::<2>::from_data(TensorData::new(w, [4, 784]), &device);
+//! let z = x.left_product(w).into_data().try_into_vec::<f32>().unwrap();
+//! assert_eq!(&z[..2], &[1.5, 700.0]);
+//! # Ok::<(), mnist_nn::Error>(())
+//! ```
+
+use burn::prelude::*;
+use burn_flex::Flex;
+use rayon::prelude::*;
+
+use crate::IMAGE_PIXELS;
+
+/// Rows of `W1` (or `dZ1`) per block: 64 floats, eight 256-bit registers of sums.
+pub const ROWS: usize = 64;
+
+/// Pixels whose `dW1` columns are summed before they are written out together: 16
+/// floats, a 64-byte cache line of each row of `dW1`.
+const PIXEL_RUN: usize = 16;
+
+/// `X` `(784, m)` by its nonzero entries, listed both by image (column) and by pixel
+/// (row).
+#[derive(Debug, Clone)]
+pub struct SparseX {
+    /// Images (columns of `X`).
+    m: usize,
+    /// Image `i`'s nonzero pixels are `by_image[image_start[i]..image_start[i + 1]]`.
+    image_start: Vec<u32>,
+    /// `(pixel, value)` of each nonzero, image by image.
+    by_image: Vec<(u32, f32)>,
+    /// Pixel `k`'s nonzero images are `by_pixel[pixel_start[k]..pixel_start[k + 1]]`.
+    pixel_start: Vec<u32>,
+    /// `(image, value)` of each nonzero, pixel by pixel.
+    by_pixel: Vec<(u32, f32)>,
+}
+
+impl SparseX {
+    /// `X` from `m` images given as rows of 784 pixels (`images.len() == 784·m`, so the
+    /// `(m, 784)` matrix `Xᵀ` in row-major order).
+    ///
+    /// # Panics
+    ///
+    /// When `images` does not hold `784·m` values, or `m` exceeds `u32::MAX`.
+    pub fn from_images(images: &[f32], m: usize) -> Self {
+        assert_eq!(
+            images.len(),
+            IMAGE_PIXELS * m,
+            "images must be m rows of 784"
+        );
+        assert!(u32::try_from(m).is_ok(), "too many images for one sparse X");
+        let mut image_start = Vec::with_capacity(m + 1);
+        let mut by_image = Vec::with_capacity(images.len() / 4);
+        image_start.push(0);
+        // Each pixel is written and kept only if nonzero (no branch on the ink).
+        let mut nonzero = [(0u32, 0.0f32); IMAGE_PIXELS];
+        for image in images.chunks_exact(IMAGE_PIXELS) {
+            let mut kept = 0;
+            for (k, &value) in image.iter().enumerate() {
+                nonzero[kept] = (k as u32, value);
+                kept += usize::from(value != 0.0);
+            }
+            by_image.extend_from_slice(&nonzero[..kept]);
+            image_start.push(by_image.len() as u32);
+        }
+        let mut per_pixel = vec![0u32; IMAGE_PIXELS + 1];
+        for &(k, _) in &by_image {
+            per_pixel[k as usize + 1] += 1;
+        }
+        // Counting sort by pixel: each pixel's images come out in image order.
+        for k in 0..IMAGE_PIXELS {
+            per_pixel[k + 1] += per_pixel[k];
+        }
+        let pixel_start = per_pixel.clone();
+        let mut next = per_pixel;
+        let mut by_pixel = vec![(0u32, 0.0f32); by_image.len()];
+        for (i, range) in image_start.windows(2).enumerate() {
+            for &(k, value) in &by_image[range[0] as usize..range[1] as usize] {
+                let slot = &mut next[k as usize];
+                by_pixel[*slot as usize] = (i as u32, value);
+                *slot += 1;
+            }
+        }
+        Self {
+            m,
+            image_start,
+            by_image,
+            pixel_start,
+            by_pixel,
+        }
+    }
+
+    /// `X` from a `(784, m)` tensor: its values read back to the host.
+    pub fn from_tensor(x: &Tensor<2>) -> Self {
+        let [_, m] = x.dims();
+        // Xᵀ `(m, 784)`: the training batch is stored that way, so this reads it in order.
+        with_host_f32(x.clone().transpose(), |rows| Self::from_images(rows, m))
+    }
+
+    /// Images (columns of `X`).
+    pub fn images(&self) -> usize {
+        self.m
+    }
+
+    /// Nonzero entries of `X`.
+    pub fn nonzeros(&self) -> usize {
+        self.by_image.len()
+    }
+
+    /// The fraction of `X`'s entries that are nonzero.
+    pub fn density(&self) -> f64 {
+        self.nonzeros() as f64 / (IMAGE_PIXELS * self.m).max(1) as f64
+    }
+
+    /// `W·X` for `w` `(rows, 784)`: `(rows, m)`, on `w`'s device, as `f32`.
+    pub fn left_product(&self, w: Tensor<2>) -> Tensor<2> {
+        let device = w.device();
+        let [rows, _] = w.dims();
+        let mut z = vec![0.0f32; rows * self.m];
+        if self.m > 0 {
+            with_host_f32(w, |w| {
+                z.par_chunks_mut(ROWS * self.m).enumerate().for_each_init(
+                    || vec![0.0f32; IMAGE_PIXELS * ROWS],
+                    |packed, (block, z_rows)| {
+                        let rows_here = z_rows.len() / self.m;
+                        let w_rows = &w[block * ROWS * IMAGE_PIXELS..][..rows_here * IMAGE_PIXELS];
+                        transpose_into(w_rows, rows_here, IMAGE_PIXELS, packed);
+                        kernels::w_times_x(packed, self, z_rows, rows_here);
+                    },
+                );
+            });
+        }
+        Tensor::from_data(TensorData::new(z, [rows, self.m]), &device)
+    }
+
+    /// `D·Xᵀ` for `d` `(rows, m)`: `(rows, 784)`, on `d`'s device, as `f32`.
+    pub fn right_product_t(&self, d: Tensor<2>) -> Tensor<2> {
+        let device = d.device();
+        let [rows, _] = d.dims();
+        let mut out = vec![0.0f32; rows * IMAGE_PIXELS];
+        if self.m > 0 {
+            with_host_f32(d, |d| {
+                out.par_chunks_mut(ROWS * IMAGE_PIXELS)
+                    .enumerate()
+                    .for_each_init(
+                        || vec![0.0f32; self.m * ROWS],
+                        |packed, (block, out_rows)| {
+                            let rows_here = out_rows.len() / IMAGE_PIXELS;
+                            let d_rows = &d[block * ROWS * self.m..][..rows_here * self.m];
+                            transpose_into(d_rows, rows_here, self.m, packed);
+                            kernels::d_times_xt(packed, self, out_rows, rows_here);
+                        },
+                    );
+            });
+        }
+        Tensor::from_data(TensorData::new(out, [rows, IMAGE_PIXELS]), &device)
+    }
+}
+
+/// `f` on a tensor's values as `f32` in row-major order: flex's own buffer when the
+/// tensor is a contiguous `f32` flex tensor (no copy), else a copy read back.
+fn with_host_f32<R>(t: Tensor<2>, f: impl FnOnce(&[f32]) -> R) -> R {
+    if let Ok(flex) = t.clone().try_into_primitive::<Flex>()
+        && let Some(values) = flex.as_slice::<f32>()
+    {
+        return f(values);
+    }
+    let data = t.into_data().convert::<f32>();
+    let values = data
+        .as_slice::<f32>()
+        .unwrap_or_else(|_| unreachable!("converted to f32 just before"));
+    f(values)
+}
+
+/// `src` `(rows, cols)` (`rows ≤ ROWS`) transposed into `dst` `(cols, ROWS)`, the
+/// columns past `rows` zero. In runs of 16 columns, so that the 16 destination rows being
+/// written stay in the first-level cache.
+fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const T: usize = 8;
+    let (full_rows, full_cols) = (rows / T * T, cols / T * T);
+    for c0 in (0..full_cols).step_by(T) {
+        for r0 in (0..full_rows).step_by(T) {
+            kernels::transpose_tile(&src[r0 * cols + c0..], cols, &mut dst[c0 * ROWS + r0..]);
+        }
+    }
+    // The edges, one by one.
+    for r in 0..rows {
+        let first = if r < full_rows { full_cols } else { 0 };
+        for c in first..cols {
+            dst[c * ROWS + r] = src[r * cols + c];
+        }
+    }
+    if rows < ROWS {
+        for c in 0..cols {
+            dst[c * ROWS + rows..(c + 1) * ROWS].fill(0.0);
+        }
+    }
+}
+
+/// The two loops, compiled once for AVX2 + FMA and once for the baseline.
+mod kernels {
+    use super::{IMAGE_PIXELS, PIXEL_RUN, ROWS, SparseX};
+
+    /// `z_rows` `(rows, m)` `= W·X` for a block of `W` given as `packed` `(784, ROWS)`.
+    pub fn w_times_x(packed: &[f32], x: &SparseX, z_rows: &mut [f32], rows: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if fma_available() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { w_times_x_fma(packed, x, z_rows, rows) };
+        }
+        w_times_x_body::<false>(packed, x, z_rows, rows);
+    }
+
+    /// `out_rows` `(rows, 784)` `= D·Xᵀ` for a block of `D` given as `packed` `(m, ROWS)`.
+    pub fn d_times_xt(packed: &[f32], x: &SparseX, out_rows: &mut [f32], rows: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if fma_available() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { d_times_xt_fma(packed, x, out_rows, rows) };
+        }
+        d_times_xt_body::<false>(packed, x, out_rows, rows);
+    }
+
+    /// The 8×8 tile at the start of `src` (rows `stride` apart) transposed into `dst`
+    /// (rows [`ROWS`] apart).
+    pub fn transpose_tile(src: &[f32], stride: usize, dst: &mut [f32]) {
+        assert!(src.len() >= 7 * stride + 8 && dst.len() >= 7 * ROWS + 8);
+        #[cfg(target_arch = "x86_64")]
+        if fma_available() {
+            // SAFETY: the CPU has AVX2 (checked just above), and both slices hold the
+            // tile (asserted above).
+            return unsafe { transpose_tile_avx(src, stride, dst) };
+        }
+        for r in 0..8 {
+            for c in 0..8 {
+                dst[c * ROWS + r] = src[r * stride + c];
+            }
+        }
+    }
+
+    /// The usual three rounds of shuffles: pairs, quads, then 128-bit halves.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn transpose_tile_avx(src: &[f32], stride: usize, dst: &mut [f32]) {
+        use std::arch::x86_64::*;
+        // SAFETY (whole body): the caller checked that rows 0..8 of 8 floats lie within
+        // `src` (`stride` apart) and within `dst` (`ROWS` apart).
+        unsafe {
+            let p = src.as_ptr();
+            let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(p.add(i * stride)));
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let out = [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ];
+            let q = dst.as_mut_ptr();
+            for (c, v) in out.into_iter().enumerate() {
+                _mm256_storeu_ps(q.add(c * ROWS), v);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn fma_available() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn w_times_x_fma(packed: &[f32], x: &SparseX, z_rows: &mut [f32], rows: usize) {
+        w_times_x_body::<true>(packed, x, z_rows, rows);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn d_times_xt_fma(packed: &[f32], x: &SparseX, out_rows: &mut [f32], rows: usize) {
+        d_times_xt_body::<true>(packed, x, out_rows, rows);
+    }
+
+    /// `sum += v·run`, fused where the CPU has FMA (a plain `mul_add` without it would
+    /// be a library call per element).
+    #[inline(always)]
+    fn add_scaled<const FMA: bool>(sum: &mut [f32; ROWS], v: f32, run: &[f32; ROWS]) {
+        for (s, &r) in sum.iter_mut().zip(run) {
+            *s = if FMA { r.mul_add(v, *s) } else { r * v + *s };
+        }
+    }
+
+    /// Row `index` of a `(_, ROWS)` matrix.
+    #[inline(always)]
+    fn run_at(packed: &[f32], index: usize) -> &[f32; ROWS] {
+        let start = index * ROWS;
+        packed[start..start + ROWS]
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("a run is ROWS floats"))
+    }
+
+    #[inline(always)]
+    fn w_times_x_body<const FMA: bool>(
+        packed: &[f32],
+        x: &SparseX,
+        z_rows: &mut [f32],
+        rows: usize,
+    ) {
+        let m = x.m;
+        for (i, range) in x.image_start.windows(2).enumerate() {
+            let mut sum = [0.0f32; ROWS];
+            for &(k, v) in &x.by_image[range[0] as usize..range[1] as usize] {
+                add_scaled::<FMA>(&mut sum, v, run_at(packed, k as usize));
+            }
+            for (r, &s) in sum[..rows].iter().enumerate() {
+                z_rows[r * m + i] = s;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn d_times_xt_body<const FMA: bool>(
+        packed: &[f32],
+        x: &SparseX,
+        out_rows: &mut [f32],
+        rows: usize,
+    ) {
+        let mut sums = [[0.0f32; ROWS]; PIXEL_RUN];
+        for k0 in (0..IMAGE_PIXELS).step_by(PIXEL_RUN) {
+            for (dk, sum) in sums.iter_mut().enumerate() {
+                // Summed in a local (registers), then stored once.
+                let mut acc = [0.0f32; ROWS];
+                let k = k0 + dk;
+                let range = x.pixel_start[k] as usize..x.pixel_start[k + 1] as usize;
+                for &(i, v) in &x.by_pixel[range] {
+                    add_scaled::<FMA>(&mut acc, v, run_at(packed, i as usize));
+                }
+                *sum = acc;
+            }
+            for r in 0..rows {
+                let out = &mut out_rows[r * IMAGE_PIXELS + k0..][..PIXEL_RUN];
+                for (o, sum) in out.iter_mut().zip(&sums) {
+                    *o = sum[r];
+                }
+            }
+        }
+    }
+}
+
+// 784 pixels are a whole number of runs.
+const _: () = assert!(IMAGE_PIXELS.is_multiple_of(PIXEL_RUN));
