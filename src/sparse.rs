@@ -76,20 +76,17 @@ impl SparseX {
             "images must be m rows of 784"
         );
         assert!(u32::try_from(m).is_ok(), "too many images for one sparse X");
-        let mut image_start = Vec::with_capacity(m + 1);
-        let mut by_image = Vec::with_capacity(images.len() / 4);
-        image_start.push(0);
-        // Each pixel is written and kept only if nonzero (no branch on the ink).
-        let mut nonzero = [(0u32, 0.0f32); IMAGE_PIXELS];
-        for image in images.chunks_exact(IMAGE_PIXELS) {
-            let mut kept = 0;
-            for (k, &value) in image.iter().enumerate() {
-                nonzero[kept] = (k as u32, value);
-                kept += usize::from(value != 0.0);
-            }
-            by_image.extend_from_slice(&nonzero[..kept]);
-            image_start.push(by_image.len() as u32);
-        }
+        // The two halves of the batch are scanned side by side.
+        let half = m.div_ceil(2) * IMAGE_PIXELS;
+        let ((first, first_start), (second, second_start)) = rayon::join(
+            || nonzeros_of(&images[..half]),
+            || nonzeros_of(&images[half..]),
+        );
+        let mut image_start = first_start;
+        let offset = first.len() as u32;
+        image_start.extend(second_start.iter().skip(1).map(|s| s + offset));
+        let mut by_image = first;
+        by_image.extend_from_slice(&second);
         let mut per_pixel = vec![0u32; IMAGE_PIXELS + 1];
         for &(k, _) in &by_image {
             per_pixel[k as usize + 1] += 1;
@@ -143,20 +140,20 @@ impl SparseX {
     pub fn left_product(&self, w: Tensor<2>) -> Tensor<2> {
         let device = w.device();
         let [rows, _] = w.dims();
-        let mut z = vec![0.0f32; rows * self.m];
-        if self.m > 0 {
+        let z = if self.m == 0 {
+            Vec::new()
+        } else {
             with_host_f32(w, |w| {
-                z.par_chunks_mut(ROWS * self.m).enumerate().for_each_init(
-                    || vec![0.0f32; IMAGE_PIXELS * ROWS],
-                    |packed, (block, z_rows)| {
-                        let rows_here = z_rows.len() / self.m;
-                        let w_rows = &w[block * ROWS * IMAGE_PIXELS..][..rows_here * IMAGE_PIXELS];
+                filled_by_blocks(rows * self.m, ROWS * self.m, |block, z_rows| {
+                    let rows_here = z_rows.len() / self.m;
+                    let w_rows = &w[block * ROWS * IMAGE_PIXELS..][..rows_here * IMAGE_PIXELS];
+                    with_scratch(IMAGE_PIXELS * ROWS, |packed| {
                         transpose_into(w_rows, rows_here, IMAGE_PIXELS, packed);
                         kernels::w_times_x(packed, self, z_rows, rows_here);
-                    },
-                );
-            });
-        }
+                    });
+                })
+            })
+        };
         Tensor::from_data(TensorData::new(z, [rows, self.m]), &device)
     }
 
@@ -164,24 +161,80 @@ impl SparseX {
     pub fn right_product_t(&self, d: Tensor<2>) -> Tensor<2> {
         let device = d.device();
         let [rows, _] = d.dims();
-        let mut out = vec![0.0f32; rows * IMAGE_PIXELS];
-        if self.m > 0 {
+        let out = if self.m == 0 {
+            vec![0.0; rows * IMAGE_PIXELS]
+        } else {
             with_host_f32(d, |d| {
-                out.par_chunks_mut(ROWS * IMAGE_PIXELS)
-                    .enumerate()
-                    .for_each_init(
-                        || vec![0.0f32; self.m * ROWS],
-                        |packed, (block, out_rows)| {
-                            let rows_here = out_rows.len() / IMAGE_PIXELS;
-                            let d_rows = &d[block * ROWS * self.m..][..rows_here * self.m];
+                filled_by_blocks(
+                    rows * IMAGE_PIXELS,
+                    ROWS * IMAGE_PIXELS,
+                    |block, out_rows| {
+                        let rows_here = out_rows.len() / IMAGE_PIXELS;
+                        let d_rows = &d[block * ROWS * self.m..][..rows_here * self.m];
+                        with_scratch(self.m * ROWS, |packed| {
                             transpose_into(d_rows, rows_here, self.m, packed);
                             kernels::d_times_xt(packed, self, out_rows, rows_here);
-                        },
-                    );
-            });
-        }
+                        });
+                    },
+                )
+            })
+        };
         Tensor::from_data(TensorData::new(out, [rows, IMAGE_PIXELS]), &device)
     }
+}
+
+/// The nonzeros of `images` (rows of 784 pixels), image by image, and where each
+/// image's start (one more entry than images, the first 0).
+fn nonzeros_of(images: &[f32]) -> (Vec<(u32, f32)>, Vec<u32>) {
+    let mut by_image = Vec::with_capacity(images.len() / 4);
+    let mut start = Vec::with_capacity(images.len() / IMAGE_PIXELS + 1);
+    start.push(0);
+    for image in images.chunks_exact(IMAGE_PIXELS) {
+        kernels::push_nonzeros(image, &mut by_image);
+        start.push(by_image.len() as u32);
+    }
+    (by_image, start)
+}
+
+/// A vector of `len` floats made block by block on Rayon's pool: `fill(b, block)` must
+/// write every float of `block`, the `b`-th run of `per_block` (the last may be
+/// shorter). The vector is not zeroed first.
+fn filled_by_blocks(
+    len: usize,
+    per_block: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    // Zeroing would be a pass over the output for nothing; the blocks write it all.
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(per_block)
+        .enumerate()
+        .for_each(|(b, block)| {
+            // SAFETY: `MaybeUninit<f32>` and `f32` have the same layout; any bit
+            // pattern is a valid f32, so reading an unwritten float would give a
+            // wrong number but not undefined behaviour, and `fill` writes them all
+            // (the kernels write every row of their block for every column).
+            let block = unsafe { &mut *(block as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+            fill(b, block);
+        });
+    // SAFETY: the `len` floats were initialised above.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// `f` on a scratch buffer of at least `len` floats kept by the calling thread (the
+/// packed block of a product), so that no step allocates or zeroes one.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| {
+        let mut buffer = cell.borrow_mut();
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        f(&mut buffer[..len])
+    })
 }
 
 /// `f` on a tensor's values as `f32` in row-major order: flex's own buffer when the
@@ -227,6 +280,46 @@ fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
 /// The two loops, compiled once for AVX2 + FMA and once for the baseline.
 mod kernels {
     use super::{IMAGE_PIXELS, PIXEL_RUN, ROWS, SparseX};
+
+    /// Appends `(k, image[k])` to `out` for each nonzero pixel `k` of `image`.
+    pub fn push_nonzeros(image: &[f32], out: &mut Vec<(u32, f32)>) {
+        #[cfg(target_arch = "x86_64")]
+        if fma_available() {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { push_nonzeros_avx(image, out) };
+        }
+        for (k, &value) in image.iter().enumerate() {
+            if value != 0.0 {
+                out.push((k as u32, value));
+            }
+        }
+    }
+
+    /// Eight pixels compared at a time: a digit's background comes in long runs of
+    /// zeros, which are skipped eight by eight.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn push_nonzeros_avx(image: &[f32], out: &mut Vec<(u32, f32)>) {
+        use std::arch::x86_64::*;
+        let mut chunks = image.chunks_exact(8);
+        for (c, chunk) in chunks.by_ref().enumerate() {
+            // SAFETY: `chunk` holds 8 floats.
+            let v = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
+            let zero = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, _mm256_setzero_ps());
+            let mut nonzero = !(_mm256_movemask_ps(zero) as u32) & 0xff;
+            while nonzero != 0 {
+                let j = nonzero.trailing_zeros() as usize;
+                out.push(((c * 8 + j) as u32, chunk[j]));
+                nonzero &= nonzero - 1;
+            }
+        }
+        let done = image.len() - chunks.remainder().len();
+        for (j, &value) in chunks.remainder().iter().enumerate() {
+            if value != 0.0 {
+                out.push(((done + j) as u32, value));
+            }
+        }
+    }
 
     /// `z_rows` `(rows, m)` `= W·X` for a block of `W` given as `packed` `(784, ROWS)`.
     pub fn w_times_x(packed: &[f32], x: &SparseX, z_rows: &mut [f32], rows: usize) {

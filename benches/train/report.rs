@@ -217,7 +217,7 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
          measured just before (on wgpu: the GPU's data-sheet peak, when `--gpu-peak` \
          gives it). *vs PyTorch*: \
          PyTorch's epoch (autograd, `torch.optim.SGD`) divided by ours; above 1 is \
-         faster than PyTorch. Manual steps on a CPU backend take the sparse products \
+         faster than PyTorch. Manual steps on flex take the sparse products \
          with `X` (the default `sparse_input`; see *Sparse products with X*), which skip \
          the zero pixels' terms: their GFLOP/s and percentages count the dense products' \
          work (a dense-equivalent rate), so they can pass the GEMM ceiling.\n"

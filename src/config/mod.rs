@@ -159,7 +159,7 @@ pub struct TrainConfig {
     /// when absent).
     #[serde(default, skip_serializing_if = "Augment::is_off")]
     pub augment: Augment,
-    /// Manual mode on a CPU backend: compute `W1·X` and `dZ1·Xᵀ` over the nonzero pixels
+    /// Manual mode on the flex backend: compute `W1·X` and `dZ1·Xᵀ` over the nonzero pixels
     /// of a batch only ([`crate::sparse`]) when they are few enough to pay (true, the
     /// default), or always as dense matrix products (false). The same gradients up to
     /// the order of float sums.

@@ -128,10 +128,12 @@ fn a_step_picks_sparse_products_only_where_they_pay() {
         Products::Dense.input(digits_x(), 512),
         Input::Dense(_)
     ));
-    // On the GPU the batch stays where it is.
-    if let Ok(gpu) = BackendKind::Wgpu.device() {
-        let x = x_of(&digits(0, 8), 8, &gpu);
-        assert!(matches!(Input::for_step(x, 512), Input::Dense(_)));
+    // On ndarray and on the GPU the batch stays dense.
+    for kind in [BackendKind::Ndarray, BackendKind::Wgpu] {
+        if let Ok(other) = kind.device() {
+            let x = x_of(&digits(0, 8), 8, &other);
+            assert!(matches!(Input::for_step(x, 512), Input::Dense(_)), "{kind}");
+        }
     }
 }
 
