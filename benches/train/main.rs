@@ -141,7 +141,7 @@ const TARGET: f64 = 0.98;
 /// Our configs timed to [`TARGET`].
 const TO_ACCURACY_CONFIGS: [&str; 2] = ["configs/fast.toml", "configs/adam.toml"];
 /// PyTorch's recipes timed to [`TARGET`] (`bench/torch_ref.py`'s `RECIPES`).
-const TORCH_RECIPES: [&str; 3] = ["adam", "adam-cosine", "fast"];
+const TORCH_RECIPES: [&str; 4] = ["adam", "adam-cosine", "fast", "fast-b64"];
 
 fn main() -> anyhow::Result<()> {
     let o = Options::parse()?;

@@ -357,10 +357,11 @@ fn time_to_accuracy(s: &mut String, f: &Figures, n: usize) {
         s,
         "## Time to 98% test accuracy\n\n\
          Each recipe trains the network from scratch on all {n} training images (784-800-10, \
-         but 784-512-10 for `fast`) with the \
+         but 784-512-10 for `fast` and `fast-b64`) with the \
          same thread count, the test set evaluated after every epoch; training seconds \
          only (evaluations excluded). PyTorch's recipes are in `bench/torch_ref.py` \
-         (`RECIPES`); `fast` there is `configs/fast.toml` written in PyTorch.\n\n\
+         (`RECIPES`); `fast` there is `configs/fast.toml` written in PyTorch, `fast-b64` \
+         the same at batch 64 with the rate decayed over 2 epochs.\n\n\
          | who | recipe | backend | epochs | seconds | test accuracy |\n|---|---|---|---:|---:|---:|"
     );
     for (config, backend, reached) in &f.to_accuracy {
