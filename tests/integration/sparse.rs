@@ -117,6 +117,9 @@ fn a_step_picks_sparse_products_only_where_they_pay() {
     assert!(matches!(Input::for_step(digits_x(), 512), Input::Sparse(_)));
     // Fewer hidden units than a block: dense.
     assert!(matches!(Input::for_step(digits_x(), 10), Input::Dense(_)));
+    // A small step (configs/sgd.toml's hidden 128 at batch 64): dense.
+    assert!(matches!(Input::for_step(digits_x(), 128), Input::Dense(_)));
+    assert!(matches!(Input::for_step(digits_x(), 256), Input::Sparse(_)));
     // Uniform noise (every pixel nonzero): dense.
     let noise = matrix(64, IMAGE_PIXELS, 3, &device).abs();
     assert!(matches!(
@@ -174,7 +177,7 @@ fn a_manual_pass_on_sparse_x_gives_the_dense_gradients() {
 
 #[test]
 fn training_with_sparse_products_follows_the_dense_run() {
-    // Two epochs of 1,000 digits with momentum at hidden 128: the runs may part only
+    // Two epochs of 1,000 digits with momentum at hidden 256: the runs may part only
     // by float rounding, which momentum and 20 steps carry but do not grow much;
     // 1e-4 relative on the losses is a hundred times the last runs' differences
     // (README: the two modes' losses differ in the 8th digit), and a wrong product
@@ -183,12 +186,12 @@ fn training_with_sparse_products_follows_the_dense_run() {
     let data = small_mnist();
     let losses = |sparse: bool| {
         let text = format!(
-            "name = \"t\"\nseed = 3\nmode = \"manual\"\n[model]\nhidden = 128\n\
+            "name = \"t\"\nseed = 3\nmode = \"manual\"\n[model]\nhidden = 256\n\
              [train]\nepochs = 2\nbatch_size = 100\nlearning_rate = 0.1\noptimizer = \"momentum\"\n\
              sparse_input = {sparse}\n[data]\ndir = \"data/mnist\"\n"
         );
         let config = Config::parse(&text, &root().join("t.toml")).expect("config");
-        let model = TwoLayerNet::new(128, Init::He, 3, &device);
+        let model = TwoLayerNet::new(256, Init::He, 3, &device);
         let trained = train(&config, model, &data, &device, &mut ()).expect("trains");
         trained
             .history
@@ -198,4 +201,9 @@ fn training_with_sparse_products_follows_the_dense_run() {
     };
     let (sparse, dense) = (losses(true), losses(false));
     assert_close("train and test losses", &sparse, &dense, 1e-4);
+    // Not bit for bit: the sums ran in another order, so the sparse products were taken.
+    assert_ne!(
+        sparse, dense,
+        "the run with sparse_input = true took the dense products"
+    );
 }
