@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn_dispatch::DispatchDevice;
 
-use crate::sparse::{ROWS, SparseX};
+use crate::sparse::{MAX_IMAGES, ROWS, SparseX};
 
 /// `X`, dense or sparse.
 #[derive(Debug, Clone)]
@@ -45,8 +45,9 @@ impl Input {
     /// products), and a GPU would have to send the batch and the weights to the host.
     pub fn for_step(x: Tensor<2>, hidden: usize) -> Self {
         let flex = matches!(x.device().as_dispatch(), DispatchDevice::Flex(_));
-        let small = hidden * x.dims()[1] < SPARSE_MIN_WORK;
-        if !flex || hidden < ROWS || small || x.dtype() != DType::F32 {
+        let m = x.dims()[1];
+        let small = hidden * m < SPARSE_MIN_WORK;
+        if !flex || hidden < ROWS || small || m > MAX_IMAGES || x.dtype() != DType::F32 {
             return Input::Dense(x);
         }
         let sparse = SparseX::from_tensor(&x);

@@ -42,6 +42,10 @@ use crate::IMAGE_PIXELS;
 /// Rows of `W1` (or `dZ1`) per block: 64 floats, eight 256-bit registers of sums.
 pub const ROWS: usize = 64;
 
+/// The most images a [`SparseX`] holds: its lists index up to `784·m` entries with
+/// `u32` (5.4 million images, a hundred times MNIST's training set).
+pub const MAX_IMAGES: usize = u32::MAX as usize / IMAGE_PIXELS;
+
 /// Pixels whose `dW1` columns are summed before they are written out together: 16
 /// floats, a 64-byte cache line of each row of `dW1`.
 const PIXEL_RUN: usize = 16;
@@ -68,14 +72,15 @@ impl SparseX {
     ///
     /// # Panics
     ///
-    /// When `images` does not hold `784·m` values, or `m` exceeds `u32::MAX`.
+    /// When `images` does not hold `784·m` values, or more than `u32::MAX` (the lists
+    /// index their entries with `u32`; [`MAX_IMAGES`] images).
     pub fn from_images(images: &[f32], m: usize) -> Self {
         assert_eq!(
             images.len(),
             IMAGE_PIXELS * m,
             "images must be m rows of 784"
         );
-        assert!(u32::try_from(m).is_ok(), "too many images for one sparse X");
+        assert!(m <= MAX_IMAGES, "too many images for one sparse X");
         // The two halves of the batch are scanned side by side.
         let half = m.div_ceil(2) * IMAGE_PIXELS;
         let ((first, first_start), (second, second_start)) = rayon::join(
