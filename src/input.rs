@@ -1,5 +1,6 @@
 //! The network's input `X` `(784, m)` as the forward and backward take it: a dense
-//! tensor, or (for a training step on flex, the default CPU backend) the [`SparseX`] of its nonzero pixels.
+//! tensor, or (for a training step or an evaluation on flex, the default CPU backend)
+//! the [`SparseX`] of its nonzero pixels.
 //! `X` appears in two products only, `Z1 = W1·X + b1` and `dW1 = (1/m)·dZ1·Xᵀ`; the
 //! [`InputProduct`] methods compute them either way, so the equations in
 //! [`crate::model`] and [`crate::manual`] are written once for both.
@@ -35,7 +36,8 @@ pub const SPARSE_MIN_WORK: usize = 128 * 128;
 pub const SPARSE_DENSITY: f64 = 0.35;
 
 impl Input {
-    /// The input of one training step on `x` for a network of `hidden` units: sparse
+    /// The input of a batch `x` (a training step's, or a chunk of images evaluated) for a
+    /// network of `hidden` units: sparse
     /// when `x` is `f32` on the flex device, `hidden` fills at least one block of
     /// [`ROWS`] rows, `hidden·m` is at least [`SPARSE_MIN_WORK`] and at most
     /// [`SPARSE_DENSITY`] of `x` is nonzero; else `x` as it is.
@@ -43,7 +45,7 @@ impl Input {
     /// Flex only: its tensors are read in place. ndarray reads a tensor back element by
     /// element (about 20 ms a step at hidden 512, batch 128: slower than its dense
     /// products), and a GPU would have to send the batch and the weights to the host.
-    pub fn for_step(x: Tensor<2>, hidden: usize) -> Self {
+    pub fn for_batch(x: Tensor<2>, hidden: usize) -> Self {
         let flex = matches!(x.device().as_dispatch(), DispatchDevice::Flex(_));
         let m = x.dims()[1];
         let small = hidden * m < SPARSE_MIN_WORK;
@@ -70,7 +72,7 @@ impl Input {
 /// How a manual step computes the products with `X`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Products {
-    /// Over `X`'s nonzero entries where [`Input::for_step`] finds it pays, else dense.
+    /// Over `X`'s nonzero entries where [`Input::for_batch`] finds it pays, else dense.
     #[default]
     SparseWherePays,
     /// Always as dense matrix products.
@@ -81,7 +83,7 @@ impl Products {
     /// The input of a step on `x` for a network of `hidden` units under this rule.
     pub fn input(self, x: Tensor<2>, hidden: usize) -> Input {
         match self {
-            Products::SparseWherePays => Input::for_step(x, hidden),
+            Products::SparseWherePays => Input::for_batch(x, hidden),
             Products::Dense => Input::Dense(x),
         }
     }

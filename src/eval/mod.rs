@@ -7,6 +7,10 @@
 //! [`Prediction`] per image, from which [`EvalReport`] and [`mistakes`] are made);
 //! `predict` and the web page answer single images with [`predict`] and
 //! [`activations`].
+//!
+//! On flex a chunk of digits goes through the sparse product `W1·X`
+//! ([`crate::input::Input::for_batch`]), as a training step does; a single image, or a
+//! small network, takes the dense one.
 
 mod report;
 
@@ -19,6 +23,7 @@ pub use report::{ClassMetrics, EvalReport};
 
 use crate::data::MnistTensors;
 use crate::error::{Error, Result};
+use crate::input::Input;
 use crate::loss::cross_entropy;
 use crate::model::TwoLayerNet;
 use crate::{IMAGE_PIXELS, NUM_CLASSES};
@@ -106,7 +111,7 @@ fn chunked(model: &TwoLayerNet, data: &MnistTensors, keep_predictions: bool) -> 
         let m = range.len();
         let x = data.images_in(range.clone()).transpose();
         let y = data.one_hot.clone().slice(range.clone()).transpose();
-        let fwd = model.forward(x);
+        let fwd = model.forward_input(&Input::for_batch(x, model.hidden()));
         loss_sum = loss_sum + cross_entropy(fwd.z2.clone(), y).mul_scalar(m as f64);
         let predicted: Tensor<1, Int> = fwd.z2.argmax(0).squeeze_dim(0);
         correct = correct
@@ -160,7 +165,8 @@ pub fn predict(model: &TwoLayerNet, images: &[f32], device: &Device) -> Result<V
         let chunk = images[range.start * IMAGE_PIXELS..range.end * IMAGE_PIXELS].to_vec();
         let x = Tensor::<2>::from_data(TensorData::new(chunk, [range.len(), IMAGE_PIXELS]), device)
             .transpose();
-        out.extend(read_predictions(model.forward(x).a2, "predicting")?);
+        let x = Input::for_batch(x, model.hidden());
+        out.extend(read_predictions(model.forward_input(&x).a2, "predicting")?);
     }
     Ok(out)
 }

@@ -114,16 +114,22 @@ fn sparse_x_lists_every_nonzero_once() {
 fn a_step_picks_sparse_products_only_where_they_pay() {
     let device = BackendKind::Flex.device().expect("flex");
     let digits_x = || x_of(&digits(0, 64), 64, &device);
-    assert!(matches!(Input::for_step(digits_x(), 512), Input::Sparse(_)));
+    assert!(matches!(
+        Input::for_batch(digits_x(), 512),
+        Input::Sparse(_)
+    ));
     // Fewer hidden units than a block: dense.
-    assert!(matches!(Input::for_step(digits_x(), 10), Input::Dense(_)));
+    assert!(matches!(Input::for_batch(digits_x(), 10), Input::Dense(_)));
     // A small step (configs/sgd.toml's hidden 128 at batch 64): dense.
-    assert!(matches!(Input::for_step(digits_x(), 128), Input::Dense(_)));
-    assert!(matches!(Input::for_step(digits_x(), 256), Input::Sparse(_)));
+    assert!(matches!(Input::for_batch(digits_x(), 128), Input::Dense(_)));
+    assert!(matches!(
+        Input::for_batch(digits_x(), 256),
+        Input::Sparse(_)
+    ));
     // Uniform noise (every pixel nonzero): dense.
     let noise = matrix(64, IMAGE_PIXELS, 3, &device).abs();
     assert!(matches!(
-        Input::for_step(noise.transpose(), 512),
+        Input::for_batch(noise.transpose(), 512),
         Input::Dense(_)
     ));
     // The rule that keeps dense products.
@@ -135,7 +141,10 @@ fn a_step_picks_sparse_products_only_where_they_pay() {
     for kind in [BackendKind::Ndarray, BackendKind::Wgpu] {
         if let Ok(other) = kind.device() {
             let x = x_of(&digits(0, 8), 8, &other);
-            assert!(matches!(Input::for_step(x, 512), Input::Dense(_)), "{kind}");
+            assert!(
+                matches!(Input::for_batch(x, 512), Input::Dense(_)),
+                "{kind}"
+            );
         }
     }
 }
