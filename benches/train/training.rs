@@ -318,40 +318,41 @@ pub fn time_to_accuracy(
 
 /// Median seconds of an epoch of manual steps at hidden 800, batch 128 on `backend`,
 /// plain and with every distortion of `configs/simard.toml`'s kind switched on (shift
-/// 2, rotation 10°, scale and shear 0.1, elastic α = 34, σ = 4). Plain and augmented
-/// runs alternate, `reps` of each (one warm-up epoch and one timed), so that a shared
-/// machine's drift falls on both alike.
+/// 2, rotation 10°, scale and shear 0.1, elastic α = 34, σ = 4), by [`alternated`].
 pub fn augmentation_overhead(
     backend: BackendKind,
     data: &Mnist,
     reps: usize,
 ) -> anyhow::Result<(f64, f64)> {
-    let device = backend.device()?;
-    let case = Case {
-        backend,
-        mode: Mode::Manual,
-        hidden: 800,
-        batch: Some(128),
-    };
     let augment = "[train.augment]\nshift = 2.0\nrotation = 10.0\nscale = 0.1\nshear = 0.1\n\
                    elastic_alpha = 34.0\nelastic_sigma = 4.0\n";
-    let (mut plain, mut augmented) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        plain.push(epochs_with(case, data, &device, 1, "", "")?.0);
-        augmented.push(epochs_with(case, data, &device, 1, "", augment)?.0);
-    }
-    Ok((median(plain), median(augmented)))
+    alternated(backend, 800, data, reps, ("", ""), ("", augment))
 }
 
 /// Median seconds of an epoch of manual steps at `hidden`, batch 128 on `backend`, with
 /// the products with `X` dense (`sparse_input = false`) and over its nonzero pixels
-/// (the default). Dense and sparse runs alternate, `reps` of each (one warm-up epoch and
-/// one timed), so that a shared machine's drift falls on both alike.
+/// (the default), by [`alternated`].
 pub fn sparse_speedup(
     backend: BackendKind,
     hidden: usize,
     data: &Mnist,
     reps: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let dense = ("sparse_input = false\n", "");
+    alternated(backend, hidden, data, reps, dense, ("", ""))
+}
+
+/// Median seconds of an epoch of manual steps at `hidden`, batch 128 on `backend`, under
+/// two settings, each `([train] keys, config text appended)` as [`epochs_with`] takes
+/// them. The two alternate, `reps` runs of each (one warm-up epoch and one timed), so
+/// that a shared machine's drift falls on both alike.
+fn alternated(
+    backend: BackendKind,
+    hidden: usize,
+    data: &Mnist,
+    reps: usize,
+    a: (&str, &str),
+    b: (&str, &str),
 ) -> anyhow::Result<(f64, f64)> {
     let device = backend.device()?;
     let case = Case {
@@ -360,10 +361,10 @@ pub fn sparse_speedup(
         hidden,
         batch: Some(128),
     };
-    let (mut dense, mut sparse) = (Vec::new(), Vec::new());
+    let (mut first, mut second) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        dense.push(epochs_with(case, data, &device, 1, "sparse_input = false\n", "")?.0);
-        sparse.push(epochs_with(case, data, &device, 1, "", "")?.0);
+        first.push(epochs_with(case, data, &device, 1, a.0, a.1)?.0);
+        second.push(epochs_with(case, data, &device, 1, b.0, b.1)?.0);
     }
-    Ok((median(dense), median(sparse)))
+    Ok((median(first), median(second)))
 }
