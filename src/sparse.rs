@@ -201,29 +201,17 @@ fn nonzeros_of(images: &[f32]) -> (Vec<(u32, f32)>, Vec<u32>) {
     (by_image, start)
 }
 
-/// A vector of `len` floats made block by block on Rayon's pool: `fill(b, block)` must
-/// write every float of `block`, the `b`-th run of `per_block` (the last may be
-/// shorter). The vector is not zeroed first.
+/// A vector of `len` floats made block by block on Rayon's pool: `fill(b, block)`
+/// writes the `b`-th run of `per_block` floats (the last may be shorter).
 fn filled_by_blocks(
     len: usize,
     per_block: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
-    // Zeroing would be a pass over the output for nothing; the blocks write it all.
-    let mut v: Vec<f32> = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(per_block)
+    let mut v = vec![0.0f32; len];
+    v.par_chunks_mut(per_block)
         .enumerate()
-        .for_each(|(b, block)| {
-            // SAFETY: `MaybeUninit<f32>` and `f32` have the same layout; any bit
-            // pattern is a valid f32, so reading an unwritten float would give a
-            // wrong number but not undefined behaviour, and `fill` writes them all
-            // (the kernels write every row of their block for every column).
-            let block = unsafe { &mut *(block as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
-            fill(b, block);
-        });
-    // SAFETY: the `len` floats were initialised above.
-    unsafe { v.set_len(len) };
+        .for_each(|(b, block)| fill(b, block));
     v
 }
 
