@@ -11,8 +11,9 @@
 //! The loops run over blocks of [`ROWS`] rows of `W1` (or `dZ1`), one block per task on
 //! Rayon's pool: a block's rows are first laid out pixel by pixel (image by image for
 //! `dZ1`), so that each nonzero `x_ki` adds one contiguous run of [`ROWS`] floats, and
-//! its sums are kept in vector registers. On x86-64 CPUs with AVX2 and FMA the loops are
-//! compiled for those; elsewhere they are plain Rust.
+//! its sums are kept in vector registers. The loops are compiled for AVX-512, for AVX2
+//! and FMA, and as plain Rust; the widest that the CPU runs is chosen at run time
+//! ([`Kernels`]).
 //!
 //! ```
 //! use burn::prelude::*;
@@ -143,18 +144,32 @@ impl SparseX {
 
     /// `W·X` for `w` `(rows, 784)`: `(rows, m)`, on `w`'s device, as `f32`.
     pub fn left_product(&self, w: Tensor<2>) -> Tensor<2> {
+        self.left_product_with(w, Kernels::preferred())
+    }
+
+    /// [`SparseX::left_product`] by the given loops.
+    ///
+    /// # Panics
+    ///
+    /// When this CPU cannot run `loops` ([`Kernels::runs_here`]).
+    pub fn left_product_with(&self, w: Tensor<2>, loops: Kernels) -> Tensor<2> {
+        assert!(
+            loops.runs_here(),
+            "{loops:?} loops need a CPU with {}",
+            loops.name()
+        );
         let device = w.device();
         let [rows, _] = w.dims();
         let z = if self.m == 0 {
             Vec::new()
         } else {
             with_host_f32(w, |w| {
-                filled_by_blocks(rows * self.m, ROWS * self.m, |block, z_rows| {
+                filled_by_blocks(rows * self.m, ROWS * self.m, |b, z_rows| {
                     let rows_here = z_rows.len() / self.m;
-                    let w_rows = &w[block * ROWS * IMAGE_PIXELS..][..rows_here * IMAGE_PIXELS];
+                    let w_rows = &w[b * ROWS * IMAGE_PIXELS..][..rows_here * IMAGE_PIXELS];
                     with_scratch(IMAGE_PIXELS * ROWS, |packed| {
-                        transpose_into(w_rows, rows_here, IMAGE_PIXELS, packed);
-                        kernels::w_times_x(packed, self, z_rows, rows_here);
+                        transpose_into(w_rows, rows_here, IMAGE_PIXELS, packed, ROWS);
+                        kernels::w_times_x(loops, packed, self, z_rows, rows_here);
                     });
                 })
             })
@@ -164,27 +179,125 @@ impl SparseX {
 
     /// `D·Xᵀ` for `d` `(rows, m)`: `(rows, 784)`, on `d`'s device, as `f32`.
     pub fn right_product_t(&self, d: Tensor<2>) -> Tensor<2> {
+        self.right_product_t_with(d, Kernels::preferred())
+    }
+
+    /// [`SparseX::right_product_t`] by the given loops.
+    ///
+    /// # Panics
+    ///
+    /// When this CPU cannot run `loops` ([`Kernels::runs_here`]).
+    pub fn right_product_t_with(&self, d: Tensor<2>, loops: Kernels) -> Tensor<2> {
+        assert!(
+            loops.runs_here(),
+            "{loops:?} loops need a CPU with {}",
+            loops.name()
+        );
         let device = d.device();
         let [rows, _] = d.dims();
         let out = if self.m == 0 {
             vec![0.0; rows * IMAGE_PIXELS]
         } else {
             with_host_f32(d, |d| {
-                filled_by_blocks(
-                    rows * IMAGE_PIXELS,
-                    ROWS * IMAGE_PIXELS,
-                    |block, out_rows| {
-                        let rows_here = out_rows.len() / IMAGE_PIXELS;
-                        let d_rows = &d[block * ROWS * self.m..][..rows_here * self.m];
-                        with_scratch(self.m * ROWS, |packed| {
-                            transpose_into(d_rows, rows_here, self.m, packed);
-                            kernels::d_times_xt(packed, self, out_rows, rows_here);
-                        });
-                    },
-                )
+                filled_by_blocks(rows * IMAGE_PIXELS, ROWS * IMAGE_PIXELS, |b, out_rows| {
+                    let rows_here = out_rows.len() / IMAGE_PIXELS;
+                    let d_rows = &d[b * ROWS * self.m..][..rows_here * self.m];
+                    with_scratch(self.m * ROWS, |packed| {
+                        transpose_into(d_rows, rows_here, self.m, packed, ROWS);
+                        kernels::d_times_xt(loops, packed, self, out_rows, rows_here);
+                    });
+                })
             })
         };
         Tensor::from_data(TensorData::new(out, [rows, IMAGE_PIXELS]), &device)
+    }
+}
+
+/// The compiled variants of the products' loops. The loops are the same Rust; each
+/// variant is compiled for one set of vector instructions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// For any CPU.
+    Plain,
+    /// AVX2 and FMA (x86-64): a run of [`ROWS`] sums is eight 256-bit registers.
+    Avx2,
+    /// AVX-512F (x86-64): a run is four 512-bit registers, and two runs are summed side by
+    /// side so that eight independent chains of fused multiply-adds keep both of the
+    /// CPU's vector units busy (four would wait on each addition's latency).
+    Avx512,
+}
+
+/// [`Kernels::preferred`]'s choice, as [`Kernels::code`]; 0 until first asked.
+static PREFERRED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+impl Kernels {
+    /// Every variant, narrowest first.
+    pub const ALL: [Kernels; 3] = [Kernels::Plain, Kernels::Avx2, Kernels::Avx512];
+
+    /// The instructions this variant needs, as a person would name them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Plain => "no vector extension",
+            Kernels::Avx2 => "AVX2 and FMA",
+            Kernels::Avx512 => "AVX-512F",
+        }
+    }
+
+    /// Whether this CPU runs the variant.
+    pub fn runs_here(self) -> bool {
+        match self {
+            Kernels::Plain => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx512 => {
+                Kernels::Avx2.runs_here() && std::is_x86_feature_detected!("avx512f")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The widest variant this CPU runs.
+    pub fn widest() -> Self {
+        Self::ALL
+            .into_iter()
+            .rev()
+            .find(|k| k.runs_here())
+            .unwrap_or(Kernels::Plain)
+    }
+
+    /// What [`SparseX::left_product`] and [`SparseX::right_product_t`] run: the widest
+    /// variant, unless [`Kernels::prefer`] chose another.
+    pub fn preferred() -> Self {
+        use std::sync::atomic::Ordering;
+        match Self::from_code(PREFERRED.load(Ordering::Relaxed)) {
+            Some(k) => k,
+            None => {
+                let k = Self::widest();
+                PREFERRED.store(k.code(), Ordering::Relaxed);
+                k
+            }
+        }
+    }
+
+    /// Makes `self` the variant every later product runs (in this process: the bench
+    /// compares them this way). A variant this CPU cannot run is refused: `false`.
+    pub fn prefer(self) -> bool {
+        if self.runs_here() {
+            PREFERRED.store(self.code(), std::sync::atomic::Ordering::Relaxed);
+        }
+        self.runs_here()
+    }
+
+    fn code(self) -> u8 {
+        self as u8 + 1
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
     }
 }
 
@@ -215,6 +328,9 @@ fn filled_by_blocks(
     v
 }
 
+/// Floats in a 64-byte cache line.
+const LINE_FLOATS: usize = 16;
+
 /// `f` on a scratch buffer of at least `len` floats kept by the calling thread (the
 /// packed block of a product), so that no step allocates or zeroes one.
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
@@ -223,10 +339,13 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     }
     SCRATCH.with(|cell| {
         let mut buffer = cell.borrow_mut();
-        if buffer.len() < len {
-            buffer.resize(len, 0.0);
+        // Room to start on a 64-byte boundary: a run's vector loads then never straddle
+        // two cache lines (a split load costs about two).
+        if buffer.len() < len + LINE_FLOATS {
+            buffer.resize(len + LINE_FLOATS, 0.0);
         }
-        f(&mut buffer[..len])
+        let start = buffer.as_ptr().align_offset(64).min(LINE_FLOATS);
+        f(&mut buffer[start..start + len])
     })
 }
 
@@ -245,39 +364,43 @@ fn with_host_f32<R>(t: Tensor<2>, f: impl FnOnce(&[f32]) -> R) -> R {
     f(values)
 }
 
-/// `src` `(rows, cols)` (`rows ≤ ROWS`) transposed into `dst` `(cols, ROWS)`, the
-/// columns past `rows` zero. In runs of 16 columns, so that the 16 destination rows being
-/// written stay in the first-level cache.
-fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+/// `src` `(rows, cols)` (`rows ≤ block`) transposed into `dst` `(cols, block)`, the
+/// columns past `rows` zero (`block` a multiple of 8). In 8×8 tiles.
+fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], block: usize) {
     const T: usize = 8;
     let (full_rows, full_cols) = (rows / T * T, cols / T * T);
     for c0 in (0..full_cols).step_by(T) {
         for r0 in (0..full_rows).step_by(T) {
-            kernels::transpose_tile(&src[r0 * cols + c0..], cols, &mut dst[c0 * ROWS + r0..]);
+            kernels::transpose_tile(
+                &src[r0 * cols + c0..],
+                cols,
+                &mut dst[c0 * block + r0..],
+                block,
+            );
         }
     }
     // The edges, one by one.
     for r in 0..rows {
         let first = if r < full_rows { full_cols } else { 0 };
         for c in first..cols {
-            dst[c * ROWS + r] = src[r * cols + c];
+            dst[c * block + r] = src[r * cols + c];
         }
     }
-    if rows < ROWS {
+    if rows < block {
         for c in 0..cols {
-            dst[c * ROWS + rows..(c + 1) * ROWS].fill(0.0);
+            dst[c * block + rows..(c + 1) * block].fill(0.0);
         }
     }
 }
 
-/// The two loops, compiled once for AVX2 + FMA and once for the baseline.
+/// The loops, and their variants compiled for AVX2 + FMA and for AVX-512.
 mod kernels {
-    use super::{IMAGE_PIXELS, PIXEL_RUN, ROWS, SparseX};
+    use super::{IMAGE_PIXELS, Kernels, PIXEL_RUN, ROWS, SparseX};
 
     /// Appends `(k, image[k])` to `out` for each nonzero pixel `k` of `image`.
     pub fn push_nonzeros(image: &[f32], out: &mut Vec<(u32, f32)>) {
         #[cfg(target_arch = "x86_64")]
-        if fma_available() {
+        if Kernels::Avx2.runs_here() {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { push_nonzeros_avx(image, out) };
         }
@@ -315,38 +438,52 @@ mod kernels {
     }
 
     /// `z_rows` `(rows, m)` `= W·X` for a block of `W` given as `packed` `(784, ROWS)`.
-    pub fn w_times_x(packed: &[f32], x: &SparseX, z_rows: &mut [f32], rows: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if fma_available() {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { w_times_x_fma(packed, x, z_rows, rows) };
+    /// The caller checked that the CPU runs `loops`.
+    pub fn w_times_x(loops: Kernels, packed: &[f32], x: &SparseX, z_rows: &mut [f32], rows: usize) {
+        match loops {
+            // SAFETY: the caller checked that the CPU has these loops' extensions.
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx512 => unsafe { w_times_x_avx512(packed, x, z_rows, rows) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx2 => unsafe { w_times_x_avx2(packed, x, z_rows, rows) },
+            _ => w_times_x_body::<false, 1>(packed, x, z_rows, rows),
         }
-        w_times_x_body::<false>(packed, x, z_rows, rows);
     }
 
     /// `out_rows` `(rows, 784)` `= D·Xᵀ` for a block of `D` given as `packed` `(m, ROWS)`.
-    pub fn d_times_xt(packed: &[f32], x: &SparseX, out_rows: &mut [f32], rows: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if fma_available() {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { d_times_xt_fma(packed, x, out_rows, rows) };
+    /// The caller checked that the CPU runs `loops`.
+    pub fn d_times_xt(
+        loops: Kernels,
+        packed: &[f32],
+        x: &SparseX,
+        out_rows: &mut [f32],
+        rows: usize,
+    ) {
+        match loops {
+            // SAFETY: the caller checked that the CPU has these loops' extensions.
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx512 => unsafe { d_times_xt_avx512(packed, x, out_rows, rows) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx2 => unsafe { d_times_xt_avx2(packed, x, out_rows, rows) },
+            _ => d_times_xt_body::<false, 1>(packed, x, out_rows, rows),
         }
-        d_times_xt_body::<false>(packed, x, out_rows, rows);
     }
 
     /// The 8×8 tile at the start of `src` (rows `stride` apart) transposed into `dst`
-    /// (rows [`ROWS`] apart).
-    pub fn transpose_tile(src: &[f32], stride: usize, dst: &mut [f32]) {
-        assert!(src.len() >= 7 * stride + 8 && dst.len() >= 7 * ROWS + 8);
+    /// (rows `dst_stride` apart).
+    pub fn transpose_tile(src: &[f32], stride: usize, dst: &mut [f32], dst_stride: usize) {
+        assert!(src.len() >= 7 * stride + 8 && dst.len() >= 7 * dst_stride + 8);
         #[cfg(target_arch = "x86_64")]
-        if fma_available() {
+        if Kernels::Avx2.runs_here() {
             // SAFETY: the CPU has AVX2 (checked just above), and both slices hold the
             // tile (asserted above).
-            return unsafe { transpose_tile_avx(src, stride, dst) };
+            return unsafe { transpose_tile_avx(src, stride, dst, dst_stride) };
         }
         for r in 0..8 {
             for c in 0..8 {
-                dst[c * ROWS + r] = src[r * stride + c];
+                dst[c * dst_stride + r] = src[r * stride + c];
             }
         }
     }
@@ -354,10 +491,10 @@ mod kernels {
     /// The usual three rounds of shuffles: pairs, quads, then 128-bit halves.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn transpose_tile_avx(src: &[f32], stride: usize, dst: &mut [f32]) {
+    unsafe fn transpose_tile_avx(src: &[f32], stride: usize, dst: &mut [f32], dst_stride: usize) {
         use std::arch::x86_64::*;
         // SAFETY (whole body): the caller checked that rows 0..8 of 8 floats lie within
-        // `src` (`stride` apart) and within `dst` (`ROWS` apart).
+        // `src` (`stride` apart) and within `dst` (`dst_stride` apart).
         unsafe {
             let p = src.as_ptr();
             let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(p.add(i * stride)));
@@ -389,26 +526,34 @@ mod kernels {
             ];
             let q = dst.as_mut_ptr();
             for (c, v) in out.into_iter().enumerate() {
-                _mm256_storeu_ps(q.add(c * ROWS), v);
+                _mm256_storeu_ps(q.add(c * dst_stride), v);
             }
         }
     }
 
+    // One wrapper per loop and variant: the same body, compiled for the extensions.
     #[cfg(target_arch = "x86_64")]
-    fn fma_available() -> bool {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    #[target_feature(enable = "avx2,fma")]
+    fn w_times_x_avx2(packed: &[f32], x: &SparseX, z_rows: &mut [f32], rows: usize) {
+        w_times_x_body::<true, 1>(packed, x, z_rows, rows);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn w_times_x_fma(packed: &[f32], x: &SparseX, z_rows: &mut [f32], rows: usize) {
-        w_times_x_body::<true>(packed, x, z_rows, rows);
+    fn d_times_xt_avx2(packed: &[f32], x: &SparseX, out_rows: &mut [f32], rows: usize) {
+        d_times_xt_body::<true, 1>(packed, x, out_rows, rows);
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn d_times_xt_fma(packed: &[f32], x: &SparseX, out_rows: &mut [f32], rows: usize) {
-        d_times_xt_body::<true>(packed, x, out_rows, rows);
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn w_times_x_avx512(packed: &[f32], x: &SparseX, z_rows: &mut [f32], rows: usize) {
+        w_times_x_body::<true, 2>(packed, x, z_rows, rows);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn d_times_xt_avx512(packed: &[f32], x: &SparseX, out_rows: &mut [f32], rows: usize) {
+        d_times_xt_body::<true, 2>(packed, x, out_rows, rows);
     }
 
     /// `sum += v·run`, fused where the CPU has FMA (a plain `mul_add` without it would
@@ -429,8 +574,34 @@ mod kernels {
             .unwrap_or_else(|_| unreachable!("a run is ROWS floats"))
     }
 
+    /// `Σ v·packed[j]` over the `(j, v)` of `terms`: in `CHAINS` sums of alternate
+    /// terms, added at the end (independent chains of additions for wide CPUs).
     #[inline(always)]
-    fn w_times_x_body<const FMA: bool>(
+    fn sum_of_runs<const FMA: bool, const CHAINS: usize>(
+        packed: &[f32],
+        terms: &[(u32, f32)],
+    ) -> [f32; ROWS] {
+        let mut chains = [[0.0f32; ROWS]; CHAINS];
+        let mut groups = terms.chunks_exact(CHAINS);
+        for group in groups.by_ref() {
+            for (chain, &(j, v)) in chains.iter_mut().zip(group) {
+                add_scaled::<FMA>(chain, v, run_at(packed, j as usize));
+            }
+        }
+        for &(j, v) in groups.remainder() {
+            add_scaled::<FMA>(&mut chains[0], v, run_at(packed, j as usize));
+        }
+        let mut sum = chains[0];
+        for chain in &chains[1..] {
+            for (s, &c) in sum.iter_mut().zip(chain) {
+                *s += c;
+            }
+        }
+        sum
+    }
+
+    #[inline(always)]
+    fn w_times_x_body<const FMA: bool, const CHAINS: usize>(
         packed: &[f32],
         x: &SparseX,
         z_rows: &mut [f32],
@@ -438,10 +609,8 @@ mod kernels {
     ) {
         let m = x.m;
         for (i, range) in x.image_start.windows(2).enumerate() {
-            let mut sum = [0.0f32; ROWS];
-            for &(k, v) in &x.by_image[range[0] as usize..range[1] as usize] {
-                add_scaled::<FMA>(&mut sum, v, run_at(packed, k as usize));
-            }
+            let terms = &x.by_image[range[0] as usize..range[1] as usize];
+            let sum = sum_of_runs::<FMA, CHAINS>(packed, terms);
             for (r, &s) in sum[..rows].iter().enumerate() {
                 z_rows[r * m + i] = s;
             }
@@ -449,7 +618,7 @@ mod kernels {
     }
 
     #[inline(always)]
-    fn d_times_xt_body<const FMA: bool>(
+    fn d_times_xt_body<const FMA: bool, const CHAINS: usize>(
         packed: &[f32],
         x: &SparseX,
         out_rows: &mut [f32],
@@ -458,14 +627,10 @@ mod kernels {
         let mut sums = [[0.0f32; ROWS]; PIXEL_RUN];
         for k0 in (0..IMAGE_PIXELS).step_by(PIXEL_RUN) {
             for (dk, sum) in sums.iter_mut().enumerate() {
-                // Summed in a local (registers), then stored once.
-                let mut acc = [0.0f32; ROWS];
                 let k = k0 + dk;
-                let range = x.pixel_start[k] as usize..x.pixel_start[k + 1] as usize;
-                for &(i, v) in &x.by_pixel[range] {
-                    add_scaled::<FMA>(&mut acc, v, run_at(packed, i as usize));
-                }
-                *sum = acc;
+                let terms = &x.by_pixel[x.pixel_start[k] as usize..x.pixel_start[k + 1] as usize];
+                // Summed in registers, then stored once.
+                *sum = sum_of_runs::<FMA, CHAINS>(packed, terms);
             }
             for r in 0..rows {
                 let out = &mut out_rows[r * IMAGE_PIXELS + k0..][..PIXEL_RUN];

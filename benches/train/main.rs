@@ -273,6 +273,8 @@ fn main() -> anyhow::Result<()> {
             let (dense, sparse) = training::sparse_speedup(backend, hidden, &data, o.reps)?;
             figures.sparse.push((hidden, dense, sparse));
         }
+        eprintln!("bench: the sparse products' loops by vector extension, hidden 800");
+        figures.loops = training::loops_compared(backend, &data, o.reps)?;
         eprintln!("bench: augmentation overhead on {backend}, hidden 800");
         figures.augmentation = Some(training::augmentation_overhead(backend, &data, o.reps)?);
     }

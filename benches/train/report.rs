@@ -35,6 +35,9 @@ pub struct Figures {
     /// Hidden units, and seconds of an epoch of manual steps (batch 128, default backend)
     /// with dense products with `X` and with sparse ones.
     pub sparse: Vec<(usize, f64, f64)>,
+    /// Seconds of an epoch of manual steps (hidden 800, batch 128, default backend) with
+    /// each variant of the sparse products' loops that the CPU runs.
+    pub loops: Vec<(mnist_nn::sparse::Kernels, f64)>,
     /// Inference per backend and hidden size.
     pub inference: Vec<(BackendKind, usize, Inference)>,
     /// Peak RSS of `configs/sgd.toml` for one epoch, bytes, per backend.
@@ -53,6 +56,7 @@ impl Default for Figures {
             torch_to_accuracy: Err("not run".into()),
             augmentation: None,
             sparse: Vec::new(),
+            loops: Vec::new(),
             torch_gemm: None,
             numpy: None,
             inference: Vec::new(),
@@ -434,6 +438,22 @@ fn time_to_accuracy(s: &mut String, f: &Figures, n: usize) {
                 s,
                 "| {hidden} | {dense:.3} s | {sparse:.3} s | **{:.2}×** |",
                 dense / sparse
+            );
+        }
+    }
+    if let Some((_, widest)) = f.loops.last() {
+        let _ = writeln!(
+            s,
+            "\nThe same epoch at hidden 800 with each variant of the sparse loops that this \
+             CPU runs (the widest is the default), taking turns:\n\n\
+             | loops | epoch | widest's speed-up |\n|---|---:|---:|"
+        );
+        for (loops, seconds) in &f.loops {
+            let _ = writeln!(
+                s,
+                "| {} | {seconds:.3} s | {:.2}× |",
+                loops.name(),
+                seconds / widest
             );
         }
     }

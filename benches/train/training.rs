@@ -21,6 +21,7 @@ use mnist_nn::data::Mnist;
 use mnist_nn::data::mnist::tensor_limit;
 use mnist_nn::learner::Learner;
 use mnist_nn::model::{Init, TwoLayerNet};
+use mnist_nn::sparse::Kernels;
 use mnist_nn::train::{Ending, shuffled_indices, train};
 use mnist_nn::{IMAGE_PIXELS, NUM_CLASSES};
 
@@ -340,6 +341,43 @@ pub fn sparse_speedup(
 ) -> anyhow::Result<(f64, f64)> {
     let dense = ("sparse_input = false\n", "");
     alternated(backend, hidden, data, reps, dense, ("", ""))
+}
+
+/// Median seconds of an epoch of manual steps at hidden 800, batch 128 on `backend`
+/// with each vector variant of the sparse products' loops that this CPU runs (plain
+/// Rust left out: it is there for CPUs without AVX2), the variants taking turns `reps`
+/// times (one warm-up epoch and one timed each). Empty when fewer than two run here.
+pub fn loops_compared(
+    backend: BackendKind,
+    data: &Mnist,
+    reps: usize,
+) -> anyhow::Result<Vec<(Kernels, f64)>> {
+    let variants: Vec<Kernels> = Kernels::ALL
+        .into_iter()
+        .filter(|k| *k != Kernels::Plain && k.runs_here())
+        .collect();
+    if variants.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let device = backend.device()?;
+    let case = Case {
+        backend,
+        mode: Mode::Manual,
+        hidden: 800,
+        batch: Some(128),
+    };
+    let mut times = vec![Vec::new(); variants.len()];
+    for _ in 0..reps {
+        for (variant, seconds) in variants.iter().zip(&mut times) {
+            variant.prefer();
+            seconds.push(epochs_with(case, data, &device, 1, "", "")?.0);
+        }
+    }
+    Kernels::widest().prefer();
+    Ok(variants
+        .into_iter()
+        .zip(times.into_iter().map(median))
+        .collect())
 }
 
 /// Median seconds of an epoch of manual steps at `hidden`, batch 128 on `backend`, under

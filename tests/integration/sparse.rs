@@ -8,7 +8,7 @@ use mnist_nn::config::Config;
 use mnist_nn::input::{Input, InputProduct, Products};
 use mnist_nn::manual::manual_pass;
 use mnist_nn::model::{Init, TwoLayerNet};
-use mnist_nn::sparse::SparseX;
+use mnist_nn::sparse::{Kernels, SparseX};
 use mnist_nn::train::train;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -63,8 +63,14 @@ fn assert_within_sum_bound(
     eprintln!("{what}: largest difference {worst:.3} of its bound");
 }
 
+/// Every variant of the loops (plain Rust, AVX2, AVX-512) that this CPU runs is checked,
+/// so that the plain loops are tested on x86-64 too.
 #[test]
 fn sparse_products_equal_the_dense_ones() {
+    let variants: Vec<Kernels> = Kernels::ALL.into_iter().filter(|k| k.runs_here()).collect();
+    assert!(variants.contains(&Kernels::Plain));
+    assert_eq!(variants.last(), Some(&Kernels::widest()));
+    eprintln!("loops checked: {variants:?}");
     let device = BackendKind::Flex.device().expect("flex");
     // Real digits at a training batch's size; then odd sizes: 100 rows (a block of 64
     // and a ragged one of 36, not a multiple of the 8×8 tiles), 13 and 1 images, and
@@ -81,21 +87,23 @@ fn sparse_products_equal_the_dense_ones() {
         let sparse = SparseX::from_images(&images, m);
         assert!(sparse.density() < 0.35, "digits are mostly background");
         let w = matrix(rows, IMAGE_PIXELS, 1, &device);
-        assert_within_sum_bound(
-            &format!("W·X, {rows} rows, m = {m}"),
-            sparse.left_product(w.clone()),
-            w.clone().matmul(x.clone()),
-            w.abs().matmul(x.clone()),
-            IMAGE_PIXELS,
-        );
         let d = matrix(rows, m, 2, &device);
-        assert_within_sum_bound(
-            &format!("D·Xᵀ, {rows} rows, m = {m}"),
-            sparse.right_product_t(d.clone()),
-            d.clone().matmul(x.clone().transpose()),
-            d.abs().matmul(x.transpose()),
-            m,
-        );
+        for &loops in &variants {
+            assert_within_sum_bound(
+                &format!("W·X, {rows} rows, m = {m}, {loops:?}"),
+                sparse.left_product_with(w.clone(), loops),
+                w.clone().matmul(x.clone()),
+                w.clone().abs().matmul(x.clone()),
+                IMAGE_PIXELS,
+            );
+            assert_within_sum_bound(
+                &format!("D·Xᵀ, {rows} rows, m = {m}, {loops:?}"),
+                sparse.right_product_t_with(d.clone(), loops),
+                d.clone().matmul(x.clone().transpose()),
+                d.clone().abs().matmul(x.clone().transpose()),
+                m,
+            );
+        }
     }
 }
 
