@@ -153,22 +153,18 @@ impl SparseX {
     ///
     /// When this CPU cannot run `loops` ([`Kernels::runs_here`]).
     pub fn left_product_with(&self, w: Tensor<2>, loops: Kernels) -> Tensor<2> {
-        assert!(
-            loops.runs_here(),
-            "{loops:?} loops need a CPU with {}",
-            loops.name()
-        );
+        loops.assert_runs_here();
         let device = w.device();
         let [rows, _] = w.dims();
         let z = if self.m == 0 {
             Vec::new()
         } else {
             with_host_f32(w, |w| {
-                filled_by_blocks(rows * self.m, ROWS * self.m, |b, z_rows| {
+                filled_by_blocks(rows * self.m, ROWS * self.m, |block, z_rows| {
                     let rows_here = z_rows.len() / self.m;
-                    let w_rows = &w[b * ROWS * IMAGE_PIXELS..][..rows_here * IMAGE_PIXELS];
+                    let w_rows = &w[block * ROWS * IMAGE_PIXELS..][..rows_here * IMAGE_PIXELS];
                     with_scratch(IMAGE_PIXELS * ROWS, |packed| {
-                        transpose_into(w_rows, rows_here, IMAGE_PIXELS, packed, ROWS);
+                        transpose_into(w_rows, rows_here, IMAGE_PIXELS, packed);
                         kernels::w_times_x(loops, packed, self, z_rows, rows_here);
                     });
                 })
@@ -188,25 +184,25 @@ impl SparseX {
     ///
     /// When this CPU cannot run `loops` ([`Kernels::runs_here`]).
     pub fn right_product_t_with(&self, d: Tensor<2>, loops: Kernels) -> Tensor<2> {
-        assert!(
-            loops.runs_here(),
-            "{loops:?} loops need a CPU with {}",
-            loops.name()
-        );
+        loops.assert_runs_here();
         let device = d.device();
         let [rows, _] = d.dims();
         let out = if self.m == 0 {
             vec![0.0; rows * IMAGE_PIXELS]
         } else {
             with_host_f32(d, |d| {
-                filled_by_blocks(rows * IMAGE_PIXELS, ROWS * IMAGE_PIXELS, |b, out_rows| {
-                    let rows_here = out_rows.len() / IMAGE_PIXELS;
-                    let d_rows = &d[b * ROWS * self.m..][..rows_here * self.m];
-                    with_scratch(self.m * ROWS, |packed| {
-                        transpose_into(d_rows, rows_here, self.m, packed, ROWS);
-                        kernels::d_times_xt(loops, packed, self, out_rows, rows_here);
-                    });
-                })
+                filled_by_blocks(
+                    rows * IMAGE_PIXELS,
+                    ROWS * IMAGE_PIXELS,
+                    |block, out_rows| {
+                        let rows_here = out_rows.len() / IMAGE_PIXELS;
+                        let d_rows = &d[block * ROWS * self.m..][..rows_here * self.m];
+                        with_scratch(self.m * ROWS, |packed| {
+                            transpose_into(d_rows, rows_here, self.m, packed);
+                            kernels::d_times_xt(loops, packed, self, out_rows, rows_here);
+                        });
+                    },
+                )
             })
         };
         Tensor::from_data(TensorData::new(out, [rows, IMAGE_PIXELS]), &device)
@@ -258,6 +254,15 @@ impl Kernels {
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
+    }
+
+    /// Panics, naming what is missing, when this CPU cannot run the variant.
+    fn assert_runs_here(self) {
+        assert!(
+            self.runs_here(),
+            "{self:?} loops need a CPU with {}",
+            self.name()
+        );
     }
 
     /// The widest variant this CPU runs.
@@ -364,31 +369,26 @@ fn with_host_f32<R>(t: Tensor<2>, f: impl FnOnce(&[f32]) -> R) -> R {
     f(values)
 }
 
-/// `src` `(rows, cols)` (`rows ≤ block`) transposed into `dst` `(cols, block)`, the
-/// columns past `rows` zero (`block` a multiple of 8). In 8×8 tiles.
-fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], block: usize) {
+/// `src` `(rows, cols)` (`rows ≤ ROWS`) transposed into `dst` `(cols, ROWS)`, the
+/// columns past `rows` zero. In 8×8 tiles.
+fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const T: usize = 8;
     let (full_rows, full_cols) = (rows / T * T, cols / T * T);
     for c0 in (0..full_cols).step_by(T) {
         for r0 in (0..full_rows).step_by(T) {
-            kernels::transpose_tile(
-                &src[r0 * cols + c0..],
-                cols,
-                &mut dst[c0 * block + r0..],
-                block,
-            );
+            kernels::transpose_tile(&src[r0 * cols + c0..], cols, &mut dst[c0 * ROWS + r0..]);
         }
     }
     // The edges, one by one.
     for r in 0..rows {
         let first = if r < full_rows { full_cols } else { 0 };
         for c in first..cols {
-            dst[c * block + r] = src[r * cols + c];
+            dst[c * ROWS + r] = src[r * cols + c];
         }
     }
-    if rows < block {
+    if rows < ROWS {
         for c in 0..cols {
-            dst[c * block + rows..(c + 1) * block].fill(0.0);
+            dst[c * ROWS + rows..(c + 1) * ROWS].fill(0.0);
         }
     }
 }
@@ -472,18 +472,18 @@ mod kernels {
     }
 
     /// The 8×8 tile at the start of `src` (rows `stride` apart) transposed into `dst`
-    /// (rows `dst_stride` apart).
-    pub fn transpose_tile(src: &[f32], stride: usize, dst: &mut [f32], dst_stride: usize) {
-        assert!(src.len() >= 7 * stride + 8 && dst.len() >= 7 * dst_stride + 8);
+    /// (rows [`ROWS`] apart).
+    pub fn transpose_tile(src: &[f32], stride: usize, dst: &mut [f32]) {
+        assert!(src.len() >= 7 * stride + 8 && dst.len() >= 7 * ROWS + 8);
         #[cfg(target_arch = "x86_64")]
         if Kernels::Avx2.runs_here() {
             // SAFETY: the CPU has AVX2 (checked just above), and both slices hold the
             // tile (asserted above).
-            return unsafe { transpose_tile_avx(src, stride, dst, dst_stride) };
+            return unsafe { transpose_tile_avx(src, stride, dst) };
         }
         for r in 0..8 {
             for c in 0..8 {
-                dst[c * dst_stride + r] = src[r * stride + c];
+                dst[c * ROWS + r] = src[r * stride + c];
             }
         }
     }
@@ -491,10 +491,10 @@ mod kernels {
     /// The usual three rounds of shuffles: pairs, quads, then 128-bit halves.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn transpose_tile_avx(src: &[f32], stride: usize, dst: &mut [f32], dst_stride: usize) {
+    unsafe fn transpose_tile_avx(src: &[f32], stride: usize, dst: &mut [f32]) {
         use std::arch::x86_64::*;
         // SAFETY (whole body): the caller checked that rows 0..8 of 8 floats lie within
-        // `src` (`stride` apart) and within `dst` (`dst_stride` apart).
+        // `src` (`stride` apart) and within `dst` (`ROWS` apart).
         unsafe {
             let p = src.as_ptr();
             let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(p.add(i * stride)));
@@ -526,7 +526,7 @@ mod kernels {
             ];
             let q = dst.as_mut_ptr();
             for (c, v) in out.into_iter().enumerate() {
-                _mm256_storeu_ps(q.add(c * dst_stride), v);
+                _mm256_storeu_ps(q.add(c * ROWS), v);
             }
         }
     }
