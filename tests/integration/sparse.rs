@@ -68,8 +68,8 @@ fn assert_within_sum_bound(
 #[test]
 fn sparse_products_equal_the_dense_ones() {
     let variants: Vec<Kernels> = Kernels::ALL.into_iter().filter(|k| k.runs_here()).collect();
-    assert!(variants.contains(&Kernels::Plain));
-    assert_eq!(variants.last(), Some(&Kernels::widest()));
+    // No test chooses another variant, so the products run the widest by default.
+    assert_eq!(Kernels::preferred(), Kernels::widest());
     eprintln!("loops checked: {variants:?}");
     let device = BackendKind::Flex.device().expect("flex");
     // Real digits at a training batch's size; then odd sizes: 100 rows (a block of 64
