@@ -160,8 +160,8 @@ impl Learner {
             }
             Learner::ManualMomentum(net, velocity, products) => {
                 let pass = manual_blocked(&net, blocks);
-                let v = pass.grads.momentum(velocity.map(|v| *v), MOMENTUM);
-                let net = net.gradient_descent(v.clone(), alpha);
+                let (net, v) =
+                    net.momentum_descent(pass.grads, velocity.map(|v| *v), MOMENTUM, alpha);
                 (
                     Learner::ManualMomentum(net, Some(Box::new(v)), products),
                     pass.loss,

@@ -96,6 +96,7 @@ pub mod serve;
 pub mod sparse;
 pub mod tensorboard;
 pub mod train;
+pub mod update;
 pub mod word;
 
 pub use error::{Error, Result};

@@ -28,6 +28,7 @@ mod sse;
 mod stopping;
 mod tensorboard;
 mod training;
+mod update;
 mod use_model;
 mod util;
 mod webdriver;

@@ -1,0 +1,185 @@
+//! The two element-wise updates of manual mode, each computed in one pass:
+//!
+//! ```text
+//! w − α·d                      (gradient descent: W −= α·dW)
+//! v' = μ·v + d,  w − α·v'      (with momentum: v = μ·v + dW; W −= α·v)
+//! ```
+//!
+//! On flex, when the parameter (and the velocity) is the only handle on its buffer,
+//! the new values are written over the old ones, on Rayon's pool, in one pass over
+//! the tensors. Written as Burn operations the same update takes two to four passes,
+//! each on one thread (flex runs element-wise operations on the calling thread), and
+//! allocates a new tensor where the velocity is shared: at hidden 512 that was about a
+//! third of a training step. The arithmetic is the same, operation for operation (`α`
+//! and `μ` rounded to `f32`, a product then a sum, no fused multiply-add), so the
+//! results are equal to the last bit; elsewhere (ndarray, wgpu, a shared buffer,
+//! another float type) the Burn operations run.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use mnist_nn::update::minus_scaled;
+//!
+//! let device = mnist_nn::backend::BackendKind::Flex.device()?;
+//! let w = Tensor::<1>::from_floats([1.0, 2.0], &device);
+//! let d = Tensor::<1>::from_floats([4.0, -2.0], &device);
+//! let w = minus_scaled(w, d, 0.5);
+//! assert_eq!(w.into_data().try_into_vec::<f32>().unwrap(), vec![-1.0, 3.0]);
+//! # Ok::<(), mnist_nn::Error>(())
+//! ```
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_flex::{Flex, FlexTensor};
+use rayon::prelude::*;
+
+/// Floats per task on Rayon's pool: 256 KiB of each operand, enough that a task's
+/// work (about 20 µs) dwarfs handing it out, and 12 tasks for `W1` at hidden 800.
+const CHUNK: usize = 1 << 16;
+
+/// `w − α·d`: one step of gradient descent on a parameter `w` with gradient `d`.
+///
+/// # Panics
+///
+/// When `w` and `d` differ in shape.
+pub fn minus_scaled<const D: usize>(w: Tensor<D>, d: Tensor<D>, alpha: f64) -> Tensor<D> {
+    assert_eq!(
+        w.dims(),
+        d.dims(),
+        "a parameter and its gradient differ in shape"
+    );
+    let w = match sole_flex(w) {
+        Ok(mut w) => {
+            if let Some(d) = flex_f32(&d)
+                && let Some(w_values) = contiguous_mut(&mut w)
+            {
+                let a = alpha as f32;
+                in_chunks(w_values, d, |w, d| {
+                    for (w, &d) in w.iter_mut().zip(d) {
+                        *w -= a * d;
+                    }
+                });
+                return Tensor::from_primitive::<Flex>(w);
+            }
+            Tensor::from_primitive::<Flex>(w)
+        }
+        Err(w) => w,
+    };
+    w - d.mul_scalar(alpha)
+}
+
+/// One step of gradient descent with momentum on a parameter `w` with gradient `d` and
+/// velocity `v` (`None` for zero, before the first step): `v' = μ·v + d` and
+/// `w − α·v'`. Returns the new `w` and `v'`.
+///
+/// # Panics
+///
+/// When `w`, `v` and `d` differ in shape.
+pub fn momentum_step<const D: usize>(
+    w: Tensor<D>,
+    v: Option<Tensor<D>>,
+    d: Tensor<D>,
+    mu: f64,
+    alpha: f64,
+) -> (Tensor<D>, Tensor<D>) {
+    let Some(v) = v else {
+        // v' = μ·0 + d = d
+        return (minus_scaled(w, d.clone(), alpha), d);
+    };
+    assert_eq!(
+        w.dims(),
+        d.dims(),
+        "a parameter and its gradient differ in shape"
+    );
+    assert_eq!(
+        v.dims(),
+        d.dims(),
+        "a velocity and its gradient differ in shape"
+    );
+    let (w, v) = match (sole_flex(w), sole_flex(v)) {
+        (Ok(mut w), Ok(mut v)) => {
+            if let Some(d) = flex_f32(&d)
+                && let Some(w_values) = contiguous_mut(&mut w)
+                && let Some(v_values) = contiguous_mut(&mut v)
+            {
+                let (a, m) = (alpha as f32, mu as f32);
+                w_values
+                    .par_chunks_mut(CHUNK)
+                    .zip(v_values.par_chunks_mut(CHUNK))
+                    .zip(d.par_chunks(CHUNK))
+                    .for_each(|((w, v), d)| {
+                        for ((w, v), &d) in w.iter_mut().zip(v.iter_mut()).zip(d) {
+                            *v = *v * m + d;
+                            *w -= a * *v;
+                        }
+                    });
+                return (
+                    Tensor::from_primitive::<Flex>(w),
+                    Tensor::from_primitive::<Flex>(v),
+                );
+            }
+            (
+                Tensor::from_primitive::<Flex>(w),
+                Tensor::from_primitive::<Flex>(v),
+            )
+        }
+        (w, v) => (as_tensor(w), as_tensor(v)),
+    };
+    let v = v.mul_scalar(mu) + d;
+    (w - v.clone().mul_scalar(alpha), v)
+}
+
+/// `t`'s flex tensor when `t` is an `f32` tensor on flex that holds the only handle on
+/// its buffer; else `t` as it was.
+// The error is the tensor given back whole, moved once per parameter and step.
+#[allow(clippy::result_large_err)]
+fn sole_flex<const D: usize>(t: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
+    if t.dtype() != DType::F32 {
+        return Err(t);
+    }
+    // Through a second handle, so that `t` is given back whole when it is not flex's;
+    // once `t` is dropped the primitive holds the handle `t` held.
+    let Ok(flex) = t.clone().try_into_primitive::<Flex>() else {
+        return Err(t);
+    };
+    drop(t);
+    if flex.is_unique() {
+        Ok(flex)
+    } else {
+        Err(Tensor::from_primitive::<Flex>(flex))
+    }
+}
+
+/// The tensor again, from [`sole_flex`]'s answer either way.
+fn as_tensor<const D: usize>(t: Result<FlexTensor, Tensor<D>>) -> Tensor<D> {
+    match t {
+        Ok(flex) => Tensor::from_primitive::<Flex>(flex),
+        Err(t) => t,
+    }
+}
+
+/// `t`'s values as one contiguous `f32` slice, when `t` is a flex tensor laid out so.
+fn flex_f32<const D: usize>(t: &Tensor<D>) -> Option<&[f32]> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    let primitive = t.clone().try_into_primitive::<Flex>().ok()?;
+    let values = primitive.as_slice::<f32>()?;
+    // SAFETY: `values` lies in the buffer that `t` holds a handle on, which lives as
+    // long as the borrow of `t`; the handle `primitive` dropped here is a second one.
+    Some(unsafe { std::slice::from_raw_parts(values.as_ptr(), values.len()) })
+}
+
+/// The values of a flex tensor that holds the only handle on its buffer, to write in
+/// place, when they are contiguous.
+fn contiguous_mut(t: &mut FlexTensor) -> Option<&mut [f32]> {
+    let (start, end) = t.layout().contiguous_offsets()?;
+    let storage = t.try_storage_mut::<f32>()?;
+    storage.get_mut(start..end)
+}
+
+/// `f` over matching chunks of `w` and `d`, on Rayon's pool.
+fn in_chunks(w: &mut [f32], d: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    w.par_chunks_mut(CHUNK)
+        .zip(d.par_chunks(CHUNK))
+        .for_each(|(w, d)| f(w, d));
+}

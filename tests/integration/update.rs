@@ -1,0 +1,163 @@
+//! Manual mode's in-place updates (`mnist_nn::update`) against the same arithmetic as
+//! Burn operations: equal to the last bit, written over the parameter's own buffer when
+//! it holds the only handle, and never over a buffer that something else still reads.
+
+use burn::prelude::*;
+use burn_flex::Flex;
+use mnist_nn::backend::BackendKind;
+use mnist_nn::update::{minus_scaled, momentum_step};
+
+use crate::util::devices;
+
+/// A tensor of `dims` filled from a fixed generator, in about `[−1, 1)`.
+fn filled<const D: usize>(dims: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
+    let n: usize = dims.iter().product();
+    let mut state = seed;
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(v, dims), device)
+}
+
+/// The values' bits, to compare exactly.
+fn bits<const D: usize>(t: &Tensor<D>) -> Vec<u32> {
+    t.clone()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 values")
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+/// Where a flex tensor's values start, to tell an update in place from a new buffer.
+fn address<const D: usize>(t: &Tensor<D>) -> usize {
+    let flex = t
+        .clone()
+        .try_into_primitive::<Flex>()
+        .expect("a flex tensor");
+    flex.as_slice::<f32>().expect("contiguous f32").as_ptr() as usize
+}
+
+// Shapes: W1 at hidden 300 (235,200 values, several of the update's 65,536-value tasks
+// and a partial last one) and a bias.
+const W1: [usize; 2] = [300, 784];
+
+#[test]
+fn gradient_descent_in_place_equals_burns_operations_exactly() {
+    let device = BackendKind::Flex.device().unwrap();
+    let (w, d) = (filled(W1, 1, &device), filled(W1, 2, &device));
+    let alpha = 0.37;
+    let want = bits(&(w.clone() - d.clone().mul_scalar(alpha)));
+    let at = address(&w);
+    let got = minus_scaled(w, d, alpha);
+    assert_eq!(bits(&got), want, "w − α·d differs from Burn's");
+    assert_eq!(
+        address(&got),
+        at,
+        "the sole handle's buffer was not updated in place"
+    );
+    // A bias (rank 1).
+    let (b, db) = (filled([300], 3, &device), filled([300], 4, &device));
+    let want = bits(&(b.clone() - db.clone().mul_scalar(alpha)));
+    assert_eq!(bits(&minus_scaled(b, db, alpha)), want, "bias");
+}
+
+#[test]
+fn momentum_in_place_equals_burns_operations_exactly() {
+    let device = BackendKind::Flex.device().unwrap();
+    let (w, v, d) = (
+        filled(W1, 5, &device),
+        filled(W1, 6, &device),
+        filled(W1, 7, &device),
+    );
+    let (mu, alpha) = (0.9, 0.21);
+    let want_v = v.clone().mul_scalar(mu) + d.clone();
+    let want_w = bits(&(w.clone() - want_v.clone().mul_scalar(alpha)));
+    let want_v = bits(&want_v);
+    let (at_w, at_v) = (address(&w), address(&v));
+    let (w2, v2) = momentum_step(w, Some(v), d.clone(), mu, alpha);
+    assert_eq!(bits(&v2), want_v, "v' = μ·v + d differs from Burn's");
+    assert_eq!(bits(&w2), want_w, "w − α·v' differs from Burn's");
+    assert_eq!(address(&w2), at_w, "w was not updated in place");
+    assert_eq!(address(&v2), at_v, "v was not updated in place");
+    // The first step (no velocity yet): v' = d, w − α·d.
+    let w = filled(W1, 8, &device);
+    let want_w = bits(&(w.clone() - d.clone().mul_scalar(alpha)));
+    let (w3, v3) = momentum_step(w, None, d.clone(), mu, alpha);
+    assert_eq!(bits(&w3), want_w, "first step's w");
+    assert_eq!(bits(&v3), bits(&d), "first step's velocity is the gradient");
+}
+
+#[test]
+fn a_shared_buffer_is_never_written() {
+    // A parameter (or velocity) that another handle still reads, e.g. the network the
+    // live page holds for its before/after view, gets a new buffer; the old values stay.
+    let device = BackendKind::Flex.device().unwrap();
+    let (w, v, d) = (
+        filled(W1, 9, &device),
+        filled(W1, 10, &device),
+        filled(W1, 11, &device),
+    );
+    let (w_seen, v_seen) = (w.clone(), v.clone());
+    let (w_before, v_before) = (bits(&w), bits(&v));
+    let want = bits(&(w.clone() - d.clone().mul_scalar(0.5)));
+    let got = minus_scaled(w.clone(), d.clone(), 0.5);
+    assert_eq!(bits(&got), want);
+    assert_ne!(
+        address(&got),
+        address(&w_seen),
+        "wrote over a shared buffer"
+    );
+    drop(w);
+    let (w2, v2) = momentum_step(w_seen.clone(), Some(v_seen.clone()), d, 0.9, 0.5);
+    assert_eq!(bits(&w_seen), w_before, "a shared parameter was changed");
+    assert_eq!(bits(&v_seen), v_before, "a shared velocity was changed");
+    assert_ne!(bits(&w2), w_before, "the update did nothing");
+    assert_ne!(bits(&v2), v_before, "the velocity did not move");
+}
+
+#[test]
+fn every_backend_gets_the_same_update() {
+    // ndarray and wgpu take Burn's operations; their results match flex's in place.
+    let flex = BackendKind::Flex.device().unwrap();
+    let (w, v, d) = ([40, 784], [40, 784], [40, 784]);
+    let reference = {
+        let (w, v, d) = (
+            filled(w, 12, &flex),
+            filled(v, 13, &flex),
+            filled(d, 14, &flex),
+        );
+        let (w, v) = momentum_step(w, Some(v), d, 0.9, 0.3);
+        (bits(&w), bits(&v))
+    };
+    for (kind, device) in devices() {
+        let (w, v, d) = (
+            filled(w, 12, &device),
+            filled(v, 13, &device),
+            filled(d, 14, &device),
+        );
+        let (w, v) = momentum_step(w, Some(v), d, 0.9, 0.3);
+        if kind == BackendKind::Wgpu {
+            // A GPU's compiler may fuse a product and a sum into one multiply-add (one
+            // rounding fewer): a few ulps of values of about 1, well below 1e-5.
+            for (got, want) in [(bits(&w), &reference.0), (bits(&v), &reference.1)] {
+                for (g, r) in got.iter().zip(want.iter()) {
+                    let (g, r) = (f32::from_bits(*g), f32::from_bits(*r));
+                    assert!((g - r).abs() <= 1e-5, "{kind:?}: {g} against {r}");
+                }
+            }
+            continue;
+        }
+        // The CPU backends round α·v and μ·v in f32 the same way (no fused
+        // multiply-add): equal to the last bit.
+        assert_eq!(bits(&w), reference.0, "{kind:?}: w");
+        assert_eq!(bits(&v), reference.1, "{kind:?}: v");
+    }
+}
