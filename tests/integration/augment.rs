@@ -1,7 +1,8 @@
 //! Data augmentation: the same seed gives the same images, zero strength is the
 //! identity, a shift moves the centre of mass by the shift, the elastic field has the
 //! spread its formula gives and keeps pixels in [0, 1], a run with augmentation stopped
-//! and resumed equals an uninterrupted one, and bad settings name their key.
+//! and resumed equals an uninterrupted one, each step gets the images of its own labels,
+//! and bad settings name their key.
 
 use std::path::Path;
 
@@ -42,6 +43,15 @@ fn the_same_seed_epoch_and_index_give_the_same_image_and_others_do_not() {
             aug.image(pixels(), seed, epoch, index),
             "seed {seed}, epoch {epoch}, index {index}"
         );
+    }
+    // The vector variant this CPU runs (AVX-512 or AVX2) makes exactly the image that
+    // the same steps make for any CPU: the draw, then the distortion applied.
+    for index in [0, 12, 5, 40_000] {
+        let portable = aug.apply(
+            &pixels()[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS],
+            &aug.draw(7, 3, index),
+        );
+        assert_eq!(aug.image(pixels(), 7, 3, index), portable, "image {index}");
     }
     // A batch made in parallel holds exactly the images made one by one.
     let indices = [12, 5, 40_000, 12];
@@ -185,6 +195,23 @@ fn the_image_generator_is_fixed() {
     let mut rng = mnist_nn::augment::ImageRng::new(0);
     assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
     assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    // The noise fill's draws are those same outputs, 16 bits at a time from the lowest,
+    // each mapped to (level · 2⁻¹⁵ − 1); the generator then stands past the last draw.
+    let mut rng = mnist_nn::augment::ImageRng::new(0);
+    let mut noise = [0.0f32; 7];
+    rng.fill_symmetric(&mut noise);
+    let levels = |bits: u64| -> Vec<f32> {
+        (0..4)
+            .map(|i| ((bits >> (16 * i)) & 0xFFFF) as f32 * (2.0 / 65536.0) - 1.0)
+            .collect()
+    };
+    let mut want = levels(0xE220_A839_7B1D_CDAF);
+    want.extend(&levels(0x6E78_9E6A_A1B9_65F4)[..3]);
+    assert_eq!(noise.to_vec(), want, "the noise fill's draws");
+    let mut reference = mnist_nn::augment::ImageRng::new(0);
+    reference.next_u64();
+    reference.next_u64();
+    assert_eq!(rng.next_u64(), reference.next_u64(), "after the fill");
     let mut per_image = image_rng(42, 3, 17);
     let first = per_image.next_u64();
     assert_ne!(first, image_rng(42, 3, 18).next_u64());
@@ -262,4 +289,32 @@ fn bad_augmentation_settings_name_their_key() {
             .to_string();
         assert!(e.contains(needle) && e.contains("a.toml"), "{setting}: {e}");
     }
+}
+
+#[test]
+fn augmented_batches_arrive_in_order_with_their_labels() {
+    // The batches are made by threads that take turns. A shift of a millionth of a
+    // pixel moves no pixel value by more than about 1e-6, so such a run must follow the
+    // plain run to within rounding, which it does only if each step gets the images of
+    // its own labels. Two batches swapped move the parameters by about a step's size
+    // (1e-2 and more at rate 0.2), far above the 1e-4 allowed here; the rounding of
+    // 1e-6 changes over 20 steps stays below 1e-5.
+    let tiny = config("[train.augment]\nshift = 0.000001\n", 2);
+    let plain = config("", 2);
+    let device = BackendKind::Flex.device().unwrap();
+    let data = small_mnist();
+    let fresh = || TwoLayerNet::new(16, tiny.model.init, tiny.seed, &device);
+    let shifted = train(&tiny, fresh(), &data, &device, &mut ()).unwrap();
+    let unshifted = train(&plain, fresh(), &data, &device, &mut ()).unwrap();
+    let (a, b) = (
+        shifted.model.to_host().unwrap(),
+        unshifted.model.to_host().unwrap(),
+    );
+    let gap =
+        a.w1.iter()
+            .zip(&b.w1)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+    assert!(gap < 1e-4, "W1 after 20 steps differs by {gap}");
+    assert_ne!(a.w1, b.w1, "the augmented run was not augmented");
 }
