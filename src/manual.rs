@@ -128,8 +128,8 @@ pub fn manual_pass(
 pub const MOMENTUM: f64 = 0.9;
 
 /// One step of gradient descent with momentum: as [`manual_step`], but the update is
-/// `v = μ·v + dW; W -= α·v` ([`TwoLayerNet::momentum_descent`]). `velocity` is `v` before the step
-/// (`None` at the start: zero); the step gives back `v` after it.
+/// `v = μ·v + dW; W -= α·v` ([`TwoLayerNet::momentum_descent`]). `velocity` is `v`
+/// before the step (`None` at the start: zero); the step gives back `v` after it.
 pub fn momentum_step(
     net: TwoLayerNet,
     velocity: Option<Gradients>,
