@@ -326,15 +326,14 @@ impl ImageRng {
         // independent of one another and the loop runs on vector lanes.
         let start = self.0;
         let state = |j: usize| start.wrapping_add(GOLDEN_GAMMA.wrapping_mul(j as u64 + 1));
+        let draws = out.len() / 4;
         let mut fours = out.chunks_exact_mut(4);
-        let mut draws = 0;
         for (j, four) in (&mut fours).enumerate() {
             let bits = mix(state(j));
             four[0] = level(bits, 0);
             four[1] = level(bits, 1);
             four[2] = level(bits, 2);
             four[3] = level(bits, 3);
-            draws = j + 1;
         }
         let rest = fours.into_remainder();
         let bits = mix(state(draws));
