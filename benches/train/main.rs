@@ -7,7 +7,9 @@
 //! training figures of these sizes), `--no-accuracy` (no time to 98%), `--backends
 //! ndarray,flex,wgpu` (default `ndarray,flex`; wgpu on a machine with a GPU),
 //! `--gpu-peak GFLOPS` (the GPU's float32 peak from its data sheet, for the wgpu rows'
-//! fraction of it), `--no-torch`, `--out FILE` (default `bench/results/<date>-<host>.md`).
+//! fraction of it), `--accuracy-reps N` (runs of each recipe to 98%, PyTorch's and ours
+//! taking turns; default 3), `--no-torch`, `--out FILE` (default
+//! `bench/results/<date>-<host>.md`).
 
 mod inference;
 mod machine;
@@ -48,6 +50,7 @@ struct Options {
     out: Option<PathBuf>,
     hidden: Option<Vec<usize>>,
     accuracy: bool,
+    accuracy_reps: usize,
     gpu_peak: Option<f64>,
 }
 
@@ -61,6 +64,7 @@ impl Options {
             out: None,
             hidden: None,
             accuracy: true,
+            accuracy_reps: 3,
             gpu_peak: None,
         };
         if let Some(n) = std::env::var("RAYON_NUM_THREADS")
@@ -82,6 +86,7 @@ impl Options {
                 "--no-accuracy" => o.accuracy = false,
                 "--gpu-peak" => o.gpu_peak = Some(value("--gpu-peak")?.parse()?),
                 "--reps" => o.reps = value("--reps")?.parse()?,
+                "--accuracy-reps" => o.accuracy_reps = value("--accuracy-reps")?.parse()?,
                 "--threads" => o.threads = value("--threads")?.parse()?,
                 "--out" => o.out = Some(PathBuf::from(value("--out")?)),
                 "--hidden" => {
@@ -104,13 +109,13 @@ impl Options {
                 }
                 other => anyhow::bail!(
                     "unknown option {other}; options: --reps N, --quick, --threads N, \
-                     --backends LIST, --hidden LIST, --no-torch, --no-accuracy, --gpu-peak GFLOPS, \
-                     --out FILE"
+                     --backends LIST, --hidden LIST, --no-torch, --no-accuracy, \
+                     --accuracy-reps N, --gpu-peak GFLOPS, --out FILE"
                 ),
             }
         }
-        if o.reps == 0 || o.threads == 0 {
-            anyhow::bail!("--reps and --threads must be at least 1");
+        if o.reps == 0 || o.threads == 0 || o.accuracy_reps == 0 {
+            anyhow::bail!("--reps, --accuracy-reps and --threads must be at least 1");
         }
         Ok(o)
     }
@@ -141,7 +146,7 @@ const TARGET: f64 = 0.98;
 /// Our configs timed to [`TARGET`].
 const TO_ACCURACY_CONFIGS: [&str; 2] = ["configs/fast.toml", "configs/adam.toml"];
 /// PyTorch's recipes timed to [`TARGET`] (`bench/torch_ref.py`'s `RECIPES`).
-const TORCH_RECIPES: [&str; 4] = ["adam", "adam-cosine", "fast", "fast-b64"];
+const TORCH_RECIPES: [&str; 5] = ["adam", "adam-cosine", "fast", "fast-512", "fast-b64"];
 
 fn main() -> anyhow::Result<()> {
     let o = Options::parse()?;
@@ -280,20 +285,53 @@ fn main() -> anyhow::Result<()> {
     }
 
     if o.accuracy {
-        // PyTorch's recipes first, then ours, each config on each backend.
-        if o.torch {
-            eprintln!("bench: PyTorch's time to 98% test accuracy");
-            figures.torch_to_accuracy =
-                torch::to_accuracy(root, &data_dir, &TORCH_RECIPES, o.threads, TARGET);
+        // PyTorch's recipes, then ours (each config on each backend), in turns: a single
+        // run of a few seconds is at the mercy of a shared machine's drift, so each
+        // figure is the median of `accuracy_reps` runs.
+        let mut torch_runs = Vec::new();
+        let mut our_runs = Vec::new();
+        for rep in 1..=o.accuracy_reps {
+            if o.torch {
+                eprintln!(
+                    "bench: PyTorch's time to 98% test accuracy ({rep}/{})",
+                    o.accuracy_reps
+                );
+                torch_runs.push(torch::to_accuracy(
+                    root,
+                    &data_dir,
+                    &TORCH_RECIPES,
+                    o.threads,
+                    TARGET,
+                ));
+            }
+            let mut ours = Vec::new();
+            for &backend in &o.backends {
+                for config in TO_ACCURACY_CONFIGS {
+                    eprintln!(
+                        "bench: time to 98% test accuracy, {config} on {backend} ({rep}/{})",
+                        o.accuracy_reps
+                    );
+                    let reached =
+                        training::time_to_accuracy(&root.join(config), backend, &data, TARGET)?;
+                    ours.push((config, backend, reached));
+                }
+            }
+            our_runs.push(ours);
         }
-        for &backend in &o.backends {
-            for config in TO_ACCURACY_CONFIGS {
-                eprintln!("bench: time to 98% test accuracy, {config} on {backend}");
-                let reached =
-                    training::time_to_accuracy(&root.join(config), backend, &data, TARGET)?;
-                figures.to_accuracy.push((config, backend, reached));
+        if o.torch {
+            figures.torch_to_accuracy = torch::median_reached(torch_runs);
+            // With no training figures (`--hidden` naming none of them), PyTorch's
+            // version comes from the recipes' runs.
+            if let (torch::Reference::Ran { version, .. }, Ok(reached)) =
+                (&mut figures.torch, &figures.torch_to_accuracy)
+                && version.is_empty()
+                && let Some(r) = reached.first()
+            {
+                version.clone_from(&r.version);
             }
         }
+        figures.to_accuracy = training::median_reached(our_runs);
+        figures.accuracy_reps = o.accuracy_reps;
     }
 
     for &backend in &o.backends {

@@ -74,6 +74,8 @@ pub struct TorchReached {
     pub seconds: f64,
     /// Test accuracy at the end.
     pub accuracy: f64,
+    /// PyTorch's version, as the script printed it.
+    pub version: String,
 }
 
 /// Trains the network in PyTorch by each of `recipes` (`bench/torch_ref.py`'s `RECIPES`)
@@ -107,9 +109,41 @@ pub fn to_accuracy(
                 .map(|e| e as usize),
             seconds,
             accuracy,
+            version: v
+                .get("torch")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default()
+                .to_string(),
         });
     }
     Ok(reached)
+}
+
+/// Each recipe's median seconds over `runs` (each run's recipes from [`to_accuracy`]),
+/// with the epochs and accuracy of its first run (the same in every run: the recipes
+/// are seeded). The first run's error when any run failed.
+pub fn median_reached(
+    runs: Vec<Result<Vec<TorchReached>, String>>,
+) -> Result<Vec<TorchReached>, String> {
+    let runs: Vec<Vec<TorchReached>> = runs.into_iter().collect::<Result<_, _>>()?;
+    let Some(first) = runs.first() else {
+        return Err("not run".into());
+    };
+    Ok(first
+        .iter()
+        .map(|r| {
+            let seconds = runs
+                .iter()
+                .flatten()
+                .filter(|o| o.recipe == r.recipe)
+                .map(|o| o.seconds)
+                .collect();
+            TorchReached {
+                seconds: crate::median(seconds),
+                ..r.clone()
+            }
+        })
+        .collect())
 }
 
 /// Runs `bench/<script>` with `--data`, `--threads`, `--reps` and `args`, and returns

@@ -317,6 +317,36 @@ pub fn time_to_accuracy(
     }))
 }
 
+/// Each config's median seconds over `runs` (each a list of [`time_to_accuracy`]'s
+/// answers, config by config), with the epochs and accuracy of the first run (the same
+/// in every run: the configs are seeded). Not reached when the first run did not reach
+/// the target.
+pub fn median_reached(
+    runs: Vec<Vec<(&'static str, BackendKind, Option<Reached>)>>,
+) -> Vec<(&'static str, BackendKind, Option<Reached>)> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|&(config, backend, reached)| {
+            let reached = reached.map(|r| {
+                let seconds = runs
+                    .iter()
+                    .flatten()
+                    .filter(|(c, b, _)| *c == config && *b == backend)
+                    .filter_map(|(_, _, o)| o.map(|o| o.seconds))
+                    .collect();
+                Reached {
+                    seconds: crate::median(seconds),
+                    ..r
+                }
+            });
+            (config, backend, reached)
+        })
+        .collect()
+}
+
 /// Median seconds of an epoch of manual steps at hidden 800, batch 128 on `backend`,
 /// plain and with every distortion of `configs/simard.toml`'s kind switched on (shift
 /// 2, rotation 10°, scale and shear 0.1, elastic α = 34, σ = 4), by [`alternated`].

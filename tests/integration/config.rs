@@ -103,8 +103,13 @@ fn shipped_configs_are_valid_and_as_documented() {
     );
     let fast = Config::load(&root().join("configs/fast.toml")).unwrap();
     assert_eq!(
-        (fast.mode, fast.train.optimizer, fast.train.epochs),
-        (Mode::Manual, OptimizerKind::Momentum, 4)
+        (
+            fast.mode,
+            fast.train.optimizer,
+            fast.train.epochs,
+            fast.model.hidden
+        ),
+        (Mode::Manual, OptimizerKind::Momentum, 3, 384)
     );
     let simard = Config::load(&root().join("configs/simard.toml")).unwrap();
     assert_eq!(
@@ -300,4 +305,30 @@ fn batch_larger_than_the_training_images() {
         msg.contains("train.batch_size") && msg.contains("1000"),
         "{msg}"
     );
+}
+
+/// The bench times `configs/fast.toml` against PyTorch's `fast` recipe in
+/// `bench/torch_ref.py` as the same recipe: the two must not drift apart.
+#[test]
+fn pytorchs_fast_recipe_is_fast_toml() {
+    let fast = Config::load(&root().join("configs/fast.toml")).unwrap();
+    let script = std::fs::read_to_string(root().join("bench/torch_ref.py")).unwrap();
+    let line = script
+        .lines()
+        .find(|l| l.trim_start().starts_with("\"fast\":"))
+        .expect("torch_ref.py's RECIPES has a \"fast\" entry");
+    let BatchSize::Size(batch) = fast.train.batch_size else {
+        panic!("fast.toml takes mini-batches");
+    };
+    // (optimizer, rate, schedule, epochs the schedule spans, batch, hidden), as
+    // torch_ref.py's `to_accuracy` reads them.
+    let expected = format!(
+        "\"fast\": (\"{}\", {}, \"{}\", {}, {batch}, {}),",
+        fast.train.optimizer.name(),
+        fast.train.learning_rate,
+        fast.train.schedule.name(),
+        fast.train.epochs,
+        fast.model.hidden
+    );
+    assert_eq!(line.trim(), expected);
 }
