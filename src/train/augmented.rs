@@ -7,9 +7,9 @@
 //! The images go to the pool [`PART`] at a time, not a batch at a time: the pool's
 //! workers finish the job they hold before they take one from outside, so a step's
 //! parallel products waited behind a whole batch of images. At hidden 800 on a 2-core
-//! Xeon, epochs with every distortion on took 1.12–1.26 s in parts of 16 against
-//! 1.19–1.60 s a batch at a time (plain epochs: 0.85–1.13 s); parts of 8 or 32 were
-//! slower than 16.
+//! Xeon, epochs with every distortion on took 1.06–1.44 s in parts of 16 (nine runs of 3
+//! epochs) against 1.19–1.60 s a batch at a time (three runs; plain epochs: 0.85–1.21
+//! s); parts of 8 (1.15–1.63 s) or 32 (1.14–1.63 s) were slower than 16.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
