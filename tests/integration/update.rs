@@ -45,9 +45,9 @@ fn address<const D: usize>(t: &Tensor<D>) -> usize {
     flex.as_slice::<f32>().expect("contiguous f32").as_ptr() as usize
 }
 
-// Shapes: W1 at hidden 300 (235,200 values, several of the update's 65,536-value tasks
-// and a partial last one) and a bias.
-const W1: [usize; 2] = [300, 784];
+// Shapes: W1 at hidden 301 (235,984 values: four of the update's parts, the last one
+// shorter) and a bias.
+const W1: [usize; 2] = [301, 784];
 
 #[test]
 fn gradient_descent_in_place_equals_burns_operations_exactly() {
@@ -93,6 +93,67 @@ fn momentum_in_place_equals_burns_operations_exactly() {
     let (w3, v3) = momentum_step(w, None, d.clone(), mu, alpha);
     assert_eq!(bits(&w3), want_w, "first step's w");
     assert_eq!(bits(&v3), bits(&d), "first step's velocity is the gradient");
+}
+
+#[test]
+fn a_subnormal_velocity_is_set_to_zero_on_both_paths() {
+    // Every 7th velocity is just above the least normal float, with no gradient: μ·v is
+    // subnormal and must come out as zero, in place and through Burn's operations alike
+    // (the others are ordinary values and keep μ·v + d).
+    let device = BackendKind::Flex.device().unwrap();
+    let n = W1[0] * W1[1];
+    let tiny = f32::MIN_POSITIVE * 1.05;
+    let pick = |i: usize| i % 7 == 0;
+    let v_values: Vec<f32> = bits(&filled(W1, 20, &device))
+        .iter()
+        .enumerate()
+        .map(|(i, b)| if pick(i) { tiny } else { f32::from_bits(*b) })
+        .collect();
+    let d_values: Vec<f32> = bits(&filled(W1, 21, &device))
+        .iter()
+        .enumerate()
+        .map(|(i, b)| if pick(i) { 0.0 } else { f32::from_bits(*b) })
+        .collect();
+    let make =
+        |values: &[f32]| Tensor::<2>::from_data(TensorData::new(values.to_vec(), W1), &device);
+    let w_before = bits(&filled(W1, 22, &device));
+    // In place: each tensor is the sole handle on its buffer.
+    let w = filled(W1, 22, &device);
+    let at = address(&w);
+    let (w_in_place, v_in_place) =
+        momentum_step(w, Some(make(&v_values)), make(&d_values), 0.9, 0.2);
+    assert_eq!(address(&w_in_place), at, "not updated in place");
+    // Through Burn's operations: a second handle on the velocity keeps it from being
+    // written over.
+    let v_shared = make(&v_values);
+    let _held = v_shared.clone();
+    let w = filled(W1, 22, &device);
+    let (w_ops, v_ops) = momentum_step(w, Some(v_shared), make(&d_values), 0.9, 0.2);
+    assert_eq!(
+        bits(&w_in_place),
+        bits(&w_ops),
+        "w: in place against Burn's"
+    );
+    assert_eq!(
+        bits(&v_in_place),
+        bits(&v_ops),
+        "v: in place against Burn's"
+    );
+    let (v_got, w_got) = (bits(&v_in_place), bits(&w_in_place));
+    assert_eq!(v_got.len(), n);
+    for i in (0..n).filter(|&i| pick(i)) {
+        assert_eq!(
+            f32::from_bits(v_got[i]),
+            0.0,
+            "velocity {i} kept a subnormal"
+        );
+        assert_eq!(w_got[i], w_before[i], "weight {i} moved on a zero velocity");
+    }
+    let normal = (0..n).filter(|&i| !pick(i)).all(|i| {
+        let want = v_values[i] * 0.9f32 + d_values[i];
+        v_got[i] == want.to_bits()
+    });
+    assert!(normal, "an ordinary velocity was not μ·v + d");
 }
 
 #[test]
