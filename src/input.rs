@@ -48,8 +48,7 @@ impl Input {
     pub fn for_batch(x: Tensor<2>, hidden: usize) -> Self {
         let flex = matches!(x.device().as_dispatch(), DispatchDevice::Flex(_));
         let m = x.dims()[1];
-        let small = hidden * m < SPARSE_MIN_WORK;
-        if !flex || hidden < ROWS || small || m > MAX_IMAGES || x.dtype() != DType::F32 {
+        if !flex || !Input::sizes_pay(hidden, m) || x.dtype() != DType::F32 {
             return Input::Dense(x);
         }
         let sparse = SparseX::from_tensor(&x);
@@ -58,6 +57,13 @@ impl Input {
         } else {
             Input::Dense(x)
         }
+    }
+
+    /// Whether a batch of `m` images for a network of `hidden` units is large enough
+    /// for the sparse products: `hidden` fills at least one block of [`ROWS`] rows and
+    /// `hidden·m` is at least [`SPARSE_MIN_WORK`] (and `m` at most [`MAX_IMAGES`]).
+    pub fn sizes_pay(hidden: usize, m: usize) -> bool {
+        hidden >= ROWS && hidden * m >= SPARSE_MIN_WORK && m <= MAX_IMAGES
     }
 
     /// Images (columns of `X`).

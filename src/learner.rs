@@ -31,9 +31,10 @@ use crate::autodiff::{autodiff_step, optimizer_for};
 use crate::blocks::{Block, autodiff_blocked, manual_blocked};
 use crate::config::{Config, Mode, OptimizerKind};
 use crate::gradients::Gradients;
-use crate::input::Products;
+use crate::input::{Input, Products};
 use crate::manual::{MOMENTUM, manual_step, momentum_step};
 use crate::model::TwoLayerNet;
+use crate::sparse::SparseX;
 
 /// What one gradient step gives back.
 #[derive(Debug)]
@@ -119,22 +120,72 @@ impl Learner {
     /// parameter has one handle and the backend can update it in place.
     pub fn step(self, x: Tensor<2>, y: Tensor<2>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
         match self {
+            Learner::Autodiff(net, mut optim) => {
+                let Step { net, loss, z2 } = autodiff_step(net, &mut optim, x, y, alpha);
+                (Learner::Autodiff(net, optim), loss, z2)
+            }
+            manual => {
+                let input = manual.products().input(x, manual.hidden());
+                manual.manual_step_on(input, y, alpha)
+            }
+        }
+    }
+
+    /// Whether [`Learner::step_sparse`] applies: manual mode, with the products over
+    /// `X`'s nonzeros where they pay.
+    pub fn takes_sparse(&self) -> bool {
+        matches!(
+            self,
+            Learner::Manual(_, Products::SparseWherePays)
+                | Learner::ManualMomentum(_, _, Products::SparseWherePays)
+        )
+    }
+
+    /// [`Learner::step`] on an `X` already listed by its nonzeros (the training loop
+    /// lists each image once, [`crate::nonzeros`]).
+    ///
+    /// # Panics
+    ///
+    /// In autodiff mode ([`Learner::takes_sparse`] is false): Burn's autodiff takes a
+    /// dense `X`.
+    pub fn step_sparse(self, x: SparseX, y: Tensor<2>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
+        assert!(
+            !matches!(self, Learner::Autodiff(..)),
+            "autodiff mode steps on a dense X"
+        );
+        self.manual_step_on(Input::Sparse(x), y, alpha)
+    }
+
+    /// The products' rule of a manual learner ([`Products::Dense`] in autodiff mode).
+    fn products(&self) -> Products {
+        match self {
+            Learner::Manual(_, products) | Learner::ManualMomentum(_, _, products) => *products,
+            Learner::Autodiff(..) => Products::Dense,
+        }
+    }
+
+    /// Hidden units of the network.
+    pub fn hidden(&self) -> usize {
+        match self {
+            Learner::Manual(net, _) | Learner::ManualMomentum(net, ..) => net.hidden(),
+            Learner::Autodiff(net, _) => net.hidden(),
+        }
+    }
+
+    /// A manual step on `x` (manual learners only).
+    fn manual_step_on(self, x: Input, y: Tensor<2>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
+        match self {
             Learner::Manual(net, products) => {
-                let x = products.input(x, net.hidden());
                 let Step { net, loss, z2 } = manual_step(net, x, y, alpha);
                 (Learner::Manual(net, products), loss, z2)
             }
             Learner::ManualMomentum(net, velocity, products) => {
-                let x = products.input(x, net.hidden());
                 let (Step { net, loss, z2 }, v) =
                     momentum_step(net, velocity.map(|v| *v), x, y, alpha);
                 let v = Some(Box::new(v));
                 (Learner::ManualMomentum(net, v, products), loss, z2)
             }
-            Learner::Autodiff(net, mut optim) => {
-                let Step { net, loss, z2 } = autodiff_step(net, &mut optim, x, y, alpha);
-                (Learner::Autodiff(net, optim), loss, z2)
-            }
+            Learner::Autodiff(..) => unreachable!("manual steps only"),
         }
     }
 

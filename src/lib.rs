@@ -86,6 +86,7 @@ pub mod logging;
 pub mod loss;
 pub mod manual;
 pub mod model;
+pub mod nonzeros;
 pub mod onnx;
 pub mod preprocess;
 pub mod report;

@@ -55,7 +55,7 @@ const PIXEL_RUN: usize = 16;
 
 /// `X` `(784, m)` by its nonzero entries, listed both by image (column) and by pixel
 /// (row).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SparseX {
     /// Images (columns of `X`).
     m: usize,
@@ -95,6 +95,23 @@ impl SparseX {
         image_start.extend(second_start.iter().skip(1).map(|s| s + offset));
         let mut by_image = first;
         by_image.extend_from_slice(&second);
+        Self::from_by_image(image_start, by_image)
+    }
+
+    /// `X` from its nonzeros listed image by image: image `i`'s `(pixel, value)` pairs
+    /// are `by_image[image_start[i]..image_start[i + 1]]` (`image_start` has one entry
+    /// more than there are images, the first 0). The list by pixel is made from it.
+    ///
+    /// # Panics
+    ///
+    /// When `image_start` is empty or does not end at `by_image.len()`, or a pixel is
+    /// 784 or more.
+    pub(crate) fn from_by_image(image_start: Vec<u32>, by_image: Vec<(u32, f32)>) -> Self {
+        assert_eq!(
+            image_start.last().map(|&s| s as usize),
+            Some(by_image.len()),
+            "image_start must end at the number of nonzeros"
+        );
         let mut per_pixel = vec![0u32; IMAGE_PIXELS + 1];
         for &(k, _) in &by_image {
             per_pixel[k as usize + 1] += 1;
@@ -114,7 +131,7 @@ impl SparseX {
             }
         }
         Self {
-            m,
+            m: image_start.len() - 1,
             image_start,
             by_image,
             pixel_start,

@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::time::Instant;
 
 use burn::prelude::*;
+use burn_dispatch::DispatchDevice;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -28,13 +29,17 @@ use crate::IMAGE_PIXELS;
 use crate::augment::Augmenter;
 use crate::blocks::{Block, block_ranges, images_per_block};
 use crate::config::Config;
+use crate::config::Mode;
 use crate::data::mnist::tensor_limit;
 use crate::data::{Mnist, MnistTensors};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate};
+use crate::input::{Input, SPARSE_DENSITY};
 use crate::learner::Learner;
 use crate::model::TwoLayerNet;
+use crate::nonzeros::SplitNonzeros;
 use crate::schedule::Schedule;
+use crate::sparse::SparseX;
 
 /// Hooks the loop calls as it goes; every method has a default that does nothing.
 pub trait Observer {
@@ -272,6 +277,9 @@ struct EpochData<'a> {
     seed: u64,
     /// The training images' distortion and bytes, when augmenting.
     augment: Option<(Augmenter, &'a [u8])>,
+    /// Each training image's nonzero pixels, listed once, when the steps take the sparse
+    /// products on shuffled batches ([`crate::nonzeros`]).
+    nonzeros: Option<SplitNonzeros>,
 }
 
 impl<'a> EpochData<'a> {
@@ -291,7 +299,15 @@ impl<'a> EpochData<'a> {
                 .map(|range| train.images_in(range))
                 .collect()
         });
+        let listed = config.mode == Mode::Manual
+            && config.train.sparse_input
+            && config.train.augment.is_off()
+            && batch < n
+            && per_block >= batch
+            && Input::sizes_pay(config.model.hidden, batch)
+            && matches!(device.as_dispatch(), DispatchDevice::Flex(_));
         Ok(Self {
+            nonzeros: listed.then(|| SplitNonzeros::of(&data.train.pixels)),
             train,
             valid: (!data.valid.is_empty()).then(|| data.valid.to_device(device)),
             test: data.test.to_device(device),
@@ -357,6 +373,7 @@ impl<'a> EpochData<'a> {
         let (n, batch, batches) = (self.train.len(), self.batch, self.batches);
         observer.epoch_started(at.epoch, batches);
         let started = Instant::now();
+        let host_order = order.as_ref().filter(|_| self.nonzeros.is_some()).cloned();
         let order = order.map(|o| upload_order(&o, self.device));
         let (one_hot, labels) = match &order {
             Some(order) => self.train.permuted_labels(order.clone()),
@@ -365,35 +382,40 @@ impl<'a> EpochData<'a> {
         let mut tally = Tally::resume(at);
         for b in at.batch..batches {
             let range = b * batch..((b + 1) * batch).min(n);
-            let ranges = block_ranges(range.clone(), self.per_block);
-            let rows: Vec<Tensor<2>> = match (made, &self.whole, &order) {
-                (Some(made), _, _) => {
-                    let images = made.next().ok_or(Error::Augmentation)?;
-                    self.upload_rows(images, range.start, &ranges)
-                }
-                (None, Some(blocks), _) => blocks.clone(),
-                (None, None, Some(order)) => ranges
-                    .iter()
-                    .map(|r| self.train.images_at(order.clone().slice(r.clone())))
-                    .collect(),
-                (None, None, None) => ranges
-                    .iter()
-                    .map(|r| self.train.images_in(r.clone()))
-                    .collect(),
-            };
-            let blocks: Vec<Block> = rows
-                .into_iter()
-                .zip(&ranges)
-                .map(|(x_rows, r)| Block {
-                    x: x_rows.transpose(),
-                    y: one_hot.clone().slice(r.clone()).transpose(),
-                })
-                .collect();
             let alpha = self.rate(at.step);
-            let looking = observer
-                .wants_look(at.step + 1)
-                .then(|| (learner.model(), blocks[0].x.clone(), blocks[0].y.clone()));
-            let (next, loss, z2) = learner.step_blocks(blocks, alpha);
+            let wants_look = observer.wants_look(at.step + 1);
+            let listed = match (&host_order, learner.takes_sparse()) {
+                (Some(order), true) => self.listed(&order[range.clone()], learner.hidden()),
+                _ => None,
+            };
+            let (looking, (next, loss, z2)) = match listed {
+                Some(x) => {
+                    let y = one_hot.clone().slice(range.clone()).transpose();
+                    // The live page's look at the step needs the images themselves.
+                    let looking = if wants_look {
+                        let mut rows = self.batch_rows(&range, made, order.as_ref())?;
+                        Some((learner.model(), rows.swap_remove(0).transpose(), y.clone()))
+                    } else {
+                        None
+                    };
+                    (looking, learner.step_sparse(x, y, alpha))
+                }
+                None => {
+                    let ranges = block_ranges(range.clone(), self.per_block);
+                    let rows = self.batch_rows(&range, made, order.as_ref())?;
+                    let blocks: Vec<Block> = rows
+                        .into_iter()
+                        .zip(&ranges)
+                        .map(|(x_rows, r)| Block {
+                            x: x_rows.transpose(),
+                            y: one_hot.clone().slice(r.clone()).transpose(),
+                        })
+                        .collect();
+                    let looking = wants_look
+                        .then(|| (learner.model(), blocks[0].x.clone(), blocks[0].y.clone()));
+                    (looking, learner.step_blocks(blocks, alpha))
+                }
+            };
             learner = next;
             if let Some((before, x, y)) = looking {
                 observer.look(&Look {
@@ -434,6 +456,43 @@ impl<'a> EpochData<'a> {
         };
         let seconds = at.seconds + started.elapsed().as_secs_f64();
         Ok((learner, EpochEnd::Finished { train, seconds }))
+    }
+
+    /// The batch of the images `range` of the epoch's order as `(m, 784)` rows, one
+    /// tensor per column block: made by the augmenter (`made`), the whole split joined
+    /// once, or gathered in `order` (`None`: the split's own).
+    fn batch_rows(
+        &self,
+        range: &Range<usize>,
+        made: Option<&AugmentedBatches<'_>>,
+        order: Option<&Tensor<1, Int>>,
+    ) -> Result<Vec<Tensor<2>>> {
+        let ranges = block_ranges(range.clone(), self.per_block);
+        Ok(match (made, &self.whole, order) {
+            (Some(made), _, _) => {
+                let images = made.next().ok_or(Error::Augmentation)?;
+                self.upload_rows(images, range.start, &ranges)
+            }
+            (None, Some(blocks), _) => blocks.clone(),
+            (None, None, Some(order)) => ranges
+                .iter()
+                .map(|r| self.train.images_at(order.clone().slice(r.clone())))
+                .collect(),
+            (None, None, None) => ranges
+                .iter()
+                .map(|r| self.train.images_in(r.clone()))
+                .collect(),
+        })
+    }
+
+    /// The images `images` (indices into the training split) as a sparse `X`, from
+    /// their nonzeros listed once; `None` when they are not listed, or the batch is too
+    /// small or too dense for the sparse products to pay ([`Input::for_batch`]'s rule).
+    fn listed(&self, images: &[usize], hidden: usize) -> Option<SparseX> {
+        let nonzeros = self.nonzeros.as_ref()?;
+        let m = images.len();
+        let dense = nonzeros.count(images) as f64 > SPARSE_DENSITY * (IMAGE_PIXELS * m) as f64;
+        (Input::sizes_pay(hidden, m) && !dense).then(|| nonzeros.batch(images))
     }
 
     /// The distorted `images` of a batch starting at image `first`, `(m, 784)` on the

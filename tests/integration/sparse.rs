@@ -5,9 +5,12 @@ use burn::prelude::*;
 use mnist_nn::IMAGE_PIXELS;
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::Config;
+use mnist_nn::data::pixel_value;
 use mnist_nn::input::{Input, InputProduct, Products};
+use mnist_nn::learner::Learner;
 use mnist_nn::manual::manual_pass;
 use mnist_nn::model::{Init, TwoLayerNet};
+use mnist_nn::nonzeros::SplitNonzeros;
 use mnist_nn::sparse::{Kernels, SparseX};
 use mnist_nn::train::train;
 use rand::{Rng, SeedableRng};
@@ -223,4 +226,64 @@ fn training_with_sparse_products_follows_the_dense_run() {
         sparse, dense,
         "the run with sparse_input = true took the dense products"
     );
+}
+
+#[test]
+fn listed_batches_equal_the_gathered_ones() {
+    // The training split's nonzeros listed once, then any batch of its images put
+    // together from the lists: exactly the SparseX that scanning the gathered images
+    // gives (same entries, same order, same values), blank images included.
+    let m = 300;
+    let mut pixels = mnist().train.pixels[..m * IMAGE_PIXELS].to_vec();
+    pixels.extend(std::iter::repeat_n(0u8, IMAGE_PIXELS)); // image 300: blank
+    let listed = SplitNonzeros::of(&pixels);
+    assert_eq!(listed.len(), m + 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut batch: Vec<usize> = (0..64).map(|_| rng.random_range(0..=m)).collect();
+    batch[5] = m;
+    let rows: Vec<f32> = batch
+        .iter()
+        .flat_map(|&i| pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].iter())
+        .map(|&p| pixel_value(p))
+        .collect();
+    let gathered = SparseX::from_images(&rows, batch.len());
+    assert!(gathered.nonzeros() > 0);
+    assert_eq!(listed.count(&batch), gathered.nonzeros());
+    assert_eq!(listed.batch(&batch), gathered);
+    assert_eq!(listed.batch(&[]), SparseX::from_images(&[], 0));
+}
+
+#[test]
+fn a_step_on_a_listed_batch_equals_the_step_on_its_images() {
+    // The training loop steps on listed batches; the network after two momentum steps
+    // must be the one the gathered images give, to the last bit.
+    let device = BackendKind::Flex.device().expect("flex");
+    let data = small_mnist();
+    let listed = SplitNonzeros::of(&data.train.pixels);
+    let tensors = data.train.to_device(&device);
+    let learner = || {
+        let net = TwoLayerNet::new(128, Init::He, 4, &device);
+        Learner::ManualMomentum(net, None, Products::SparseWherePays)
+    };
+    let (mut on_images, mut on_lists) = (learner(), learner());
+    assert!(on_lists.takes_sparse());
+    for step in 0..2 {
+        let batch: Vec<usize> = (0..128)
+            .map(|j| (j * 7 + step * 3) % data.train.len())
+            .collect();
+        let idx: Vec<i64> = batch.iter().map(|&i| i as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [batch.len()]), &device);
+        let y = tensors.one_hot.clone().select(0, idx.clone()).transpose();
+        let x = tensors.images_at(idx).transpose();
+        on_images = on_images.step(x, y.clone(), 0.1).0;
+        on_lists = on_lists.step_sparse(listed.batch(&batch), y, 0.1).0;
+    }
+    let (a, b) = (on_images.model(), on_lists.model());
+    assert_eq!(values(a.W1.val()), values(b.W1.val()), "W1");
+    assert_eq!(values(a.b1.val()), values(b.b1.val()), "b1");
+    assert_eq!(values(a.W2.val()), values(b.W2.val()), "W2");
+    assert_eq!(values(a.b2.val()), values(b.b2.val()), "b2");
+    // Dense products and autodiff take images, never lists.
+    let dense = Learner::Manual(TwoLayerNet::new(128, Init::He, 4, &device), Products::Dense);
+    assert!(!dense.takes_sparse());
 }

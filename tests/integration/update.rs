@@ -103,7 +103,7 @@ fn a_subnormal_velocity_is_set_to_zero_on_both_paths() {
     let device = BackendKind::Flex.device().unwrap();
     let n = W1[0] * W1[1];
     let tiny = f32::MIN_POSITIVE * 1.05;
-    let pick = |i: usize| i % 7 == 0;
+    let pick = |i: usize| i.is_multiple_of(7);
     let v_values: Vec<f32> = bits(&filled(W1, 20, &device))
         .iter()
         .enumerate()
