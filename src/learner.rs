@@ -167,8 +167,9 @@ impl Learner {
     /// Hidden units of the network.
     pub fn hidden(&self) -> usize {
         match self {
-            Learner::Manual(net, _) | Learner::ManualMomentum(net, ..) => net.hidden(),
-            Learner::Autodiff(net, _) => net.hidden(),
+            Learner::Manual(net, _)
+            | Learner::ManualMomentum(net, ..)
+            | Learner::Autodiff(net, _) => net.hidden(),
         }
     }
 

@@ -62,8 +62,8 @@ fn part_len(len: usize) -> usize {
         return CHUNK;
     }
     let threads = rayon::current_num_threads().max(1);
-    let parts = len.div_ceil(CHUNK).div_ceil(threads).max(1) * threads;
-    len.div_ceil(parts).next_multiple_of(16).max(16)
+    let parts = len.div_ceil(CHUNK).div_ceil(threads) * threads;
+    len.div_ceil(parts).next_multiple_of(16)
 }
 
 /// `w − α·d`: one step of gradient descent on a parameter `w` with gradient `d`.

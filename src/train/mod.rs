@@ -28,8 +28,7 @@ use self::tally::{Blowup, Tally};
 use crate::IMAGE_PIXELS;
 use crate::augment::Augmenter;
 use crate::blocks::{Block, block_ranges, images_per_block};
-use crate::config::Config;
-use crate::config::Mode;
+use crate::config::{Config, Mode};
 use crate::data::mnist::tensor_limit;
 use crate::data::{Mnist, MnistTensors};
 use crate::error::{Error, Result};
@@ -393,7 +392,8 @@ impl<'a> EpochData<'a> {
                     let y = one_hot.clone().slice(range.clone()).transpose();
                     // The live page's look at the step needs the images themselves.
                     let looking = if wants_look {
-                        let mut rows = self.batch_rows(&range, made, order.as_ref())?;
+                        let whole = [range.clone()];
+                        let mut rows = self.batch_rows(&range, &whole, made, order.as_ref())?;
                         Some((learner.model(), rows.swap_remove(0).transpose(), y.clone()))
                     } else {
                         None
@@ -402,7 +402,7 @@ impl<'a> EpochData<'a> {
                 }
                 None => {
                     let ranges = block_ranges(range.clone(), self.per_block);
-                    let rows = self.batch_rows(&range, made, order.as_ref())?;
+                    let rows = self.batch_rows(&range, &ranges, made, order.as_ref())?;
                     let blocks: Vec<Block> = rows
                         .into_iter()
                         .zip(&ranges)
@@ -459,19 +459,20 @@ impl<'a> EpochData<'a> {
     }
 
     /// The batch of the images `range` of the epoch's order as `(m, 784)` rows, one
-    /// tensor per column block: made by the augmenter (`made`), the whole split joined
-    /// once, or gathered in `order` (`None`: the split's own).
+    /// tensor per column block of `ranges` (`range` split): made by the augmenter
+    /// (`made`), the whole split joined once, or gathered in `order` (`None`: the
+    /// split's own).
     fn batch_rows(
         &self,
         range: &Range<usize>,
+        ranges: &[Range<usize>],
         made: Option<&AugmentedBatches<'_>>,
         order: Option<&Tensor<1, Int>>,
     ) -> Result<Vec<Tensor<2>>> {
-        let ranges = block_ranges(range.clone(), self.per_block);
         Ok(match (made, &self.whole, order) {
             (Some(made), _, _) => {
                 let images = made.next().ok_or(Error::Augmentation)?;
-                self.upload_rows(images, range.start, &ranges)
+                self.upload_rows(images, range.start, ranges)
             }
             (None, Some(blocks), _) => blocks.clone(),
             (None, None, Some(order)) => ranges
