@@ -32,7 +32,7 @@ use crate::blocks::{Block, autodiff_blocked, manual_blocked};
 use crate::config::{Config, Mode, OptimizerKind};
 use crate::gradients::Gradients;
 use crate::input::{Input, Products};
-use crate::manual::{MOMENTUM, manual_step, momentum_step};
+use crate::manual::{MOMENTUM, manual_pass_then};
 use crate::model::TwoLayerNet;
 use crate::sparse::SparseX;
 
@@ -126,7 +126,7 @@ impl Learner {
             }
             manual => {
                 let input = manual.products().input(x, manual.hidden());
-                manual.manual_step_on(input, y, alpha)
+                manual.manual_step_on(input, y, alpha, || ())
             }
         }
     }
@@ -149,11 +149,27 @@ impl Learner {
     /// In autodiff mode ([`Learner::takes_sparse`] is false): Burn's autodiff takes a
     /// dense `X`.
     pub fn step_sparse(self, x: SparseX, y: Tensor<2>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
+        self.step_sparse_then(x, y, alpha, || ())
+    }
+
+    /// [`Learner::step_sparse`], calling `after_forward` once the forward pass is done
+    /// ([`crate::manual::manual_pass_then`]).
+    ///
+    /// # Panics
+    ///
+    /// In autodiff mode, as [`Learner::step_sparse`].
+    pub fn step_sparse_then(
+        self,
+        x: SparseX,
+        y: Tensor<2>,
+        alpha: f64,
+        after_forward: impl FnOnce(),
+    ) -> (Self, Tensor<1>, Tensor<2>) {
         assert!(
             !matches!(self, Learner::Autodiff(..)),
             "autodiff mode steps on a dense X"
         );
-        self.manual_step_on(Input::Sparse(x), y, alpha)
+        self.manual_step_on(Input::Sparse(x), y, alpha, after_forward)
     }
 
     /// The products' rule of a manual learner ([`Products::Dense`] in autodiff mode).
@@ -173,16 +189,25 @@ impl Learner {
         }
     }
 
-    /// A manual step on `x` (manual learners only).
-    fn manual_step_on(self, x: Input, y: Tensor<2>, alpha: f64) -> (Self, Tensor<1>, Tensor<2>) {
+    /// A manual step on `x` (manual learners only): [`crate::manual::manual_step`] or
+    /// [`crate::manual::momentum_step`], calling `after_forward` once the forward pass is
+    /// done.
+    fn manual_step_on(
+        self,
+        x: Input,
+        y: Tensor<2>,
+        alpha: f64,
+        after_forward: impl FnOnce(),
+    ) -> (Self, Tensor<1>, Tensor<2>) {
         match self {
             Learner::Manual(net, products) => {
-                let Step { net, loss, z2 } = manual_step(net, x, y, alpha);
+                let (loss, z2, grads) = manual_pass_then(&net, x, y, after_forward);
+                let net = net.gradient_descent(grads, alpha);
                 (Learner::Manual(net, products), loss, z2)
             }
             Learner::ManualMomentum(net, velocity, products) => {
-                let (Step { net, loss, z2 }, v) =
-                    momentum_step(net, velocity.map(|v| *v), x, y, alpha);
+                let (loss, z2, grads) = manual_pass_then(&net, x, y, after_forward);
+                let (net, v) = net.momentum_descent(grads, velocity.map(|v| *v), MOMENTUM, alpha);
                 let v = Some(Box::new(v));
                 (Learner::ManualMomentum(net, v, products), loss, z2)
             }

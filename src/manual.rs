@@ -116,8 +116,22 @@ pub fn manual_pass(
     x: impl Into<Input>,
     y: Tensor<2>,
 ) -> (Tensor<1>, Tensor<2>, Gradients) {
+    manual_pass_then(net, x, y, || ())
+}
+
+/// [`manual_pass`], calling `after_forward` once the forward pass is done. What
+/// follows it until the product `dZ1·Xᵀ` (the loss, `dZ2`, `dW2`, `dZ1`) runs on this
+/// thread alone; the training loop hands the idle pool work there (listing the next
+/// batch's nonzeros).
+pub fn manual_pass_then(
+    net: &TwoLayerNet,
+    x: impl Into<Input>,
+    y: Tensor<2>,
+    after_forward: impl FnOnce(),
+) -> (Tensor<1>, Tensor<2>, Gradients) {
     let x = x.into();
     let fwd = net.forward_input(&x);
+    after_forward();
     let loss = cross_entropy(fwd.z2.clone(), y.clone());
     let grads = backward_input(net, &x, y, &fwd).grads;
     (loss, fwd.z2, grads)

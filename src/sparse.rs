@@ -398,22 +398,30 @@ fn with_host_f32<R>(t: Tensor<2>, f: impl FnOnce(&[f32]) -> R) -> R {
 /// columns past `rows` zero. In 8×8 tiles.
 fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const T: usize = 8;
+    let dst = kernels::as_uninit(dst);
     let (full_rows, full_cols) = (rows / T * T, cols / T * T);
     for c0 in (0..full_cols).step_by(T) {
         for r0 in (0..full_rows).step_by(T) {
-            kernels::transpose_tile(&src[r0 * cols + c0..], cols, &mut dst[c0 * ROWS + r0..]);
+            kernels::transpose_tile(
+                &src[r0 * cols + c0..],
+                cols,
+                &mut dst[c0 * ROWS + r0..],
+                ROWS,
+            );
         }
     }
     // The edges, one by one.
     for r in 0..rows {
         let first = if r < full_rows { full_cols } else { 0 };
         for c in first..cols {
-            dst[c * ROWS + r] = src[r * cols + c];
+            dst[c * ROWS + r].write(src[r * cols + c]);
         }
     }
     if rows < ROWS {
         for c in 0..cols {
-            dst[c * ROWS + rows..(c + 1) * ROWS].fill(0.0);
+            for d in &mut dst[c * ROWS + rows..(c + 1) * ROWS] {
+                d.write(0.0);
+            }
         }
     }
 }
@@ -504,30 +512,51 @@ mod kernels {
         }
     }
 
+    /// `values` as floats that may be overwritten with any float: every `f32` is a valid
+    /// `MaybeUninit<f32>`, and the loops that take such slices only ever write floats.
+    pub fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+        // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and nothing written through the
+        // view leaves a float uninitialised (the loops write only `f32` values).
+        unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
+    }
+
     /// The 8×8 tile at the start of `src` (rows `stride` apart) transposed into `dst`
-    /// (rows [`ROWS`] apart).
-    pub fn transpose_tile(src: &[f32], stride: usize, dst: &mut [f32]) {
-        assert!(src.len() >= 7 * stride + 8 && dst.len() >= 7 * ROWS + 8);
+    /// (rows `dst_stride` apart).
+    #[inline(always)]
+    pub fn transpose_tile(
+        src: &[f32],
+        stride: usize,
+        dst: &mut [MaybeUninit<f32>],
+        dst_stride: usize,
+    ) {
+        assert!(src.len() >= 7 * stride + 8 && dst.len() >= 7 * dst_stride + 8);
         #[cfg(target_arch = "x86_64")]
         if Kernels::Avx2.runs_here() {
             // SAFETY: the CPU has AVX2 (checked just above), and both slices hold the
             // tile (asserted above).
-            return unsafe { transpose_tile_avx(src, stride, dst) };
+            return unsafe { transpose_tile_avx(src, stride, dst, dst_stride) };
         }
         for r in 0..8 {
             for c in 0..8 {
-                dst[c * ROWS + r] = src[r * stride + c];
+                dst[c * dst_stride + r].write(src[r * stride + c]);
             }
         }
     }
 
-    /// The usual three rounds of shuffles: pairs, quads, then 128-bit halves.
+    /// The usual three rounds of shuffles: pairs, quads, then 128-bit halves. The caller
+    /// checks that rows 0..8 of 8 floats lie within `src` (`stride` apart) and within
+    /// `dst` (`dst_stride` apart).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn transpose_tile_avx(src: &[f32], stride: usize, dst: &mut [f32]) {
+    #[inline]
+    unsafe fn transpose_tile_avx(
+        src: &[f32],
+        stride: usize,
+        dst: &mut [MaybeUninit<f32>],
+        dst_stride: usize,
+    ) {
         use std::arch::x86_64::*;
-        // SAFETY (whole body): the caller checked that rows 0..8 of 8 floats lie within
-        // `src` (`stride` apart) and within `dst` (`ROWS` apart).
+        // SAFETY (whole body): the caller checked that the tile lies within both slices.
         unsafe {
             let p = src.as_ptr();
             let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(p.add(i * stride)));
@@ -557,9 +586,9 @@ mod kernels {
                 _mm256_permute2f128_ps::<0x31>(u2, u6),
                 _mm256_permute2f128_ps::<0x31>(u3, u7),
             ];
-            let q = dst.as_mut_ptr();
+            let q = dst.as_mut_ptr().cast::<f32>();
             for (c, v) in out.into_iter().enumerate() {
-                _mm256_storeu_ps(q.add(c * ROWS), v);
+                _mm256_storeu_ps(q.add(c * dst_stride), v);
             }
         }
     }
@@ -675,7 +704,16 @@ mod kernels {
                 // Summed in registers, then stored once.
                 *sum = sum_of_runs::<FMA, CHAINS>(packed, terms);
             }
-            for r in 0..rows {
+            // Written out row by row of `dW1`: 8×8 tiles of the sums transposed.
+            let tiled = rows / 8 * 8;
+            for r0 in (0..tiled).step_by(8) {
+                for dk0 in (0..PIXEL_RUN).step_by(8) {
+                    let src = &sums.as_flattened()[dk0 * ROWS + r0..];
+                    let dst = &mut out_rows[r0 * IMAGE_PIXELS + k0 + dk0..];
+                    transpose_tile(src, ROWS, dst, IMAGE_PIXELS);
+                }
+            }
+            for r in tiled..rows {
                 let out = &mut out_rows[r * IMAGE_PIXELS + k0..][..PIXEL_RUN];
                 for (o, sum) in out.iter_mut().zip(&sums) {
                     o.write(sum[r]);

@@ -379,12 +379,18 @@ impl<'a> EpochData<'a> {
             None => (self.train.one_hot.clone(), self.train.labels.clone()),
         };
         let mut tally = Tally::resume(at);
+        // The next batch's listed `X`, made during the step before it.
+        let mut next_listed: Option<(usize, Option<SparseX>)> = None;
         for b in at.batch..batches {
             let range = b * batch..((b + 1) * batch).min(n);
             let alpha = self.rate(at.step);
             let wants_look = observer.wants_look(at.step + 1);
+            let hidden = learner.hidden();
             let listed = match (&host_order, learner.takes_sparse()) {
-                (Some(order), true) => self.listed(&order[range.clone()], learner.hidden()),
+                (Some(order), true) => match next_listed.take() {
+                    Some((listed_for, x)) if listed_for == b => x,
+                    _ => self.listed(&order[range.clone()], hidden),
+                },
                 _ => None,
             };
             let (looking, (next, loss, z2)) = match listed {
@@ -398,7 +404,23 @@ impl<'a> EpochData<'a> {
                     } else {
                         None
                     };
-                    (looking, learner.step_sparse(x, y, alpha))
+                    let next_images = host_order
+                        .as_deref()
+                        .filter(|_| b + 1 < batches)
+                        .map(|order| &order[range.end..((b + 2) * batch).min(n)]);
+                    let listed_next = &mut next_listed;
+                    // Listing the next batch takes a worker of the pool while this thread
+                    // runs the step's serial part (the loss and most of the backward pass).
+                    let step = rayon::in_place_scope(|scope| {
+                        learner.step_sparse_then(x, y, alpha, || {
+                            if let Some(images) = next_images {
+                                scope.spawn(move |_| {
+                                    *listed_next = Some((b + 1, self.listed(images, hidden)));
+                                });
+                            }
+                        })
+                    });
+                    (looking, step)
                 }
                 None => {
                     let ranges = block_ranges(range.clone(), self.per_block);
