@@ -88,6 +88,7 @@ pub mod manual;
 pub mod model;
 pub mod nonzeros;
 pub mod onnx;
+pub mod pool;
 pub mod preprocess;
 pub mod report;
 pub mod run;

@@ -38,7 +38,6 @@ use std::mem::MaybeUninit;
 
 use burn::prelude::*;
 use burn_flex::Flex;
-use rayon::prelude::*;
 
 use crate::IMAGE_PIXELS;
 
@@ -347,10 +346,10 @@ fn filled_by_blocks(
     fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
 ) -> Vec<f32> {
     let mut v = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(per_block)
-        .enumerate()
-        .for_each(|(b, block)| fill(b, block));
+    let blocks: Vec<&mut [MaybeUninit<f32>]> = v.spare_capacity_mut()[..len]
+        .chunks_mut(per_block)
+        .collect();
+    crate::pool::for_each_by_thread(blocks, fill);
     // SAFETY: the first `len` floats are written: `fill` writes every float of its
     // block (both products' loops write each of their rows for every image or pixel).
     // Had a `fill` panicked, the length would still be 0.

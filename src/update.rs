@@ -41,7 +41,6 @@
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor};
-use rayon::prelude::*;
 
 /// The most floats per task on Rayon's pool: 256 KiB of each operand, enough that a
 /// task's work (about 20 µs) dwarfs handing it out.
@@ -83,10 +82,10 @@ pub fn minus_scaled<const D: usize>(w: Tensor<D>, d: Tensor<D>, alpha: f64) -> T
             let updated = contiguous_mut(&mut w).and_then(|w_values| {
                 let part = part_len(w_values.len());
                 with_flex_f32(&d, |d| {
-                    w_values
-                        .par_chunks_mut(part)
-                        .zip(d.par_chunks(part))
-                        .for_each(|(w, d)| loops::minus_scaled(w, d, a));
+                    let parts: Vec<_> = w_values.chunks_mut(part).zip(d.chunks(part)).collect();
+                    crate::pool::for_each_by_thread(parts, |_, (w, d)| {
+                        loops::minus_scaled(w, d, a)
+                    });
                 })
             });
             let w = Tensor::from_primitive::<Flex>(w);
@@ -135,11 +134,14 @@ pub fn momentum_step<const D: usize>(
             let updated = match (contiguous_mut(&mut w), contiguous_mut(&mut v)) {
                 (Some(w_values), Some(v_values)) => with_flex_f32(&d, |d| {
                     let part = part_len(w_values.len());
-                    w_values
-                        .par_chunks_mut(part)
-                        .zip(v_values.par_chunks_mut(part))
-                        .zip(d.par_chunks(part))
-                        .for_each(|((w, v), d)| loops::momentum(w, v, d, m, a));
+                    let parts: Vec<_> = w_values
+                        .chunks_mut(part)
+                        .zip(v_values.chunks_mut(part))
+                        .zip(d.chunks(part))
+                        .collect();
+                    crate::pool::for_each_by_thread(parts, |_, ((w, v), d)| {
+                        loops::momentum(w, v, d, m, a)
+                    });
                 }),
                 _ => None,
             };

@@ -18,6 +18,7 @@ mod import;
 mod live;
 mod onnx;
 mod optimizers;
+mod pool;
 mod preprocess;
 mod resume;
 mod run_dir;
