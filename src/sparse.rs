@@ -337,9 +337,10 @@ fn nonzeros_of(images: &[f32]) -> (Vec<(u32, f32)>, Vec<u32>) {
     (by_image, start)
 }
 
-/// A vector of `len` floats made block by block on Rayon's pool: `fill(b, block)`
-/// writes every float of the `b`-th run of `per_block` (the last may be shorter). The
-/// vector is not zeroed first: at hidden 384 that pass over `dW1` took 4% of a step.
+/// A vector of `len` floats made block by block on Rayon's pool, the blocks split by
+/// thread ([`crate::pool`]): `fill(b, block)` writes every float of the `b`-th run of
+/// `per_block` (the last may be shorter). The vector is not zeroed first: at hidden
+/// 384 that pass over `dW1` took 4% of a step.
 fn filled_by_blocks(
     len: usize,
     per_block: usize,
