@@ -32,7 +32,7 @@ use crate::blocks::{Block, autodiff_blocked, manual_blocked};
 use crate::config::{Config, Mode, OptimizerKind};
 use crate::gradients::Gradients;
 use crate::input::{Input, Products};
-use crate::manual::{MOMENTUM, manual_pass_then};
+use crate::manual::{MOMENTUM, manual_step_then, momentum_step_then};
 use crate::model::TwoLayerNet;
 use crate::sparse::SparseX;
 
@@ -201,13 +201,12 @@ impl Learner {
     ) -> (Self, Tensor<1>, Tensor<2>) {
         match self {
             Learner::Manual(net, products) => {
-                let (loss, z2, grads) = manual_pass_then(&net, x, y, after_forward);
-                let net = net.gradient_descent(grads, alpha);
+                let Step { net, loss, z2 } = manual_step_then(net, x, y, alpha, after_forward);
                 (Learner::Manual(net, products), loss, z2)
             }
             Learner::ManualMomentum(net, velocity, products) => {
-                let (loss, z2, grads) = manual_pass_then(&net, x, y, after_forward);
-                let (net, v) = net.momentum_descent(grads, velocity.map(|v| *v), MOMENTUM, alpha);
+                let (Step { net, loss, z2 }, v) =
+                    momentum_step_then(net, velocity.map(|v| *v), x, y, alpha, after_forward);
                 let v = Some(Box::new(v));
                 (Learner::ManualMomentum(net, v, products), loss, z2)
             }

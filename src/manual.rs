@@ -100,7 +100,19 @@ pub fn backward_input(net: &TwoLayerNet, x: &Input, y: Tensor<2>, fwd: &Forward)
 /// [`TwoLayerNet::gradient_descent`] with rate `alpha`. The loss and logits are those of
 /// the network before the step, left on the device.
 pub fn manual_step(net: TwoLayerNet, x: impl Into<Input>, y: Tensor<2>, alpha: f64) -> Step {
-    let (loss, z2, grads) = manual_pass(&net, x, y);
+    manual_step_then(net, x, y, alpha, || ())
+}
+
+/// [`manual_step`], calling `after_forward` once the forward pass is done
+/// ([`manual_pass_then`]).
+pub fn manual_step_then(
+    net: TwoLayerNet,
+    x: impl Into<Input>,
+    y: Tensor<2>,
+    alpha: f64,
+    after_forward: impl FnOnce(),
+) -> Step {
+    let (loss, z2, grads) = manual_pass_then(&net, x, y, after_forward);
     Step {
         net: net.gradient_descent(grads, alpha),
         loss,
@@ -151,7 +163,20 @@ pub fn momentum_step(
     y: Tensor<2>,
     alpha: f64,
 ) -> (Step, Gradients) {
-    let (loss, z2, grads) = manual_pass(&net, x, y);
+    momentum_step_then(net, velocity, x, y, alpha, || ())
+}
+
+/// [`momentum_step`], calling `after_forward` once the forward pass is done
+/// ([`manual_pass_then`]).
+pub fn momentum_step_then(
+    net: TwoLayerNet,
+    velocity: Option<Gradients>,
+    x: impl Into<Input>,
+    y: Tensor<2>,
+    alpha: f64,
+    after_forward: impl FnOnce(),
+) -> (Step, Gradients) {
+    let (loss, z2, grads) = manual_pass_then(&net, x, y, after_forward);
     let (net, v) = net.momentum_descent(grads, velocity, MOMENTUM, alpha);
     (Step { net, loss, z2 }, v)
 }
