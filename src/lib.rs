@@ -96,6 +96,7 @@ pub mod run_dir;
 pub mod schedule;
 pub mod serve;
 pub mod sparse;
+pub mod subnormal;
 pub mod tensorboard;
 pub mod train;
 pub mod update;

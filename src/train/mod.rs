@@ -39,6 +39,7 @@ use crate::model::TwoLayerNet;
 use crate::nonzeros::SplitNonzeros;
 use crate::schedule::Schedule;
 use crate::sparse::SparseX;
+use crate::subnormal::FlushSubnormals;
 
 /// Hooks the loop calls as it goes; every method has a default that does nothing.
 pub trait Observer {
@@ -164,6 +165,9 @@ pub fn train_from(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<Trained> {
+    // Subnormal floats as zero while training (Adam's moments of blank pixels' weights
+    // shrink through that range, where x86 CPUs take a microcode assist per operation).
+    let _flush = FlushSubnormals::on_pool();
     let epoch_data = EpochData::upload(config, data, device)?;
     let TrainState {
         model,

@@ -27,6 +27,7 @@ mod serve;
 mod sparse;
 mod sse;
 mod stopping;
+mod subnormal;
 mod tensorboard;
 mod training;
 mod update;
