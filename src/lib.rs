@@ -89,6 +89,7 @@ pub mod model;
 pub mod nonzeros;
 pub mod onnx;
 pub mod pool;
+pub mod prefetch;
 pub mod preprocess;
 pub mod report;
 pub mod run;

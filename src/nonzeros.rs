@@ -29,6 +29,7 @@ use rayon::prelude::*;
 
 use crate::IMAGE_PIXELS;
 use crate::data::pixel_value;
+use crate::prefetch::prefetch;
 use crate::sparse::{MAX_IMAGES, SparseX};
 
 /// Images listed per task on Rayon's pool when a split is listed.
@@ -115,7 +116,7 @@ impl SplitNonzeros {
         let mut by_image = Vec::with_capacity(self.count(images));
         for (j, &i) in images.iter().enumerate() {
             if let Some(&ahead) = images.get(j + PREFETCH_AHEAD) {
-                self.prefetch(ahead);
+                self.prefetch_lists(ahead);
             }
             let entries = self.start[i]..self.start[i + 1];
             let pixels = &self.pixel[entries.clone()];
@@ -133,27 +134,10 @@ impl SplitNonzeros {
 
     /// Asks the CPU to bring image `i`'s lists into its caches (a hint, no effect on
     /// the results; nothing on CPUs other than x86-64).
-    fn prefetch(&self, i: usize) {
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = i;
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let (start, end) = (self.start[i], self.start[i + 1]);
-            let pixels = self.pixel[start..end].as_ptr_range();
-            let bytes = self.byte[start..end].as_ptr_range();
-            for (first, last) in [
-                (pixels.start.cast::<u8>(), pixels.end.cast::<u8>()),
-                (bytes.start, bytes.end),
-            ] {
-                let mut line = first;
-                while line < last {
-                    // SAFETY: a prefetch only hints; `line` lies within the list.
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(line.cast::<i8>()) };
-                    line = line.wrapping_add(64);
-                }
-            }
-        }
+    fn prefetch_lists(&self, i: usize) {
+        let entries = self.start[i]..self.start[i + 1];
+        prefetch(&self.pixel[entries.clone()]);
+        prefetch(&self.byte[entries]);
     }
 }
 

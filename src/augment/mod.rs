@@ -43,6 +43,7 @@ pub use affine::Affine;
 pub use elastic::{DisplacementField, gaussian_kernel};
 pub use resample::{SourceGrid, bilinear};
 
+use crate::prefetch::prefetch;
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// How strongly the training images are distorted (the config's `[train.augment]`);
@@ -256,6 +257,10 @@ impl Augmenter {
         index: usize,
     ) -> [f32; IMAGE_PIXELS] {
         let image = &pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS];
+        // The image's bytes lie anywhere in the split (the order is shuffled): asked
+        // for now, they arrive while the distortion is drawn. Their first read was a
+        // tenth of the making's samples on a 2-core Zen 5.
+        prefetch(image);
         self.apply(image, &self.draw(seed, epoch, index))
     }
 
