@@ -10,7 +10,8 @@ use crate::median;
 
 /// What the machine is: CPU model, hostname, logical CPUs.
 pub struct Host {
-    /// `model name` from /proc/cpuinfo.
+    /// `model name` from /proc/cpuinfo, with the CPU family and model numbers (a
+    /// virtual machine may name only the brand, "AMD EPYC", for Zen 4 and Zen 5 alike).
     pub cpu: String,
     /// The hostname, for the results file's name.
     pub name: String,
@@ -23,15 +24,21 @@ pub struct Host {
 impl Host {
     /// Reads the host's description from /proc (Linux); unknown fields say so.
     pub fn read() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown CPU".into());
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |key: &str| {
+            cpuinfo
+                .lines()
+                .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        };
+        let cpu = match (field("model name"), field("cpu family"), field("model")) {
+            (Some(name), Some(family), Some(model)) => {
+                format!("{name}, family {family} model {model}")
+            }
+            (Some(name), _, _) => name,
+            _ => "unknown CPU".into(),
+        };
         let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "host".into());
