@@ -3,10 +3,9 @@
 //! bytes or lists), the hardware's own prefetcher only starts after the first miss.
 //! It changes no result; on CPUs other than x86-64 it does nothing.
 //!
-//! ```
-//! let bytes = vec![7u8; 784];
-//! mnist_nn::prefetch::prefetch(&bytes);
-//! assert_eq!(bytes[783], 7); // the slice is as it was
+//! ```no_run
+//! let image = vec![0u8; 784];
+//! mnist_nn::prefetch::prefetch(&image); // then some other work, then read `image`
 //! ```
 
 /// Asks for every 64-byte line of `slice` to be brought into the L1 cache.
