@@ -280,6 +280,12 @@ pub enum Error {
     /// batch (it panicked; the panic is reported with it).
     #[error("the thread making the augmented training images stopped early")]
     Augmentation,
+    /// The training run's threads could not be started.
+    #[error("cannot start the training threads: {reason}")]
+    Threads {
+        /// What the operating system said.
+        reason: String,
+    },
     /// The loss became NaN, infinite or exploded.
     #[error(
         "training diverged at step {step}: the loss was {loss} (NaN, infinite or above 100). \

@@ -1,8 +1,8 @@
 //! Subnormal floats read and written as zero while a run trains: the flush-to-zero
-//! (FTZ) and denormals-are-zero (DAZ) bits of the x86 `MXCSR` register, set on the
-//! training thread and on every thread of Rayon's pool, and cleared when the last
-//! [`FlushSubnormals`] alive is dropped. PyTorch offers the same switch as
-//! `torch.set_flush_denormal(True)`.
+//! (FTZ) and denormals-are-zero (DAZ) bits of the x86 `MXCSR` register, set on every
+//! thread of the run's own pool as it starts ([`crate::pool::training_pool`]; the
+//! threads end with the run, so no other code sees the bits). PyTorch offers the same
+//! switch as `torch.set_flush_denormal(True)`.
 //!
 //! Why: a float below 2⁻¹²⁶ (about 1.2·10⁻³⁸) in magnitude is subnormal, and on x86
 //! CPUs an operation that reads or makes one takes a microcode assist, a hundred cycles
@@ -29,67 +29,29 @@
 //!
 //! ```
 //! use std::hint::black_box;
-//! use mnist_nn::subnormal::{FlushSubnormals, flushing};
+//! use mnist_nn::subnormal::{flushing, set_flushing};
 //!
 //! let half_least_normal = || black_box(f32::MIN_POSITIVE) / black_box(2.0);
-//! let pool = || rayon::broadcast(|_| flushing());
-//! {
-//!     let _flush = FlushSubnormals::on_pool();
+//! std::thread::spawn(move || {
+//!     set_flushing(true);
 //!     if cfg!(target_arch = "x86_64") {
+//!         assert!(flushing());
 //!         assert_eq!(half_least_normal(), 0.0); // FTZ: the subnormal result is zero
-//!         assert!(pool().iter().all(|&f| f));
 //!     }
-//! }
+//! })
+//! .join()
+//! .unwrap();
+//! // Each thread has its own register: this one's is as it was.
+//! assert!(!flushing());
 //! assert_eq!(half_least_normal(), f32::MIN_POSITIVE / 2.0);
-//! assert!(pool().iter().all(|&f| !f));
 //! ```
 
-use std::marker::PhantomData;
-use std::sync::{Mutex, PoisonError};
-
-/// The guards alive, all threads together: the bits are set when the first is made and
-/// cleared when the last is dropped, so that runs training at the same time (tests,
-/// the page) do not clear each other's flush.
-static ALIVE: Mutex<usize> = Mutex::new(0);
-
-/// While alive, subnormal floats are read and made as zero on the thread that made it
-/// and on Rayon's current pool. See the [module](self) documentation.
-#[must_use = "the flush lasts as long as the guard"]
-pub struct FlushSubnormals {
-    /// The making thread's bits before: restored on drop (the pool's are cleared).
-    before: u32,
-    /// Dropped on the thread that made it, whose register it restores.
-    _not_send: PhantomData<*const ()>,
-}
-
-impl FlushSubnormals {
-    /// Sets FTZ and DAZ on this thread and on every thread of Rayon's current pool.
-    /// Make it outside the pool: it waits for every pool thread while holding the
-    /// count of guards.
-    pub fn on_pool() -> Self {
-        let before = mxcsr::flush_bits();
-        mxcsr::set_flush(true);
-        let mut alive = ALIVE.lock().unwrap_or_else(PoisonError::into_inner);
-        if *alive == 0 {
-            rayon::broadcast(|_| mxcsr::set_flush(true));
-        }
-        *alive += 1;
-        FlushSubnormals {
-            before,
-            _not_send: PhantomData,
-        }
-    }
-}
-
-impl Drop for FlushSubnormals {
-    fn drop(&mut self) {
-        let mut alive = ALIVE.lock().unwrap_or_else(PoisonError::into_inner);
-        *alive -= 1;
-        if *alive == 0 {
-            rayon::broadcast(|_| mxcsr::set_flush(false));
-        }
-        mxcsr::set_flush(self.before != 0);
-    }
+/// Sets (`true`) or clears FTZ and DAZ on the calling thread: while set, subnormal
+/// floats are read and made as zero there. A thread started from it afterwards starts
+/// with the same bits (Linux copies the register into a new thread). See the
+/// [module](self) documentation. On other architectures than x86-64 it does nothing.
+pub fn set_flushing(on: bool) {
+    mxcsr::set_flush(on);
 }
 
 /// Whether subnormal floats are flushed to zero on the calling thread.

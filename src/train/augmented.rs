@@ -11,7 +11,10 @@
 //! epochs) against 1.19–1.60 s a batch at a time (three runs; plain epochs: 0.85–1.21
 //! s); parts of 8 (1.15–1.63 s) or 32 (1.14–1.63 s) were slower than 16.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::time::Duration;
+
+use rayon::Yield;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use crate::IMAGE_PIXELS;
@@ -19,6 +22,11 @@ use crate::augment::Augmenter;
 
 /// Batches made ahead: this many wait, made, while the step uses the current one.
 const AHEAD: usize = 1;
+
+/// How long a training thread with nothing else to run waits on the channel before it
+/// looks at the pool's work again: about a part's making (16 images of 5–8 µs on one
+/// core).
+const IDLE_WAIT: Duration = Duration::from_micros(50);
 
 /// Images handed to Rayon's pool at a time. A job from outside the pool (a step's
 /// parallel products) waits in the pool's queue until the workers have finished the
@@ -36,6 +44,8 @@ pub(super) struct AugmentedBatches<'scope> {
 pub(super) struct Plan<'a> {
     /// The augmenter.
     pub augmenter: &'a Augmenter,
+    /// The run's pool: the images are made there.
+    pub pool: &'a rayon::ThreadPool,
     /// The training split's bytes.
     pub pixels: &'a [u8],
     /// The epoch's order of image indices.
@@ -60,8 +70,27 @@ impl<'scope> AugmentedBatches<'scope> {
 
     /// The next batch's distorted images, `m · 784` values; `None` if the maker has
     /// stopped (it only stops early by panicking, which the scope then reports).
+    ///
+    /// On a thread of a Rayon pool (the training's), the wait runs the pool's pending
+    /// work, the images' parts among it: a worker that slept on the channel would hold
+    /// up the images it waits for, for ever in a pool of one thread.
     pub fn next(&self) -> Option<Vec<f32>> {
-        self.rx.recv().ok()
+        loop {
+            match self.rx.try_recv() {
+                Ok(images) => return Some(images),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => match rayon::yield_now() {
+                    Some(Yield::Executed) => {}
+                    // Nothing to run here: the last parts are being made elsewhere.
+                    Some(Yield::Idle) => match self.rx.recv_timeout(IDLE_WAIT) {
+                        Ok(images) => return Some(images),
+                        Err(RecvTimeoutError::Disconnected) => return None,
+                        Err(RecvTimeoutError::Timeout) => {}
+                    },
+                    None => return self.rx.recv().ok(),
+                },
+            }
+        }
     }
 }
 
@@ -74,8 +103,10 @@ fn make(plan: Plan<'_>, tx: SyncSender<Vec<f32>>) {
             .chunks(PART)
             .zip(images.chunks_mut(PART * IMAGE_PIXELS))
         {
-            plan.augmenter
-                .batch(plan.pixels, part, plan.seed, plan.epoch, out);
+            plan.pool.install(|| {
+                plan.augmenter
+                    .batch(plan.pixels, part, plan.seed, plan.epoch, out)
+            });
         }
         if tx.send(images).is_err() {
             return;

@@ -39,10 +39,9 @@ use crate::model::TwoLayerNet;
 use crate::nonzeros::SplitNonzeros;
 use crate::schedule::Schedule;
 use crate::sparse::SparseX;
-use crate::subnormal::FlushSubnormals;
 
 /// Hooks the loop calls as it goes; every method has a default that does nothing.
-pub trait Observer {
+pub trait Observer: Send {
     /// An epoch of `batches` batches begins (or continues, after a resume).
     fn epoch_started(&mut self, _epoch: usize, _batches: usize) {}
     /// Batch `batch` (0-based) of the current epoch is done.
@@ -158,6 +157,11 @@ pub fn train(
 
 /// Trains from `state` (a fresh start or a checkpoint) until `config.train.epochs`
 /// epochs are done, a stop is requested, or the loss diverges.
+///
+/// The run goes on a thread of a pool of its own ([`crate::pool::training_pool`]), which
+/// also flushes subnormal floats to zero (Adam's moments of blank pixels' weights shrink
+/// through that range, where x86 CPUs take a microcode assist per operation); the
+/// observer is called there.
 pub fn train_from(
     config: &Config,
     state: TrainState,
@@ -165,10 +169,20 @@ pub fn train_from(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<Trained> {
-    // Subnormal floats as zero while training (Adam's moments of blank pixels' weights
-    // shrink through that range, where x86 CPUs take a microcode assist per operation).
-    let _flush = FlushSubnormals::on_pool();
-    let epoch_data = EpochData::upload(config, data, device)?;
+    let pool = crate::pool::training_pool()?;
+    pool.install(|| train_on(config, state, data, device, observer, &pool))
+}
+
+/// [`train_from`] on a thread of `pool`, the run's own.
+fn train_on(
+    config: &Config,
+    state: TrainState,
+    data: &Mnist,
+    device: &Device,
+    observer: &mut dyn Observer,
+    pool: &rayon::ThreadPool,
+) -> Result<Trained> {
+    let epoch_data = EpochData::upload(config, data, device, pool)?;
     let TrainState {
         model,
         optimizer,
@@ -280,6 +294,8 @@ struct EpochData<'a> {
     seed: u64,
     /// The training images' distortion and bytes, when augmenting.
     augment: Option<(Augmenter, &'a [u8])>,
+    /// The run's pool, where the images are made.
+    pool: &'a rayon::ThreadPool,
     /// Each training image's nonzero pixels, listed once, when the steps take the sparse
     /// products on shuffled batches ([`crate::nonzeros`]).
     nonzeros: Option<SplitNonzeros>,
@@ -287,7 +303,12 @@ struct EpochData<'a> {
 
 impl<'a> EpochData<'a> {
     /// Uploads `data` to `device` for training as `config` says.
-    fn upload(config: &Config, data: &'a Mnist, device: &'a Device) -> Result<Self> {
+    fn upload(
+        config: &Config,
+        data: &'a Mnist,
+        device: &'a Device,
+        pool: &'a rayon::ThreadPool,
+    ) -> Result<Self> {
         let n = data.train.len();
         if n == 0 {
             return Err(Error::NoImages { what: "training" });
@@ -329,6 +350,7 @@ impl<'a> EpochData<'a> {
                     data.train.pixels.as_slice(),
                 )
             }),
+            pool,
         })
     }
 
@@ -352,6 +374,7 @@ impl<'a> EpochData<'a> {
             let plan = Plan {
                 augmenter,
                 pixels,
+                pool: self.pool,
                 order: order.clone().unwrap_or_else(|| (0..n).collect()),
                 batch: self.batch,
                 first: at.batch,

@@ -1,5 +1,6 @@
-//! Subnormal floats flushed to zero while training (`src/subnormal.rs`): on the thread
-//! that trains and on every thread of the pool, for as long as a guard is alive.
+//! Subnormal floats flushed to zero while training (`src/subnormal.rs`): on every thread
+//! of the run's own pool (`mnist_nn::pool::training_pool`), where the run trains, and
+//! not on the thread that called it.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -8,7 +9,8 @@ use std::sync::Mutex;
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::Config;
 use mnist_nn::model::TwoLayerNet;
-use mnist_nn::subnormal::{FlushSubnormals, flushing};
+use mnist_nn::pool::training_pool;
+use mnist_nn::subnormal::{flushing, set_flushing};
 use mnist_nn::train::{Observer, train};
 
 use crate::util::small_mnist;
@@ -31,56 +33,48 @@ fn half_least_normal() -> f32 {
 
 #[test]
 #[cfg(target_arch = "x86_64")]
-fn a_guard_flushes_on_its_thread_and_the_pool_and_restores_its_thread() {
-    // Other tests of this binary may hold guards at the same time, so the pool's bits
-    // after the drop are not checked here (the module's doctest, a process of its own,
-    // checks them); this thread's are its own.
+fn set_flushing_sets_and_clears_the_calling_threads_bits_only() {
     std::thread::spawn(|| {
         assert!(!flushing());
         assert_eq!(half_least_normal(), f32::MIN_POSITIVE / 2.0);
-        {
-            let _flush = FlushSubnormals::on_pool();
-            assert!(flushing());
-            assert_eq!(half_least_normal(), 0.0, "FTZ: a subnormal result is zero");
-            let pool = pool_flushing();
-            assert_eq!(pool.len(), rayon::current_num_threads());
-            assert!(
-                pool.iter().all(|&f| f),
-                "every pool thread flushes: {pool:?}"
-            );
-            let inner = FlushSubnormals::on_pool();
-            drop(inner);
-            assert!(flushing(), "an inner guard leaves the outer one's flush on");
-            assert!(pool_flushing().iter().all(|&f| f));
-        }
-        assert!(!flushing(), "the thread's bits are restored");
+        set_flushing(true);
+        assert!(flushing());
+        assert_eq!(half_least_normal(), 0.0, "FTZ: a subnormal result is zero");
+        set_flushing(false);
+        assert!(!flushing());
         assert_eq!(half_least_normal(), f32::MIN_POSITIVE / 2.0);
+        set_flushing(true);
     })
     .join()
     .expect("the checks pass");
+    // The spawning thread's register is its own.
+    assert!(!flushing());
 }
 
 #[test]
 #[cfg(target_arch = "x86_64")]
-fn a_guard_dropped_on_another_thread_leaves_this_one_flushing() {
-    let _flush = FlushSubnormals::on_pool();
-    std::thread::spawn(|| drop(FlushSubnormals::on_pool()))
-        .join()
-        .expect("the other thread's guard");
-    assert!(flushing());
-    assert!(pool_flushing().iter().all(|&f| f), "the pool still flushes");
+fn the_training_pool_flushes_on_every_thread_and_matches_the_current_pools_size() {
+    let pool = training_pool().expect("a pool");
+    let seen = pool.install(pool_flushing);
+    assert_eq!(seen.len(), rayon::current_num_threads());
+    assert!(seen.iter().all(|&f| f), "every thread flushes: {seen:?}");
+    assert!(!flushing(), "the calling thread is left as it was");
 }
 
-/// Records, after each step, whether the training thread and the pool flush.
+/// Records, after each step, whether the training thread and its pool flush, and
+/// whether the training thread is a worker of that pool.
 #[derive(Default)]
 struct Flushing {
     seen: Vec<(bool, bool)>,
+    on_a_worker: Vec<bool>,
 }
 
 impl Observer for Flushing {
     fn batch_finished(&mut self, _batch: usize) {
         self.seen
             .push((flushing(), pool_flushing().iter().all(|&f| f)));
+        self.on_a_worker
+            .push(rayon::current_thread_index().is_some());
     }
 }
 
@@ -104,9 +98,41 @@ fn training_flushes_subnormals_in_both_modes() {
                 "{mode}: {:?}",
                 seen.seen
             );
-            assert!(!flushing(), "{mode}: the thread's bits are restored after the run");
+            assert!(
+                seen.on_a_worker.iter().all(|&w| w),
+                "{mode}: the steps run on a worker of the run's pool"
+            );
+            assert!(!flushing(), "{mode}: the calling thread's bits are left as they were");
         }
     })
     .join()
     .expect("the checks pass");
+}
+
+/// A run with augmentation in a pool of one thread: the training thread, waiting for a
+/// batch of images, makes them itself (a worker asleep on the channel would wait for
+/// ever). Run on a thread of its own so that a hang fails the test instead of stalling
+/// the suite.
+#[test]
+fn an_augmented_run_finishes_with_one_thread() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("a pool of one");
+        let text = "name = \"a\"\nseed = 3\nmode = \"manual\"\n[model]\nhidden = 16\n[train]\nepochs = 2\nbatch_size = 100\nlearning_rate = 0.1\n[train.augment]\nshift = 2\nelastic_alpha = 34\n";
+        let c = Config::parse(text, Path::new("a.toml")).unwrap();
+        let device = BackendKind::Flex.device().unwrap();
+        let model = TwoLayerNet::new(16, c.model.init, c.seed, &device);
+        let trained = one.install(|| train(&c, model, &small_mnist(), &device, &mut ()));
+        let _ = tx.send(trained.map(|t| t.history.len()));
+    });
+    // Two epochs of 1,000 small images take well under a second; a minute is room for
+    // a loaded machine, not for a hang.
+    let epochs = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the run finishes within a minute")
+        .expect("the run trains");
+    assert_eq!(epochs, 2);
 }
