@@ -438,14 +438,19 @@ impl<'a> EpochData<'a> {
                     let listed_next = &mut next_listed;
                     // Listing the next batch takes a worker of the pool while this thread
                     // runs the step's serial part (the loss and most of the backward pass).
+                    let awake = crate::pool::KeepAwake::new();
                     let step = rayon::in_place_scope(|scope| {
-                        learner.step_sparse_then(x, y, alpha, || {
+                        // The other workers wait for the step's sections awake.
+                        awake.start(scope);
+                        let step = learner.step_sparse_then(x, y, alpha, || {
                             if let Some(images) = next_images {
                                 scope.spawn(move |_| {
                                     *listed_next = Some((b + 1, self.listed(images, hidden)));
                                 });
                             }
-                        })
+                        });
+                        awake.stop();
+                        step
                     });
                     (looking, step)
                 }

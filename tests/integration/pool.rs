@@ -1,8 +1,14 @@
 //! Work split by thread (`src/pool.rs`): each item on the thread its place names, the
-//! same at every call.
+//! same at every call. `KeepAwake`'s waiting tasks run the step's parallel sections and
+//! end when stopped, and one that lands on the thread that made it returns at once
+//! instead of waiting for a stop that thread would give.
 
-use mnist_nn::pool::for_each_by_thread;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, channel};
+use std::time::Duration;
+
+use mnist_nn::pool::{KeepAwake, for_each_by_thread};
 
 #[test]
 fn each_item_runs_on_the_thread_its_place_names() {
@@ -33,4 +39,78 @@ fn a_single_item_runs_on_the_calling_thread() {
             Some((i, item, rayon::current_thread_index()));
     });
     assert_eq!(ran.into_inner().ok().flatten(), Some((0, 7, None)));
+}
+
+/// `f` on a thread of its own, failing the test if it takes more than a minute (a
+/// hang, on a machine where the work takes milliseconds).
+fn within_a_minute(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("done within a minute");
+}
+
+fn pool_of(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a pool")
+}
+
+#[test]
+fn kept_awake_workers_run_the_sections_and_end_when_stopped() {
+    within_a_minute(|| {
+        let seen = Mutex::new(Vec::new());
+        pool_of(2).install(|| {
+            let awake = KeepAwake::new();
+            rayon::in_place_scope(|scope| {
+                awake.start(scope);
+                for round in 0..50 {
+                    for_each_by_thread(vec![0, 1], |i, item: usize| {
+                        let thread = rayon::current_thread_index();
+                        seen.lock().unwrap().push((round, i, item, thread));
+                    });
+                }
+                awake.stop();
+            });
+        });
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 100, "both halves of every section ran");
+        // Item i on thread i: the sections were done by both workers.
+        assert!(
+            seen.iter()
+                .all(|&(_, i, item, t)| i == item && t == Some(i))
+        );
+    });
+}
+
+#[test]
+fn a_waiting_task_on_the_thread_that_made_it_returns_at_once() {
+    within_a_minute(|| {
+        pool_of(2).install(|| {
+            let (release, released) = channel::<()>();
+            let busy = AtomicBool::new(false);
+            let awake = KeepAwake::new();
+            rayon::in_place_scope(|scope| {
+                // Hold the other worker, so that the waiting task stays here.
+                let busy = &busy;
+                scope.spawn(move |_| {
+                    busy.store(true, Ordering::Release);
+                    let _ = released.recv();
+                });
+                while !busy.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                awake.start(scope);
+                // This thread runs its own queue: the waiting task, which must return
+                // (it would otherwise wait for a stop that only this thread gives).
+                assert_eq!(rayon::yield_now(), Some(rayon::Yield::Executed));
+                awake.stop();
+                let _ = release.send(());
+            });
+        });
+    });
 }
