@@ -96,8 +96,10 @@ pub fn time_case(case: Case, data: &Mnist, reps: usize, threads: usize) -> anyho
     let side = gemm_side(case.backend);
     let gemm = crate::machine::gemm_gflops(&device, [side, side, side], reps);
     let (epoch, eval) = epochs(case, data, &device, reps)?;
-    let steps = steps_only(case, data, &device, reps)?;
-    let matmul = matmul_only(case, data.train.len(), &device, reps)?;
+    // On a pool's thread, as the loop's steps run (`mnist_nn::pool::training_pool`).
+    let pool = mnist_nn::pool::training_pool()?;
+    let steps = pool.install(|| steps_only(case, data, &device, reps))?;
+    let matmul = pool.install(|| matmul_only(case, data.train.len(), &device, reps))?;
     Ok(Timing {
         epoch,
         eval,
@@ -153,7 +155,8 @@ fn epochs_with(
 }
 
 /// Medians of `reps` epochs of steps on batches gathered before the clock starts (in
-/// one shuffled order, transposed as the loop does), after a warm-up epoch.
+/// one shuffled order, transposed as the loop does), after a warm-up epoch. Each step
+/// lists its batch's nonzeros itself (the loop lists the next batch's during a step).
 fn steps_only(case: Case, data: &Mnist, device: &Device, reps: usize) -> anyhow::Result<f64> {
     let t = data.train.to_device(device);
     let n = t.len();
