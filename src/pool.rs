@@ -95,9 +95,9 @@ pub fn training_pool() -> crate::Result<rayon::ThreadPool> {
 /// on both sides).
 ///
 /// [`KeepAwake::start`] spawns, in a scope, one task per other worker that runs the
-/// pool's pending work as it comes (the step's parallel sections among it) until
-/// [`KeepAwake::stop`]. A task that lands on the thread that made the `KeepAwake`
-/// returns at once: that thread is the one that will stop it.
+/// pool's pending work as it comes (the step's parallel sections among it) until the
+/// [`Awake`] it gives is dropped. A task that lands on the thread that made the
+/// `KeepAwake` returns at once: that thread is the one that will stop it.
 ///
 /// `configs/fast.toml` on a 2-core Xeon, 5 alternated runs each: epochs of median 0.292
 /// s (0.278–0.305) without, 0.284 s (0.266–0.311) with; augmented epochs at hidden 800
@@ -117,16 +117,15 @@ impl KeepAwake {
         }
     }
 
-    /// Spawns the waiting tasks in `scope`, one per worker but the calling one.
-    pub fn start<'s>(&'s self, scope: &rayon::Scope<'s>) {
+    /// Spawns the waiting tasks in `scope`, one per worker but the calling one. They
+    /// end when the answer is dropped (also when a panic unwinds past it; the scope
+    /// then waits for them).
+    #[must_use = "the tasks wait until the answer is dropped"]
+    pub fn start<'s>(&'s self, scope: &rayon::Scope<'s>) -> Awake<'s> {
         for _ in 1..rayon::current_num_threads() {
             scope.spawn(|_| self.wait_for_work());
         }
-    }
-
-    /// Lets the tasks end (the scope then waits for them).
-    pub fn stop(&self) {
-        self.done.store(true, Ordering::Release);
+        Awake(self)
     }
 
     fn wait_for_work(&self) {
@@ -139,6 +138,16 @@ impl KeepAwake {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+/// [`KeepAwake::start`]'s tasks, waiting until this is dropped.
+#[derive(Debug)]
+pub struct Awake<'a>(&'a KeepAwake);
+
+impl Drop for Awake<'_> {
+    fn drop(&mut self) {
+        self.0.done.store(true, Ordering::Release);
     }
 }
 

@@ -441,16 +441,14 @@ impl<'a> EpochData<'a> {
                     let awake = crate::pool::KeepAwake::new();
                     let step = rayon::in_place_scope(|scope| {
                         // The other workers wait for the step's sections awake.
-                        awake.start(scope);
-                        let step = learner.step_sparse_then(x, y, alpha, || {
+                        let _awake = awake.start(scope);
+                        learner.step_sparse_then(x, y, alpha, || {
                             if let Some(images) = next_images {
                                 scope.spawn(move |_| {
                                     *listed_next = Some((b + 1, self.listed(images, hidden)));
                                 });
                             }
-                        });
-                        awake.stop();
-                        step
+                        })
                     });
                     (looking, step)
                 }

@@ -1,7 +1,8 @@
 //! Work split by thread (`src/pool.rs`): each item on the thread its place names, the
 //! same at every call. `KeepAwake`'s waiting tasks run the step's parallel sections and
-//! end when stopped, and one that lands on the thread that made it returns at once
-//! instead of waiting for a stop that thread would give.
+//! end when their guard is dropped (a panic's unwinding included), and one that lands on
+//! the thread that made it returns at once instead of waiting for a stop that thread
+//! would give.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,20 +62,20 @@ fn pool_of(threads: usize) -> rayon::ThreadPool {
 }
 
 #[test]
-fn kept_awake_workers_run_the_sections_and_end_when_stopped() {
+fn kept_awake_workers_run_the_sections_and_end_when_dropped() {
     within_a_minute(|| {
         let seen = Mutex::new(Vec::new());
         pool_of(2).install(|| {
             let awake = KeepAwake::new();
             rayon::in_place_scope(|scope| {
-                awake.start(scope);
+                let waiting = awake.start(scope);
                 for round in 0..50 {
                     for_each_by_thread(vec![0, 1], |i, item: usize| {
                         let thread = rayon::current_thread_index();
                         seen.lock().unwrap().push((round, i, item, thread));
                     });
                 }
-                awake.stop();
+                drop(waiting);
             });
         });
         let seen = seen.into_inner().unwrap();
@@ -104,13 +105,29 @@ fn a_waiting_task_on_the_thread_that_made_it_returns_at_once() {
                 while !busy.load(Ordering::Acquire) {
                     std::hint::spin_loop();
                 }
-                awake.start(scope);
+                let waiting = awake.start(scope);
                 // This thread runs its own queue: the waiting task, which must return
                 // (it would otherwise wait for a stop that only this thread gives).
                 assert_eq!(rayon::yield_now(), Some(rayon::Yield::Executed));
-                awake.stop();
+                drop(waiting);
                 let _ = release.send(());
             });
+        });
+    });
+}
+
+#[test]
+fn a_panicking_step_ends_the_waiting_tasks_and_the_panic_comes_through() {
+    within_a_minute(|| {
+        pool_of(2).install(|| {
+            let awake = KeepAwake::new();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rayon::in_place_scope(|scope| {
+                    let _waiting = awake.start(scope);
+                    panic!("the step failed");
+                })
+            }));
+            assert!(outcome.is_err(), "the panic reaches the caller");
         });
     });
 }
