@@ -41,6 +41,8 @@ use crate::schedule::Schedule;
 use crate::sparse::SparseX;
 
 /// Hooks the loop calls as it goes; every method has a default that does nothing.
+/// `Send`: the loop, and so every call, runs on a thread of the run's own pool
+/// ([`crate::pool::training_pool`]).
 pub trait Observer: Send {
     /// An epoch of `batches` batches begins (or continues, after a resume).
     fn epoch_started(&mut self, _epoch: usize, _batches: usize) {}
