@@ -1,21 +1,23 @@
 //! Distorted training batches made ahead of the steps: a thread of its own walks the
-//! epoch's batches in order and makes each one's images in parallel (on Rayon's pool,
-//! which the CPU backends' kernels share), one batch ahead of the step that uses it.
+//! epoch's batches in order and makes each one's images in parallel (on the run's
+//! pool, which the steps share), one batch ahead of the step that uses it.
 //! Whatever the step leaves of the CPU (its small element-wise operations, a GPU
 //! doing the work) goes to the next batch's images.
 //!
-//! The images go to the pool [`PART`] at a time, not a batch at a time: the pool's
-//! workers finish the job they hold before they take one from outside, so a step's
-//! parallel products waited behind a whole batch of images. At hidden 800 on a 2-core
+//! The images go to the pool [`PART`] at a time, not a batch at a time: a worker
+//! finishes the job it holds before it takes its part of a step's parallel section, so
+//! the step's products waited behind a whole batch of images (measured when the steps
+//! were still handed to the pool from outside; a worker finishes its job either way).
+//! At hidden 800 on a 2-core
 //! Xeon, epochs with every distortion on took 1.06–1.44 s in parts of 16 (nine runs of 3
 //! epochs) against 1.19–1.60 s a batch at a time (three runs; plain epochs: 0.85–1.21
 //! s); parts of 8 (1.15–1.63 s) or 32 (1.14–1.63 s) were slower than 16.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Duration;
 
 use rayon::Yield;
-use std::thread::{Scope, ScopedJoinHandle};
 
 use crate::IMAGE_PIXELS;
 use crate::augment::Augmenter;
@@ -28,10 +30,9 @@ const AHEAD: usize = 1;
 /// core).
 const IDLE_WAIT: Duration = Duration::from_micros(50);
 
-/// Images handed to Rayon's pool at a time. A job from outside the pool (a step's
-/// parallel products) waits in the pool's queue until the workers have finished the
-/// job they are on, tasks split from it included: with a batch's 128 images as one job
-/// a step waited for all of them.
+/// Images handed to the pool at a time. A step's parallel section waits until the
+/// workers have finished the job they are on, tasks split from it included: with a
+/// batch's 128 images as one job a step waited for all of them.
 const PART: usize = 16;
 
 /// The batches of one epoch, from a thread that makes them.
