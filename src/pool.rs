@@ -68,8 +68,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 ///   and a task switch per section, about a tenth of a `configs/fast.toml` run's samples
 ///   in the kernel's scheduler. On a worker, the training thread does its share of
 ///   each section itself. 2-core Xeon, three alternated runs each: `fast.toml` epochs
-///   of 0.32–0.36 s from outside, 0.28–0.32 s on a worker; augmented epochs at hidden
-///   800 (after the first) 0.76–0.83 s against 0.69–0.75 s.
+///   of 0.32–0.36 s from outside, 0.28–0.32 s on a worker. Augmented epochs at hidden
+///   800 (after the first, two runs each): 0.76–0.83 s from outside, 0.72–0.77 s on
+///   this pool.
 /// - A training thread that waits (the live page's pause, a batch of images not yet
 ///   made) then holds a worker. In a pool shared with other work, a `rayon::broadcast`
 ///   from elsewhere would wait for it; in its own pool nothing else does.

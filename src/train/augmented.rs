@@ -26,8 +26,8 @@ use crate::augment::Augmenter;
 const AHEAD: usize = 1;
 
 /// How long a training thread with nothing else to run waits on the channel before it
-/// looks at the pool's work again: about a part's making (16 images of 5–8 µs on one
-/// core).
+/// looks at the pool's work again: under half a part's making (16 images of 5–8 µs on
+/// one core, 80–130 µs).
 const IDLE_WAIT: Duration = Duration::from_micros(50);
 
 /// Images handed to the pool at a time. A step's parallel section waits until the
