@@ -16,9 +16,11 @@
 //! Steinkraus & Platt, ICDAR 2003). Reads outside the image are background (0).
 //!
 //! Every image's distortion is drawn from its own generator, seeded by the run's seed,
-//! the epoch and the image's index in the training split ([`image_rng`]). So the same
-//! seed gives the same images, a resumed run sees exactly the images an uninterrupted
-//! one would, and the images of a batch can be made in parallel in any order.
+//! the epoch and the image's index in the training split ([`image_rng`]); its elastic
+//! field is a window of the epoch's [`ElasticSheet`], itself fixed by the seed and the
+//! epoch. So the same seed gives the same images, a resumed run sees exactly the images
+//! an uninterrupted one would, and the images of a batch can be made in parallel in any
+//! order.
 //!
 //! ```
 //! use mnist_nn::augment::{Augment, Augmenter};
@@ -40,7 +42,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use affine::Affine;
-pub use elastic::{DisplacementField, gaussian_kernel};
+pub use elastic::{DisplacementField, ElasticSheet, SHEET_SIDE, WindowPlace, gaussian_kernel};
 pub use resample::{SourceGrid, bilinear};
 
 use crate::prefetch::prefetch;
@@ -162,127 +164,162 @@ impl Augmenter {
         Self { settings, kernel }
     }
 
-    /// Draws the distortion of training image `index` in `epoch` of a run seeded with
-    /// `seed`: the same three numbers always give the same distortion.
-    #[inline(always)]
-    pub fn draw(&self, seed: u64, epoch: usize, index: usize) -> Distortion {
-        let mut rng = image_rng(seed, epoch, index);
-        let s = &self.settings;
-        let mut uniform = |most: f64| most as f32 * rng.symmetric();
-        let shift = [uniform(s.shift), uniform(s.shift)];
-        let rotation = uniform(s.rotation).to_radians();
-        let zoom = [1.0 + uniform(s.scale), 1.0 + uniform(s.scale)];
-        let shear = uniform(s.shear);
-        let elastic = (s.elastic_alpha > 0.0)
-            .then(|| DisplacementField::draw(&mut rng, s.elastic_alpha as f32, &self.kernel));
-        Distortion {
-            shift,
-            rotation,
-            zoom,
-            shear,
-            elastic,
+    /// The distortions of `epoch` in a run seeded with `seed`: draws the epoch's
+    /// elastic sheet (on the current Rayon pool) when there is an elastic distortion.
+    pub fn epoch(&self, seed: u64, epoch: usize) -> EpochAugmenter<'_> {
+        let sheet = (self.settings.elastic_alpha > 0.0).then(|| {
+            ElasticSheet::draw(
+                seed,
+                epoch,
+                self.settings.elastic_alpha as f32,
+                &self.kernel,
+            )
+        });
+        EpochAugmenter {
+            augmenter: self,
+            seed,
+            epoch,
+            sheet,
         }
     }
 
     /// `image` (784 bytes, row-major) distorted by `d`, as network input in `[0, 1]`.
     #[inline(always)]
     pub fn apply(&self, image: &[u8], d: &Distortion) -> [f32; IMAGE_PIXELS] {
-        let affine = Affine::new(d.shift, d.rotation, d.zoom, d.shear);
-        let mut source = affine.source_grid();
+        let mut source = d.affine().source_grid();
         if let Some(field) = &d.elastic {
             field.add_to(&mut source);
         }
         bilinear(image, &source)
     }
 
-    /// Training image `index` of `pixels` (the split's bytes) as distorted in `epoch`.
-    pub fn image(
-        &self,
-        pixels: &[u8],
-        seed: u64,
-        epoch: usize,
-        index: usize,
-    ) -> [f32; IMAGE_PIXELS] {
+    /// The affine part of a distortion drawn from `rng` (the first draws of an image's
+    /// generator, in a fixed order).
+    #[inline(always)]
+    fn draw_affine(&self, rng: &mut ImageRng) -> Distortion {
+        let s = &self.settings;
+        let mut uniform = |most: f64| most as f32 * rng.symmetric();
+        let shift = [uniform(s.shift), uniform(s.shift)];
+        let rotation = uniform(s.rotation).to_radians();
+        let zoom = [1.0 + uniform(s.scale), 1.0 + uniform(s.scale)];
+        let shear = uniform(s.shear);
+        Distortion {
+            shift,
+            rotation,
+            zoom,
+            shear,
+            elastic: None,
+        }
+    }
+}
+
+impl Distortion {
+    /// The affine map of this distortion's shift, rotation, zoom and shear.
+    pub fn affine(&self) -> Affine {
+        Affine::new(self.shift, self.rotation, self.zoom, self.shear)
+    }
+}
+
+/// An [`Augmenter`] for one epoch of a run: the run's seed, the epoch and, with an
+/// elastic distortion, the epoch's sheet of displacements.
+#[derive(Debug, Clone)]
+pub struct EpochAugmenter<'a> {
+    augmenter: &'a Augmenter,
+    seed: u64,
+    epoch: usize,
+    sheet: Option<ElasticSheet>,
+}
+
+impl EpochAugmenter<'_> {
+    /// Draws the distortion of training image `index`: the same run seed, epoch and
+    /// index always give the same distortion.
+    pub fn draw(&self, index: usize) -> Distortion {
+        let mut rng = image_rng(self.seed, self.epoch, index);
+        let mut d = self.augmenter.draw_affine(&mut rng);
+        d.elastic = self
+            .sheet
+            .as_ref()
+            .map(|sheet| DisplacementField::window(sheet, ElasticSheet::place(&mut rng)));
+        d
+    }
+
+    /// `image` distorted by `d` ([`Augmenter::apply`]).
+    pub fn apply(&self, image: &[u8], d: &Distortion) -> [f32; IMAGE_PIXELS] {
+        self.augmenter.apply(image, d)
+    }
+
+    /// Training image `index` of `pixels` (the split's bytes) as distorted in this
+    /// epoch: [`EpochAugmenter::apply`] of [`EpochAugmenter::draw`], made without
+    /// copying the field.
+    pub fn image(&self, pixels: &[u8], index: usize) -> [f32; IMAGE_PIXELS] {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
         {
             // SAFETY: the CPU has AVX-512F and DQ, checked just above.
-            return unsafe { self.image_avx512(pixels, seed, epoch, index) };
+            return unsafe { self.image_avx512(pixels, index) };
         }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.image_avx2(pixels, seed, epoch, index) };
+            return unsafe { self.image_avx2(pixels, index) };
         }
-        self.image_portable(pixels, seed, epoch, index)
+        self.image_portable(pixels, index)
     }
 
-    /// [`Augmenter::image`] compiled for AVX2, so that the field's smoothing and the
+    /// [`EpochAugmenter::image`] compiled for AVX2, so that the affine map and the
     /// resampling run on 8 lanes (the binary is built for x86-64's SSE2 baseline).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn image_avx2(
-        &self,
-        pixels: &[u8],
-        seed: u64,
-        epoch: usize,
-        index: usize,
-    ) -> [f32; IMAGE_PIXELS] {
-        self.image_portable(pixels, seed, epoch, index)
+    fn image_avx2(&self, pixels: &[u8], index: usize) -> [f32; IMAGE_PIXELS] {
+        self.image_portable(pixels, index)
     }
 
-    /// [`Augmenter::image`] compiled for AVX-512F and DQ: a row of 28 values is two
-    /// 16-lane vectors rather than four 8-lane ones, and the noise generator's 64-bit
-    /// multiplies run eight to an instruction.
+    /// [`EpochAugmenter::image`] compiled for AVX-512F and DQ: a row of 28 values is
+    /// two 16-lane vectors rather than four 8-lane ones, and the resampling's reads
+    /// are 16-lane gathers.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx2")]
-    fn image_avx512(
-        &self,
-        pixels: &[u8],
-        seed: u64,
-        epoch: usize,
-        index: usize,
-    ) -> [f32; IMAGE_PIXELS] {
-        self.image_portable(pixels, seed, epoch, index)
+    fn image_avx512(&self, pixels: &[u8], index: usize) -> [f32; IMAGE_PIXELS] {
+        self.image_portable(pixels, index)
     }
 
-    /// [`Augmenter::image`] for any CPU; inlined into the vector versions.
+    /// [`EpochAugmenter::image`] for any CPU; inlined into the vector versions.
     #[inline(always)]
-    fn image_portable(
-        &self,
-        pixels: &[u8],
-        seed: u64,
-        epoch: usize,
-        index: usize,
-    ) -> [f32; IMAGE_PIXELS] {
+    fn image_portable(&self, pixels: &[u8], index: usize) -> [f32; IMAGE_PIXELS] {
         let image = &pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS];
         // The image's bytes lie anywhere in the split (the order is shuffled): asked
         // for now, they arrive while the distortion is drawn. Their first read was a
         // tenth of the making's samples on a 2-core Zen 5.
         prefetch(image);
-        self.apply(image, &self.draw(seed, epoch, index))
+        let mut rng = image_rng(self.seed, self.epoch, index);
+        let affine = self.augmenter.draw_affine(&mut rng).affine();
+        // The field's windows, like the image, are asked for before the affine map is
+        // computed.
+        let window = self.sheet.as_ref().map(|sheet| {
+            let place = ElasticSheet::place(&mut rng);
+            sheet.prefetch_window(place);
+            (sheet, place)
+        });
+        let mut source = affine.source_grid();
+        if let Some((sheet, place)) = window {
+            sheet.add_window(place, &mut source);
+        }
+        bilinear(image, &source)
     }
 
-    /// The images `indices` of `pixels`, distorted as in `epoch`, one after the other
-    /// in `out` (`indices.len() · 784` values), made in parallel.
+    /// The images `indices` of `pixels`, distorted as in this epoch, one after the
+    /// other in `out` (`indices.len() · 784` values), made in parallel.
     ///
     /// # Panics
     /// If `out` does not hold `indices.len() · 784` values or an index is past the
     /// end of `pixels`.
-    pub fn batch(
-        &self,
-        pixels: &[u8],
-        indices: &[usize],
-        seed: u64,
-        epoch: usize,
-        out: &mut [f32],
-    ) {
+    pub fn batch(&self, pixels: &[u8], indices: &[usize], out: &mut [f32]) {
         assert_eq!(out.len(), indices.len() * IMAGE_PIXELS, "output size");
         out.par_chunks_mut(IMAGE_PIXELS)
             .zip(indices.par_iter())
             .with_min_len(8)
-            .for_each(|(dst, &index)| dst.copy_from_slice(&self.image(pixels, seed, epoch, index)));
+            .for_each(|(dst, &index)| dst.copy_from_slice(&self.image(pixels, index)));
     }
 }
 

@@ -137,14 +137,14 @@ fn augmented_samples(path: &std::path::Path, config: &crate::config::Config) -> 
     let train = MnistSplit::read(&images, &labels)?;
     let train = train.slice(0..AUGMENTED_IMAGES.min(train.len()));
     let augmenter = Augmenter::new(config.train.augment);
+    let epochs: Vec<_> = (1..=AUGMENTED_EPOCHS)
+        .map(|epoch| augmenter.epoch(config.seed, epoch))
+        .collect();
     let rows: Vec<Vec<[f32; IMAGE_PIXELS]>> = (0..train.len())
         .map(|index| {
             let original = train.image(index).unwrap_or([0.0; IMAGE_PIXELS]);
             std::iter::once(original)
-                .chain(
-                    (1..=AUGMENTED_EPOCHS)
-                        .map(|epoch| augmenter.image(&train.pixels, config.seed, epoch, index)),
-                )
+                .chain(epochs.iter().map(|epoch| epoch.image(&train.pixels, index)))
                 .collect()
         })
         .collect();

@@ -98,16 +98,16 @@ impl<'scope> AugmentedBatches<'scope> {
 /// Makes the batches in order until the last, or until the receiver is gone (the
 /// epoch stopped early).
 fn make(plan: Plan<'_>, tx: SyncSender<Vec<f32>>) {
+    let epoch = plan
+        .pool
+        .install(|| plan.augmenter.epoch(plan.seed, plan.epoch));
     for chunk in plan.order.chunks(plan.batch).skip(plan.first) {
         let mut images = vec![0.0f32; chunk.len() * IMAGE_PIXELS];
         for (part, out) in chunk
             .chunks(PART)
             .zip(images.chunks_mut(PART * IMAGE_PIXELS))
         {
-            plan.pool.install(|| {
-                plan.augmenter
-                    .batch(plan.pixels, part, plan.seed, plan.epoch, out)
-            });
+            plan.pool.install(|| epoch.batch(plan.pixels, part, out));
         }
         if tx.send(images).is_err() {
             return;

@@ -7,7 +7,10 @@
 use std::path::Path;
 
 use mnist_nn::IMAGE_PIXELS;
-use mnist_nn::augment::{Augment, Augmenter, Distortion, gaussian_kernel, image_rng};
+use mnist_nn::augment::{
+    Augment, Augmenter, DisplacementField, Distortion, ElasticSheet, SHEET_SIDE, gaussian_kernel,
+    image_rng,
+};
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::Config;
 use mnist_nn::data::pixel_value;
@@ -35,31 +38,103 @@ fn pixels() -> &'static [u8] {
 #[test]
 fn the_same_seed_epoch_and_index_give_the_same_image_and_others_do_not() {
     let aug = Augmenter::new(everything());
-    let a = aug.image(pixels(), 7, 3, 12);
-    assert_eq!(a, aug.image(pixels(), 7, 3, 12), "drawn twice");
+    let image = |seed, epoch, index| aug.epoch(seed, epoch).image(pixels(), index);
+    let a = image(7, 3, 12);
+    assert_eq!(a, image(7, 3, 12), "drawn twice");
     for (seed, epoch, index) in [(8, 3, 12), (7, 4, 12), (7, 3, 13)] {
         assert_ne!(
             a,
-            aug.image(pixels(), seed, epoch, index),
+            image(seed, epoch, index),
             "seed {seed}, epoch {epoch}, index {index}"
         );
     }
     // The vector variant this CPU runs (AVX-512 or AVX2) makes exactly the image that
     // the same steps make for any CPU: the draw, then the distortion applied.
+    let epoch = aug.epoch(7, 3);
     for index in [0, 12, 5, 40_000] {
-        let portable = aug.apply(
+        let portable = epoch.apply(
             &pixels()[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS],
-            &aug.draw(7, 3, index),
+            &epoch.draw(index),
         );
-        assert_eq!(aug.image(pixels(), 7, 3, index), portable, "image {index}");
+        assert_eq!(epoch.image(pixels(), index), portable, "image {index}");
     }
     // A batch made in parallel holds exactly the images made one by one.
     let indices = [12, 5, 40_000, 12];
     let mut batch = vec![0.0; indices.len() * IMAGE_PIXELS];
-    aug.batch(pixels(), &indices, 7, 3, &mut batch);
+    epoch.batch(pixels(), &indices, &mut batch);
     for (made, &i) in batch.chunks(IMAGE_PIXELS).zip(&indices) {
-        assert_eq!(made, aug.image(pixels(), 7, 3, i), "image {i} in a batch");
+        assert_eq!(made, epoch.image(pixels(), i), "image {i} in a batch");
     }
+}
+
+#[test]
+fn an_images_field_is_a_window_of_the_epochs_sheet_and_affine_draws_are_unchanged() {
+    // The sheet is fixed by the seed and the epoch; each image's field is the 28×28
+    // window at its drawn place, Δx and Δy from their own fields at their own places.
+    let (alpha, sigma) = (34.0f32, 4.0f32);
+    let kernel = gaussian_kernel(sigma);
+    let sheet = ElasticSheet::draw(9, 2, alpha, &kernel);
+    assert_eq!(
+        sheet,
+        ElasticSheet::draw(9, 2, alpha, &kernel),
+        "drawn twice"
+    );
+    assert_ne!(
+        sheet,
+        ElasticSheet::draw(9, 3, alpha, &kernel),
+        "another epoch"
+    );
+    assert_ne!(
+        sheet,
+        ElasticSheet::draw(10, 2, alpha, &kernel),
+        "another seed"
+    );
+    let aug = Augmenter::new(everything());
+    let epoch = aug.epoch(9, 2);
+    let last = SHEET_SIDE - 28;
+    let mut corners = Vec::new();
+    for index in 0..300 {
+        let field = epoch.draw(index).elastic.expect("α > 0 draws a field");
+        // Replays the image's generator: the affine draws (shift 2, rotation, zoom 2,
+        // shear), then the place.
+        let mut rng = image_rng(9, 2, index);
+        for _ in 0..6 {
+            rng.symmetric();
+        }
+        let place = ElasticSheet::place(&mut rng);
+        assert!(
+            field == DisplacementField::window(&sheet, place),
+            "image {index}: not the window at {place:?}"
+        );
+        for [col, row] in [place.x, place.y] {
+            assert!(col <= last && row <= last, "corner ({col}, {row})");
+            corners.push([col, row]);
+        }
+    }
+    // The places spread over the sheet: corners in each quarter of the range.
+    for axis in 0..2 {
+        for quarter in 0..4 {
+            let lo = quarter * (last + 1) / 4;
+            let hi = (quarter + 1) * (last + 1) / 4;
+            let n = corners
+                .iter()
+                .filter(|c| (lo..hi).contains(&c[axis]))
+                .count();
+            // 600 corners, 150 expected in each quarter; 100 is over four standard
+            // deviations (√(600·¼·¾) ≈ 10.6) below.
+            assert!(n > 100, "{n} corners in [{lo}, {hi}) along axis {axis}");
+        }
+    }
+    // Without an elastic distortion the image's draws are the affine ones alone, as
+    // they were before the sheet: a pinned value of the first draw's shift.
+    let affine = Augmenter::new(Augment {
+        elastic_alpha: 0.0,
+        ..everything()
+    });
+    let d = affine.epoch(9, 2).draw(0);
+    let mut rng = image_rng(9, 2, 0);
+    assert_eq!(d.shift[0], 2.0 * rng.symmetric());
+    assert_eq!(d.elastic, None);
 }
 
 #[test]
@@ -73,7 +148,7 @@ fn zero_strength_is_the_identity() {
             .map(|&b| pixel_value(b))
             .collect();
         assert_eq!(
-            aug.image(pixels(), 1, 1, index).to_vec(),
+            aug.epoch(1, 1).image(pixels(), index).to_vec(),
             want,
             "image {index}"
         );
@@ -135,8 +210,9 @@ fn elastic_fields_have_the_spread_of_their_formula_and_images_stay_in_range() {
     });
     let (mut sum_sq, mut sum_abs, mut count) = (0.0f64, 0.0f64, 0usize);
     let fields = 400;
+    let epoch = aug.epoch(5, 1);
     for index in 0..fields {
-        let field = aug.draw(5, 1, index).elastic.expect("α > 0 draws a field");
+        let field = epoch.draw(index).elastic.expect("α > 0 draws a field");
         for &d in field.dx.iter().chain(&field.dy) {
             sum_sq += f64::from(d).powi(2);
             sum_abs += f64::from(d).abs();
@@ -145,9 +221,10 @@ fn elastic_fields_have_the_spread_of_their_formula_and_images_stay_in_range() {
     }
     let sd = (sum_sq / count as f64).sqrt();
     let mean_abs = sum_abs / count as f64;
-    // The field is correlated over about σ pixels, so 400 fields of 28×28 hold roughly
-    // 400·2·28²/(4πσ²) ≈ 3,100 independent values: the sample's spread is within ~2.5%
-    // of the truth (1/√(2·3100)), and 10% is four times that.
+    // The fields are windows of one epoch's sheet: two 256×256 fields, each value
+    // correlated with those within about σ pixels, so together about 2·256²/(4πσ²) ≈
+    // 650 independent values, which 400 windows cover several times over. The sample's
+    // spread is within ~2.8% of the truth (1/√(2·650)), and 10% is over three times that.
     assert!(
         (sd / want_sd - 1.0).abs() < 0.10,
         "standard deviation {sd:.3} px, formula {want_sd:.3} px"
@@ -166,8 +243,9 @@ fn elastic_fields_have_the_spread_of_their_formula_and_images_stay_in_range() {
     // to 1.1 per axis and the elastic field stretch or squeeze thin strokes (a '1' can
     // nearly double its ink), so the bounds only catch a blank or a smeared image.
     let strong = Augmenter::new(everything());
+    let strong = strong.epoch(5, 1);
     for index in 0..200 {
-        let out = strong.image(pixels(), 5, 1, index);
+        let out = strong.image(pixels(), index);
         let (lo, hi) = out
             .iter()
             .fold((1.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
