@@ -97,6 +97,28 @@ impl SparseX {
         Self::from_by_image(image_start, by_image)
     }
 
+    /// `X` from the lists of consecutive groups of images, each as [`nonzeros_of`]
+    /// gives them (`(pixel, value)` pairs, and each image's start with the end last).
+    ///
+    /// # Panics
+    ///
+    /// As [`SparseX::from_by_image`], or when there are more than [`MAX_IMAGES`] images.
+    pub(crate) fn from_parts(parts: Vec<(Vec<(u32, f32)>, Vec<u32>)>) -> Self {
+        let total = parts.iter().map(|(list, _)| list.len()).sum();
+        let mut by_image = Vec::with_capacity(total);
+        let mut image_start = vec![0u32];
+        for (list, starts) in parts {
+            let offset = by_image.len() as u32;
+            image_start.extend(starts.iter().skip(1).map(|s| s + offset));
+            by_image.extend_from_slice(&list);
+        }
+        assert!(
+            image_start.len() - 1 <= MAX_IMAGES,
+            "too many images for one sparse X"
+        );
+        Self::from_by_image(image_start, by_image)
+    }
+
     /// `X` from its nonzeros listed image by image: image `i`'s `(pixel, value)` pairs
     /// are `by_image[image_start[i]..image_start[i + 1]]` (`image_start` has one entry
     /// more than there are images, the first 0). The list by pixel is made from it.
@@ -326,7 +348,7 @@ impl Kernels {
 
 /// The nonzeros of `images` (rows of 784 pixels), image by image, and where each
 /// image's start (one more entry than images, the first 0).
-fn nonzeros_of(images: &[f32]) -> (Vec<(u32, f32)>, Vec<u32>) {
+pub(crate) fn nonzeros_of(images: &[f32]) -> (Vec<(u32, f32)>, Vec<u32>) {
     let mut by_image = Vec::with_capacity(images.len() / 4);
     let mut start = Vec::with_capacity(images.len() / IMAGE_PIXELS + 1);
     start.push(0);

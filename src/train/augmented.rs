@@ -21,6 +21,8 @@ use rayon::Yield;
 
 use crate::IMAGE_PIXELS;
 use crate::augment::Augmenter;
+use crate::input::Input;
+use crate::sparse::{SparseX, nonzeros_of};
 
 /// Batches made ahead: this many wait, made, while the step uses the current one.
 const AHEAD: usize = 1;
@@ -35,9 +37,17 @@ const IDLE_WAIT: Duration = Duration::from_micros(50);
 /// batch's 128 images as one job a step waited for all of them.
 const PART: usize = 16;
 
+/// One batch of distorted images.
+pub(super) struct MadeBatch {
+    /// The images, `m · 784` values.
+    pub images: Vec<f32>,
+    /// The same images listed by their nonzeros, when the plan asked for it.
+    pub listed: Option<SparseX>,
+}
+
 /// The batches of one epoch, from a thread that makes them.
 pub(super) struct AugmentedBatches<'scope> {
-    rx: Receiver<Vec<f32>>,
+    rx: Receiver<MadeBatch>,
     _maker: ScopedJoinHandle<'scope, ()>,
 }
 
@@ -59,6 +69,11 @@ pub(super) struct Plan<'a> {
     pub seed: u64,
     /// The epoch.
     pub epoch: usize,
+    /// When the steps take a listed `X` (manual mode's sparse products), the hidden
+    /// units: each batch large enough for the sparse products to pay is also listed
+    /// by its nonzeros, part by part as its images are made, so that the step does
+    /// not list them on its own critical path.
+    pub list_for: Option<usize>,
 }
 
 impl<'scope> AugmentedBatches<'scope> {
@@ -69,13 +84,13 @@ impl<'scope> AugmentedBatches<'scope> {
         Self { rx, _maker: maker }
     }
 
-    /// The next batch's distorted images, `m · 784` values; `None` if the maker has
-    /// stopped (it only stops early by panicking, which the scope then reports).
+    /// The next batch; `None` if the maker has stopped (it only stops early by
+    /// panicking, which the scope then reports).
     ///
     /// On a thread of a Rayon pool (the training's), the wait runs the pool's pending
     /// work, the images' parts among it: a worker that slept on the channel would hold
     /// up the images it waits for, for ever in a pool of one thread.
-    pub fn next(&self) -> Option<Vec<f32>> {
+    pub fn next(&self) -> Option<MadeBatch> {
         loop {
             match self.rx.try_recv() {
                 Ok(images) => return Some(images),
@@ -97,19 +112,26 @@ impl<'scope> AugmentedBatches<'scope> {
 
 /// Makes the batches in order until the last, or until the receiver is gone (the
 /// epoch stopped early).
-fn make(plan: Plan<'_>, tx: SyncSender<Vec<f32>>) {
-    let epoch = plan
-        .pool
-        .install(|| plan.augmenter.epoch(plan.seed, plan.epoch));
+fn make(plan: Plan<'_>, tx: SyncSender<MadeBatch>) {
+    let epoch = plan.pool.install(|| plan.augmenter.epoch(plan.seed, plan.epoch));
     for chunk in plan.order.chunks(plan.batch).skip(plan.first) {
+        let list = plan
+            .list_for
+            .is_some_and(|hidden| Input::sizes_pay(hidden, chunk.len()));
         let mut images = vec![0.0f32; chunk.len() * IMAGE_PIXELS];
+        let mut lists = Vec::with_capacity(chunk.len().div_ceil(PART));
         for (part, out) in chunk
             .chunks(PART)
             .zip(images.chunks_mut(PART * IMAGE_PIXELS))
         {
-            plan.pool.install(|| epoch.batch(plan.pixels, part, out));
+            let listed = plan.pool.install(|| {
+                epoch.batch(plan.pixels, part, out);
+                list.then(|| nonzeros_of(out))
+            });
+            lists.extend(listed);
         }
-        if tx.send(images).is_err() {
+        let listed = list.then(|| plan.pool.install(|| SparseX::from_parts(lists)));
+        if tx.send(MadeBatch { images, listed }).is_err() {
             return;
         }
     }

@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 pub use state::{EpochRecord, Position, StateRef, TrainState};
 pub use stopping::{EarlyStop, early_stop, is_best, seconds_until};
 
-use self::augmented::{AugmentedBatches, Plan};
+use self::augmented::{AugmentedBatches, MadeBatch, Plan};
 use self::tally::{Blowup, Tally};
 use crate::IMAGE_PIXELS;
 use crate::augment::Augmenter;
@@ -382,6 +382,10 @@ impl<'a> EpochData<'a> {
                 first: at.batch,
                 seed: self.seed,
                 epoch: at.epoch,
+                list_for: (learner.takes_sparse()
+                    && self.per_block >= self.batch
+                    && matches!(self.device.as_dispatch(), DispatchDevice::Flex(_)))
+                .then(|| learner.hidden()),
             };
             let made = AugmentedBatches::start(scope, plan);
             self.steps(learner, at, observer, order, Some(&made))
@@ -415,20 +419,27 @@ impl<'a> EpochData<'a> {
             let alpha = self.rate(at.step);
             let wants_look = observer.wants_look(at.step + 1);
             let hidden = learner.hidden();
-            let listed = match (&host_order, learner.takes_sparse()) {
-                (Some(order), true) => match next_listed.take() {
+            let mut made_now = made
+                .map(|m| m.next().ok_or(Error::Augmentation))
+                .transpose()?;
+            let listed = match (&mut made_now, &host_order, learner.takes_sparse()) {
+                (Some(MadeBatch { listed, .. }), _, true) => listed
+                    .take()
+                    .filter(|x| x.density() <= SPARSE_DENSITY),
+                (None, Some(order), true) => match next_listed.take() {
                     Some((listed_for, x)) if listed_for == b => x,
                     _ => self.listed(&order[range.clone()], hidden),
                 },
                 _ => None,
             };
+            let made_now = made_now.map(|m| m.images);
             let (looking, (next, loss, z2)) = match listed {
                 Some(x) => {
                     let y = one_hot.clone().slice(range.clone()).transpose();
                     // The live page's look at the step needs the images themselves.
                     let looking = if wants_look {
                         let whole = [range.clone()];
-                        let mut rows = self.batch_rows(&range, &whole, made, order.as_ref())?;
+                        let mut rows = self.batch_rows(&range, &whole, made_now, order.as_ref());
                         Some((learner.model(), rows.swap_remove(0).transpose(), y.clone()))
                     } else {
                         None
@@ -456,7 +467,7 @@ impl<'a> EpochData<'a> {
                 }
                 None => {
                     let ranges = block_ranges(range.clone(), self.per_block);
-                    let rows = self.batch_rows(&range, &ranges, made, order.as_ref())?;
+                    let rows = self.batch_rows(&range, &ranges, made_now, order.as_ref());
                     let blocks: Vec<Block> = rows
                         .into_iter()
                         .zip(&ranges)
@@ -514,20 +525,17 @@ impl<'a> EpochData<'a> {
 
     /// The batch of the images `range` of the epoch's order as `(m, 784)` rows, one
     /// tensor per column block of `ranges` (`range` split): made by the augmenter
-    /// (`made`), the whole split joined once, or gathered in `order` (`None`: the
-    /// split's own).
+    /// (`made`, `m · 784` values), the whole split joined once, or gathered in `order`
+    /// (`None`: the split's own).
     fn batch_rows(
         &self,
         range: &Range<usize>,
         ranges: &[Range<usize>],
-        made: Option<&AugmentedBatches<'_>>,
+        made: Option<Vec<f32>>,
         order: Option<&Tensor<1, Int>>,
-    ) -> Result<Vec<Tensor<2>>> {
-        Ok(match (made, &self.whole, order) {
-            (Some(made), _, _) => {
-                let images = made.next().ok_or(Error::Augmentation)?;
-                self.upload_rows(images, range.start, ranges)
-            }
+    ) -> Vec<Tensor<2>> {
+        match (made, &self.whole, order) {
+            (Some(images), _, _) => self.upload_rows(images, range.start, ranges),
             (None, Some(blocks), _) => blocks.clone(),
             (None, None, Some(order)) => ranges
                 .iter()
@@ -537,7 +545,7 @@ impl<'a> EpochData<'a> {
                 .iter()
                 .map(|r| self.train.images_in(r.clone()))
                 .collect(),
-        })
+        }
     }
 
     /// The images `images` (indices into the training split) as a sparse `X`, from
