@@ -457,6 +457,11 @@ mod kernels {
     /// Appends `(k, image[k])` to `out` for each nonzero pixel `k` of `image`.
     pub fn push_nonzeros(image: &[f32], out: &mut Vec<(u32, f32)>) {
         #[cfg(target_arch = "x86_64")]
+        if Kernels::Avx512.runs_here() {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { push_nonzeros_avx512(image, out) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if Kernels::Avx2.runs_here() {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { push_nonzeros_avx(image, out) };
@@ -464,6 +469,68 @@ mod kernels {
         for (k, &value) in image.iter().enumerate() {
             if value != 0.0 {
                 out.push((k as u32, value));
+            }
+        }
+    }
+
+    /// `(u32, f32)` laid out as two 4-byte words, index first: what
+    /// [`push_nonzeros_avx512`] writes (Rust does not promise a tuple's layout, so it
+    /// is checked where the code is built).
+    #[cfg(target_arch = "x86_64")]
+    const _PAIR_LAYOUT: () = assert!(
+        std::mem::size_of::<(u32, f32)>() == 8
+            && std::mem::offset_of!((u32, f32), 0) == 0
+            && std::mem::offset_of!((u32, f32), 1) == 4
+    );
+
+    /// Sixteen pixels compared at a time, without a branch per nonzero: the nonzero
+    /// values and their indices are packed to the front of two registers, interleaved
+    /// into pairs and stored whole, and the list grows by their count. An augmented
+    /// image's ink is spread over a quarter of its pixels in short runs, where
+    /// [`push_nonzeros_avx`]'s branch per nonzero mispredicts.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn push_nonzeros_avx512(image: &[f32], out: &mut Vec<(u32, f32)>) {
+        use std::arch::x86_64::*;
+        // Every pixel could be nonzero; and a store writes 16 pairs wherever it
+        // starts, at most 16 pixels before the end.
+        out.reserve(image.len() + 16);
+        let start = out.len();
+        let mut written = 0usize;
+        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        // Pairs (index j, value j) for j in 0..8, then 8..16: lane 2j of the first
+        // register, lane 2j + 16 (16 + j) of the second.
+        let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let high =
+            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let mut chunks = image.chunks_exact(16);
+        for (c, chunk) in chunks.by_ref().enumerate() {
+            // SAFETY: `chunk` holds 16 floats.
+            let v = unsafe { _mm512_loadu_ps(chunk.as_ptr()) };
+            // Unordered counts as nonzero, as `value != 0.0` does for a NaN.
+            let nonzero = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(v, _mm512_setzero_ps());
+            if nonzero == 0 {
+                continue;
+            }
+            let index = _mm512_add_epi32(lanes, _mm512_set1_epi32((c * 16) as i32));
+            let index = _mm512_maskz_compress_epi32(nonzero, index);
+            let value = _mm512_castps_si512(_mm512_maskz_compress_ps(nonzero, v));
+            // SAFETY: `written` ≤ 16·c, so the 16 pairs stored from it end within the
+            // `image.len() + 16` reserved past `start`. The pairs' layout is checked
+            // (`_PAIR_LAYOUT`); only the first `written` are kept as the list's.
+            unsafe {
+                let at = out.as_mut_ptr().add(start + written).cast::<__m512i>();
+                _mm512_storeu_si512(at, _mm512_permutex2var_epi32(index, low, value));
+                _mm512_storeu_si512(at.add(1), _mm512_permutex2var_epi32(index, high, value));
+            }
+            written += nonzero.count_ones() as usize;
+        }
+        // SAFETY: the first `written` pairs past `start` were stored above.
+        unsafe { out.set_len(start + written) };
+        let done = image.len() - chunks.remainder().len();
+        for (j, &value) in chunks.remainder().iter().enumerate() {
+            if value != 0.0 {
+                out.push(((done + j) as u32, value));
             }
         }
     }

@@ -16,11 +16,9 @@
 //! Steinkraus & Platt, ICDAR 2003). Reads outside the image are background (0).
 //!
 //! Every image's distortion is drawn from its own generator, seeded by the run's seed,
-//! the epoch and the image's index in the training split ([`image_rng`]); its elastic
-//! field is a window of the epoch's [`ElasticSheet`], itself fixed by the seed and the
-//! epoch. So the same seed gives the same images, a resumed run sees exactly the images
-//! an uninterrupted one would, and the images of a batch can be made in parallel in any
-//! order.
+//! the epoch and the image's index in the training split ([`image_rng`]). So the same
+//! seed gives the same images, a resumed run sees exactly the images an uninterrupted
+//! one would, and the images of a batch can be made in parallel in any order.
 //!
 //! ```
 //! use mnist_nn::augment::{Augment, Augmenter};
@@ -42,7 +40,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use affine::Affine;
-pub use elastic::{DisplacementField, ElasticSheet, SHEET_SIDE, WindowPlace, gaussian_kernel};
+pub use elastic::{DisplacementField, gaussian_kernel};
 pub use resample::{SourceGrid, bilinear};
 
 use crate::prefetch::prefetch;
@@ -164,22 +162,12 @@ impl Augmenter {
         Self { settings, kernel }
     }
 
-    /// The distortions of `epoch` in a run seeded with `seed`: draws the epoch's
-    /// elastic sheet (on the current Rayon pool) when there is an elastic distortion.
+    /// The distortions of `epoch` in a run seeded with `seed`.
     pub fn epoch(&self, seed: u64, epoch: usize) -> EpochAugmenter<'_> {
-        let sheet = (self.settings.elastic_alpha > 0.0).then(|| {
-            ElasticSheet::draw(
-                seed,
-                epoch,
-                self.settings.elastic_alpha as f32,
-                &self.kernel,
-            )
-        });
         EpochAugmenter {
             augmenter: self,
             seed,
             epoch,
-            sheet,
         }
     }
 
@@ -193,22 +181,24 @@ impl Augmenter {
         bilinear(image, &source)
     }
 
-    /// The affine part of a distortion drawn from `rng` (the first draws of an image's
-    /// generator, in a fixed order).
+    /// A distortion drawn from `rng`, an image's generator: the affine part's draws
+    /// first, in a fixed order, then the elastic field's noise.
     #[inline(always)]
-    fn draw_affine(&self, rng: &mut ImageRng) -> Distortion {
+    fn draw_with(&self, rng: &mut ImageRng) -> Distortion {
         let s = &self.settings;
         let mut uniform = |most: f64| most as f32 * rng.symmetric();
         let shift = [uniform(s.shift), uniform(s.shift)];
         let rotation = uniform(s.rotation).to_radians();
         let zoom = [1.0 + uniform(s.scale), 1.0 + uniform(s.scale)];
         let shear = uniform(s.shear);
+        let elastic = (s.elastic_alpha > 0.0)
+            .then(|| DisplacementField::draw(rng, s.elastic_alpha as f32, &self.kernel));
         Distortion {
             shift,
             rotation,
             zoom,
             shear,
-            elastic: None,
+            elastic,
         }
     }
 }
@@ -220,27 +210,20 @@ impl Distortion {
     }
 }
 
-/// An [`Augmenter`] for one epoch of a run: the run's seed, the epoch and, with an
-/// elastic distortion, the epoch's sheet of displacements.
+/// An [`Augmenter`] for one epoch of a run: the run's seed and the epoch.
 #[derive(Debug, Clone)]
 pub struct EpochAugmenter<'a> {
     augmenter: &'a Augmenter,
     seed: u64,
     epoch: usize,
-    sheet: Option<ElasticSheet>,
 }
 
 impl EpochAugmenter<'_> {
     /// Draws the distortion of training image `index`: the same run seed, epoch and
     /// index always give the same distortion.
     pub fn draw(&self, index: usize) -> Distortion {
-        let mut rng = image_rng(self.seed, self.epoch, index);
-        let mut d = self.augmenter.draw_affine(&mut rng);
-        d.elastic = self
-            .sheet
-            .as_ref()
-            .map(|sheet| DisplacementField::window(sheet, ElasticSheet::place(&mut rng)));
-        d
+        self.augmenter
+            .draw_with(&mut image_rng(self.seed, self.epoch, index))
     }
 
     /// `image` distorted by `d` ([`Augmenter::apply`]).
@@ -249,8 +232,7 @@ impl EpochAugmenter<'_> {
     }
 
     /// Training image `index` of `pixels` (the split's bytes) as distorted in this
-    /// epoch: [`EpochAugmenter::apply`] of [`EpochAugmenter::draw`], made without
-    /// copying the field.
+    /// epoch: [`EpochAugmenter::apply`] of [`EpochAugmenter::draw`].
     pub fn image(&self, pixels: &[u8], index: usize) -> [f32; IMAGE_PIXELS] {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
@@ -267,8 +249,8 @@ impl EpochAugmenter<'_> {
         self.image_portable(pixels, index)
     }
 
-    /// [`EpochAugmenter::image`] compiled for AVX2, so that the affine map and the
-    /// resampling run on 8 lanes (the binary is built for x86-64's SSE2 baseline).
+    /// [`EpochAugmenter::image`] compiled for AVX2, so that the field's smoothing and
+    /// the resampling run on 8 lanes (the binary is built for x86-64's SSE2 baseline).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn image_avx2(&self, pixels: &[u8], index: usize) -> [f32; IMAGE_PIXELS] {
@@ -276,8 +258,8 @@ impl EpochAugmenter<'_> {
     }
 
     /// [`EpochAugmenter::image`] compiled for AVX-512F and DQ: a row of 28 values is
-    /// two 16-lane vectors rather than four 8-lane ones, and the resampling's reads
-    /// are 16-lane gathers.
+    /// two 16-lane vectors rather than four 8-lane ones, and the noise generator's
+    /// 64-bit multiplies run eight to an instruction.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx2")]
     fn image_avx512(&self, pixels: &[u8], index: usize) -> [f32; IMAGE_PIXELS] {
@@ -292,20 +274,7 @@ impl EpochAugmenter<'_> {
         // for now, they arrive while the distortion is drawn. Their first read was a
         // tenth of the making's samples on a 2-core Zen 5.
         prefetch(image);
-        let mut rng = image_rng(self.seed, self.epoch, index);
-        let affine = self.augmenter.draw_affine(&mut rng).affine();
-        // The field's windows, like the image, are asked for before the affine map is
-        // computed.
-        let window = self.sheet.as_ref().map(|sheet| {
-            let place = ElasticSheet::place(&mut rng);
-            sheet.prefetch_window(place);
-            (sheet, place)
-        });
-        let mut source = affine.source_grid();
-        if let Some((sheet, place)) = window {
-            sheet.add_window(place, &mut source);
-        }
-        bilinear(image, &source)
+        self.augmenter.apply(image, &self.draw(index))
     }
 
     /// The images `indices` of `pixels`, distorted as in this epoch, one after the

@@ -2,7 +2,9 @@
 //! epoch's batches in order and makes each one's images in parallel (on the run's
 //! pool, which the steps share), one batch ahead of the step that uses it.
 //! Whatever the step leaves of the CPU (its small element-wise operations, a GPU
-//! doing the work) goes to the next batch's images.
+//! doing the work) goes to the next batch's images. For manual mode's sparse products
+//! each part is also listed by its nonzero pixels where it is made, and the batch's
+//! lists joined there, so that the step takes them as it takes a plain batch's.
 //!
 //! The images go to the pool [`PART`] at a time, not a batch at a time: a worker
 //! finishes the job it holds before it takes its part of a step's parallel section, so
@@ -113,7 +115,7 @@ impl<'scope> AugmentedBatches<'scope> {
 /// Makes the batches in order until the last, or until the receiver is gone (the
 /// epoch stopped early).
 fn make(plan: Plan<'_>, tx: SyncSender<MadeBatch>) {
-    let epoch = plan.pool.install(|| plan.augmenter.epoch(plan.seed, plan.epoch));
+    let epoch = plan.augmenter.epoch(plan.seed, plan.epoch);
     for chunk in plan.order.chunks(plan.batch).skip(plan.first) {
         let list = plan
             .list_for

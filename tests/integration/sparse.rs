@@ -201,14 +201,16 @@ fn training_with_sparse_products_follows_the_dense_run() {
     // by float rounding, which momentum and 20 steps carry but do not grow much;
     // 1e-4 relative on the losses is a hundred times the last runs' differences
     // (README: the two modes' losses differ in the 8th digit), and a wrong product
-    // would give another loss from the first step.
+    // would give another loss from the first step. With augmentation, the sparse run's
+    // batches come listed from the threads that make them: a listing that lost or
+    // moved a pixel, or swapped images, would part the runs as much.
     let device = BackendKind::Flex.device().expect("flex");
     let data = small_mnist();
-    let losses = |sparse: bool| {
+    let losses = |sparse: bool, augment: &str| {
         let text = format!(
             "name = \"t\"\nseed = 3\nmode = \"manual\"\n[model]\nhidden = 256\n\
              [train]\nepochs = 2\nbatch_size = 100\nlearning_rate = 0.1\noptimizer = \"momentum\"\n\
-             sparse_input = {sparse}\n[data]\ndir = \"data/mnist\"\n"
+             sparse_input = {sparse}\n{augment}[data]\ndir = \"data/mnist\"\n"
         );
         let config = Config::parse(&text, &root().join("t.toml")).expect("config");
         let model = TwoLayerNet::new(256, Init::He, 3, &device);
@@ -219,13 +221,19 @@ fn training_with_sparse_products_follows_the_dense_run() {
             .flat_map(|e| [e.train.loss, e.test.as_ref().map_or(0.0, |t| t.loss)])
             .collect::<Vec<f64>>()
     };
-    let (sparse, dense) = (losses(true), losses(false));
-    assert_close("train and test losses", &sparse, &dense, 1e-4);
-    // Not bit for bit: the sums ran in another order, so the sparse products were taken.
-    assert_ne!(
-        sparse, dense,
-        "the run with sparse_input = true took the dense products"
-    );
+    let mut plain = Vec::new();
+    for augment in ["", "[train.augment]\nshift = 2\nrotation = 10\nelastic_alpha = 34\n"] {
+        let (sparse, dense) = (losses(true, augment), losses(false, augment));
+        assert_close(&format!("losses, {augment:?}"), &sparse, &dense, 1e-4);
+        // Not bit for bit: the sums ran in another order, so the sparse products were
+        // taken.
+        assert_ne!(
+            sparse, dense,
+            "the run with sparse_input = true took the dense products ({augment:?})"
+        );
+        plain.push(sparse);
+    }
+    assert_ne!(plain[0], plain[1], "the augmented run was not augmented");
 }
 
 #[test]
