@@ -221,12 +221,14 @@ pub struct EpochAugmenter<'a> {
 impl EpochAugmenter<'_> {
     /// Draws the distortion of training image `index`: the same run seed, epoch and
     /// index always give the same distortion.
+    #[inline(always)]
     pub fn draw(&self, index: usize) -> Distortion {
         self.augmenter
             .draw_with(&mut image_rng(self.seed, self.epoch, index))
     }
 
     /// `image` distorted by `d` ([`Augmenter::apply`]).
+    #[inline(always)]
     pub fn apply(&self, image: &[u8], d: &Distortion) -> [f32; IMAGE_PIXELS] {
         self.augmenter.apply(image, d)
     }
