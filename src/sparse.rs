@@ -52,6 +52,10 @@ pub const MAX_IMAGES: usize = u32::MAX as usize / IMAGE_PIXELS;
 /// floats, a 64-byte cache line of each row of `dW1`.
 const PIXEL_RUN: usize = 16;
 
+/// The nonzeros of consecutive images, image by image: `(pixel, value)` pairs, and
+/// where each image's start (one more entry than images, the first 0).
+pub(crate) type ImageLists = (Vec<(u32, f32)>, Vec<u32>);
+
 /// `X` `(784, m)` by its nonzero entries, listed both by image (column) and by pixel
 /// (row).
 #[derive(Debug, Clone, PartialEq)]
@@ -103,7 +107,7 @@ impl SparseX {
     /// # Panics
     ///
     /// As [`SparseX::from_by_image`], or when there are more than [`MAX_IMAGES`] images.
-    pub(crate) fn from_parts(parts: Vec<(Vec<(u32, f32)>, Vec<u32>)>) -> Self {
+    pub(crate) fn from_parts(parts: Vec<ImageLists>) -> Self {
         let total = parts.iter().map(|(list, _)| list.len()).sum();
         let mut by_image = Vec::with_capacity(total);
         let mut image_start = vec![0u32];
@@ -348,7 +352,7 @@ impl Kernels {
 
 /// The nonzeros of `images` (rows of 784 pixels), image by image, and where each
 /// image's start (one more entry than images, the first 0).
-pub(crate) fn nonzeros_of(images: &[f32]) -> (Vec<(u32, f32)>, Vec<u32>) {
+pub(crate) fn nonzeros_of(images: &[f32]) -> ImageLists {
     let mut by_image = Vec::with_capacity(images.len() / 4);
     let mut start = Vec::with_capacity(images.len() / IMAGE_PIXELS + 1);
     start.push(0);
@@ -501,8 +505,7 @@ mod kernels {
         // Pairs (index j, value j) for j in 0..8, then 8..16: lane 2j of the first
         // register, lane 2j + 16 (16 + j) of the second.
         let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        let high =
-            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         let mut chunks = image.chunks_exact(16);
         for (c, chunk) in chunks.by_ref().enumerate() {
             // SAFETY: `chunk` holds 16 floats.

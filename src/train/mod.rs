@@ -423,9 +423,9 @@ impl<'a> EpochData<'a> {
                 .map(|m| m.next().ok_or(Error::Augmentation))
                 .transpose()?;
             let listed = match (&mut made_now, &host_order, learner.takes_sparse()) {
-                (Some(MadeBatch { listed, .. }), _, true) => listed
-                    .take()
-                    .filter(|x| x.density() <= SPARSE_DENSITY),
+                (Some(MadeBatch { listed, .. }), _, true) => {
+                    listed.take().filter(|x| x.density() <= SPARSE_DENSITY)
+                }
                 (None, Some(order), true) => match next_listed.take() {
                     Some((listed_for, x)) if listed_for == b => x,
                     _ => self.listed(&order[range.clone()], hidden),

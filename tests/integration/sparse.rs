@@ -222,7 +222,10 @@ fn training_with_sparse_products_follows_the_dense_run() {
             .collect::<Vec<f64>>()
     };
     let mut plain = Vec::new();
-    for augment in ["", "[train.augment]\nshift = 2\nrotation = 10\nelastic_alpha = 34\n"] {
+    for augment in [
+        "",
+        "[train.augment]\nshift = 2\nrotation = 10\nelastic_alpha = 34\n",
+    ] {
         let (sparse, dense) = (losses(true, augment), losses(false, augment));
         assert_close(&format!("losses, {augment:?}"), &sparse, &dense, 1e-4);
         // Not bit for bit: the sums ran in another order, so the sparse products were
