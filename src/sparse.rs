@@ -89,16 +89,11 @@ impl SparseX {
         assert!(m <= MAX_IMAGES, "too many images for one sparse X");
         // The two halves of the batch are scanned side by side.
         let half = m.div_ceil(2) * IMAGE_PIXELS;
-        let ((first, first_start), (second, second_start)) = rayon::join(
+        let (first, second) = rayon::join(
             || nonzeros_of(&images[..half]),
             || nonzeros_of(&images[half..]),
         );
-        let mut image_start = first_start;
-        let offset = first.len() as u32;
-        image_start.extend(second_start.iter().skip(1).map(|s| s + offset));
-        let mut by_image = first;
-        by_image.extend_from_slice(&second);
-        Self::from_by_image(image_start, by_image)
+        Self::from_parts(vec![first, second])
     }
 
     /// `X` from the lists of consecutive groups of images, each as [`nonzeros_of`]
