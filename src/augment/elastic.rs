@@ -59,21 +59,28 @@ impl DisplacementField {
     }
 }
 
+/// Lanes of a smoothing row: the 28 values of an image row and 4 more, so that a row
+/// is two 16-lane vectors on AVX-512 (28 took a 16-, an 8- and a 4-lane operation).
+/// The extra lanes read past a row's end into the next (the grid is padded at its end)
+/// and are dropped with the rest of the working rows.
+const LANES: usize = 32;
+
 /// One component: noise on a `(28 + 2r)²` grid, smoothed along rows then columns by
 /// the separable kernel (radius `r`), keeping the inner 28×28, times `alpha`.
 #[inline(always)]
 fn smoothed_noise(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Vec<f32> {
     let taps = kernel.len();
     let wide = IMAGE_SIDE + taps - 1;
-    let mut noise = vec![0.0f32; wide * wide];
-    rng.fill_symmetric(&mut noise);
+    let mut noise = vec![0.0f32; wide * wide + (LANES - IMAGE_SIDE)];
+    rng.fill_symmetric(&mut noise[..wide * wide]);
     // Along rows: `wide` rows of 28 outputs, each a sum of shifted noise rows.
     // The kernel is symmetric (w[k] = w[taps − 1 − k]): pairs of shifted rows are added
     // first, halving the multiplies.
     let half = taps / 2;
-    let mut rows = vec![[0.0f32; IMAGE_SIDE]; wide];
-    for (out, src) in rows.iter_mut().zip(noise.chunks_exact(wide)) {
-        let mut sum = add_scaled([0.0f32; IMAGE_SIDE], kernel[half], &src[half..]);
+    let mut rows = vec![[0.0f32; LANES]; wide];
+    for (r, out) in rows.iter_mut().enumerate() {
+        let src = &noise[r * wide..];
+        let mut sum = add_scaled([0.0f32; LANES], kernel[half], &src[half..]);
         for (k, &w) in kernel[..half].iter().enumerate() {
             sum = add_pair_scaled(sum, w, &src[k..], &src[taps - 1 - k..]);
         }
@@ -82,7 +89,7 @@ fn smoothed_noise(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Vec<f32> {
     // Along columns: output row `y` sums rows `y..y + taps` of the row-smoothed grid.
     let mut field = vec![0.0f32; IMAGE_PIXELS];
     for (y, out) in field.chunks_exact_mut(IMAGE_SIDE).enumerate() {
-        let mut sum = [0.0f32; IMAGE_SIDE];
+        let mut sum = [0.0f32; LANES];
         for (&w, src) in kernel.iter().zip(&rows[y..]) {
             sum = add_scaled(sum, w, src);
         }
@@ -93,35 +100,35 @@ fn smoothed_noise(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Vec<f32> {
     field
 }
 
-/// `sum + w · (a[..28] + b[..28])`, as [`add_scaled`].
+/// `sum + w · (a[..32] + b[..32])`, as [`add_scaled`].
 ///
 /// # Panics
-/// If `a` or `b` is shorter than a row.
+/// If `a` or `b` is shorter than [`LANES`].
 #[inline(always)]
-fn add_pair_scaled(mut sum: [f32; IMAGE_SIDE], w: f32, a: &[f32], b: &[f32]) -> [f32; IMAGE_SIDE] {
-    let a: &[f32; IMAGE_SIDE] = a
+fn add_pair_scaled(mut sum: [f32; LANES], w: f32, a: &[f32], b: &[f32]) -> [f32; LANES] {
+    let a: &[f32; LANES] = a
         .first_chunk()
-        .expect("a smoothing source row holds at least 28 values");
-    let b: &[f32; IMAGE_SIDE] = b
+        .expect("a smoothing source row is padded to at least 32 values");
+    let b: &[f32; LANES] = b
         .first_chunk()
-        .expect("a smoothing source row holds at least 28 values");
-    for i in 0..IMAGE_SIDE {
+        .expect("a smoothing source row is padded to at least 32 values");
+    for i in 0..LANES {
         sum[i] += w * (a[i] + b[i]);
     }
     sum
 }
 
-/// `sum + w · src[..28]`, on a row held by value (so that nothing can alias it) and of
+/// `sum + w · src[..32]`, on a row held by value (so that nothing can alias it) and of
 /// fixed size, which the compiler unrolls and vectorises.
 ///
 /// # Panics
-/// If `src` is shorter than a row (the callers' grids are built so it never is).
+/// If `src` is shorter than [`LANES`] (the callers' grids are padded so it never is).
 #[inline(always)]
-fn add_scaled(mut sum: [f32; IMAGE_SIDE], w: f32, src: &[f32]) -> [f32; IMAGE_SIDE] {
-    let src: &[f32; IMAGE_SIDE] = src
+fn add_scaled(mut sum: [f32; LANES], w: f32, src: &[f32]) -> [f32; LANES] {
+    let src: &[f32; LANES] = src
         .first_chunk()
-        .expect("a smoothing source row holds at least 28 values");
-    for i in 0..IMAGE_SIDE {
+        .expect("a smoothing source row is padded to at least 32 values");
+    for i in 0..LANES {
         sum[i] += w * src[i];
     }
     sum
