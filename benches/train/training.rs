@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
+use mnist_nn::augment::{Augment, Augmenter};
 use mnist_nn::autodiff::optimizer;
 use mnist_nn::backend::BackendKind;
 use mnist_nn::blocks::{Block, block_ranges, images_per_block};
@@ -350,17 +351,83 @@ pub fn median_reached(
         .collect()
 }
 
-/// Median seconds of an epoch of manual steps at hidden 800, batch 128 on `backend`,
-/// plain and with every distortion of `configs/simard.toml`'s kind switched on (shift
-/// 2, rotation 10°, scale and shear 0.1, elastic α = 34, σ = 4), by [`alternated`].
+/// What distorting the training images costs an epoch of manual steps at hidden 800,
+/// batch 128, with every distortion of `configs/simard.toml`'s kind switched on (shift
+/// 2, rotation 10°, scale and shear 0.1, elastic α = 34, σ = 4), split in two: the
+/// distorted digits' own cost (they hold more ink, and the sparse products' work
+/// grows with the nonzero pixels) and the cost of making them during the epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct AugmentationCost {
+    /// Median seconds of a plain epoch.
+    pub plain: f64,
+    /// Median seconds of a plain epoch on one epoch's distorted images made beforehand
+    /// (each stored as bytes rounded up, so that every nonzero pixel stays nonzero).
+    pub made_before: f64,
+    /// Median seconds of an epoch that makes its distorted images as it goes.
+    pub on_the_fly: f64,
+    /// The fraction of nonzero pixels in the plain training images.
+    pub ink_plain: f64,
+    /// The fraction of nonzero pixels in the distorted ones.
+    pub ink_distorted: f64,
+}
+
+/// [`AugmentationCost`] on `backend`: the three kinds of epoch take turns `reps` times
+/// (one warm-up epoch and one timed each), as [`alternated`] does.
 pub fn augmentation_overhead(
     backend: BackendKind,
     data: &Mnist,
     reps: usize,
-) -> anyhow::Result<(f64, f64)> {
-    let augment = "[train.augment]\nshift = 2.0\nrotation = 10.0\nscale = 0.1\nshear = 0.1\n\
-                   elastic_alpha = 34.0\nelastic_sigma = 4.0\n";
-    alternated(backend, 800, data, reps, ("", ""), ("", augment))
+) -> anyhow::Result<AugmentationCost> {
+    let settings = Augment {
+        shift: 2.0,
+        rotation: 10.0,
+        scale: 0.1,
+        shear: 0.1,
+        elastic_alpha: 34.0,
+        elastic_sigma: 4.0,
+    };
+    let augment = format!(
+        "[train.augment]\nshift = {:?}\nrotation = {:?}\nscale = {:?}\nshear = {:?}\n\
+         elastic_alpha = {:?}\nelastic_sigma = {:?}\n",
+        settings.shift,
+        settings.rotation,
+        settings.scale,
+        settings.shear,
+        settings.elastic_alpha,
+        settings.elastic_sigma
+    );
+    let distorted = distorted_copy(data, &Augmenter::new(settings));
+    let seconds = alternated_on(
+        backend,
+        800,
+        reps,
+        &[(data, "", ""), (&distorted, "", ""), (data, "", &augment)],
+    )?;
+    Ok(AugmentationCost {
+        plain: seconds[0],
+        made_before: seconds[1],
+        on_the_fly: seconds[2],
+        ink_plain: ink(&data.train.pixels),
+        ink_distorted: ink(&distorted.train.pixels),
+    })
+}
+
+/// `data` with its training images distorted once (the first epoch of a run seeded 1),
+/// each value rounded up to a byte (`⌈255·v⌉`).
+fn distorted_copy(data: &Mnist, augmenter: &Augmenter) -> Mnist {
+    let epoch = augmenter.epoch(1, 0);
+    let pixels = (0..data.train.len())
+        .flat_map(|i| epoch.image(&data.train.pixels, i))
+        .map(|v| (v * 255.0).ceil().clamp(0.0, 255.0) as u8)
+        .collect();
+    let mut copy = data.clone();
+    copy.train.pixels = pixels;
+    copy
+}
+
+/// The fraction of `pixels` that are not 0.
+fn ink(pixels: &[u8]) -> f64 {
+    pixels.iter().filter(|&&p| p != 0).count() as f64 / pixels.len().max(1) as f64
 }
 
 /// Median seconds of an epoch of manual steps at `hidden`, batch 128 on `backend`, with
@@ -425,6 +492,19 @@ fn alternated(
     a: (&str, &str),
     b: (&str, &str),
 ) -> anyhow::Result<(f64, f64)> {
+    let seconds = alternated_on(backend, hidden, reps, &[(data, a.0, a.1), (data, b.0, b.1)])?;
+    Ok((seconds[0], seconds[1]))
+}
+
+/// Median seconds of an epoch of manual steps at `hidden`, batch 128 on `backend`, for
+/// each of `cases` (the images, then `[train]` keys and config text as [`epochs_with`]
+/// takes them), the cases taking turns `reps` times.
+fn alternated_on(
+    backend: BackendKind,
+    hidden: usize,
+    reps: usize,
+    cases: &[(&Mnist, &str, &str)],
+) -> anyhow::Result<Vec<f64>> {
     let device = backend.device()?;
     let case = Case {
         backend,
@@ -432,10 +512,11 @@ fn alternated(
         hidden,
         batch: Some(128),
     };
-    let (mut first, mut second) = (Vec::new(), Vec::new());
+    let mut seconds = vec![Vec::new(); cases.len()];
     for _ in 0..reps {
-        first.push(epochs_with(case, data, &device, 1, a.0, a.1)?.0);
-        second.push(epochs_with(case, data, &device, 1, b.0, b.1)?.0);
+        for ((data, keys, extra), times) in cases.iter().zip(&mut seconds) {
+            times.push(epochs_with(case, data, &device, 1, keys, extra)?.0);
+        }
     }
-    Ok((median(first), median(second)))
+    Ok(seconds.into_iter().map(median).collect())
 }
