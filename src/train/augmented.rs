@@ -10,10 +10,13 @@
 //! finishes the job it holds before it takes its part of a step's parallel section, so
 //! the step's products waited behind a whole batch of images (measured when the steps
 //! were still handed to the pool from outside; a worker finishes its job either way).
-//! At hidden 800 on a 2-core
-//! Xeon, epochs with every distortion on took 1.06–1.44 s in parts of 16 (nine runs of 3
-//! epochs) against 1.19–1.60 s a batch at a time (three runs; plain epochs: 0.85–1.21
-//! s); parts of 8 (1.15–1.63 s) or 32 (1.14–1.63 s) were slower than 16.
+//! Epochs at hidden 800 with every distortion on, on a 2-core Zen 5, fastest and median
+//! of 15–18 epochs (alternated runs of 3 after the first): parts of 8 images 0.64 /
+//! 0.76 s, 16 images 0.57–0.59 / 0.62–0.68 s, 32 images 0.47–0.49 / 0.51–0.59 s, 48
+//! images 0.47 / 0.52 s, 64 images 0.50 / 0.58 s, a whole batch of 128 0.50–0.54 /
+//! 0.56–0.64 s; the same distorted images made beforehand, 0.38 / 0.48 s. (On a 2-core
+//! Xeon, 16 had looked best, but within its runs' spread of 32's: 1.06–1.44 s against
+//! 1.14–1.63 s.)
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
@@ -34,10 +37,12 @@ const AHEAD: usize = 1;
 /// one core, 80–130 µs).
 const IDLE_WAIT: Duration = Duration::from_micros(50);
 
-/// Images handed to the pool at a time. A step's parallel section waits until the
-/// workers have finished the job they are on, tasks split from it included: with a
-/// batch's 128 images as one job a step waited for all of them.
-const PART: usize = 16;
+/// Images handed to the pool at a time, made in tasks of at least 8
+/// ([`crate::augment::EpochAugmenter::batch`]). A step's parallel section waits until
+/// the workers have finished the job they are on, tasks split from it included: with a
+/// batch's 128 images as one job a step waited for all of them. Of the sizes measured
+/// (the module's figures), 32 and 48 were fastest.
+const PART: usize = 32;
 
 /// One batch of distorted images.
 pub(super) struct MadeBatch {
