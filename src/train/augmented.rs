@@ -14,9 +14,9 @@
 //! of 15–18 epochs (alternated runs of 3 after the first): parts of 8 images 0.64 /
 //! 0.76 s, 16 images 0.57–0.59 / 0.62–0.68 s, 32 images 0.47–0.49 / 0.51–0.59 s, 48
 //! images 0.47 / 0.52 s, 64 images 0.50 / 0.58 s, a whole batch of 128 0.50–0.54 /
-//! 0.56–0.64 s; the same distorted images made beforehand, 0.38 / 0.48 s. (On a 2-core
-//! Xeon, 16 had looked best, but within its runs' spread of 32's: 1.06–1.44 s against
-//! 1.14–1.63 s.)
+//! 0.56–0.64 s; the same distorted images made beforehand, 0.37–0.42 / 0.41–0.52 s.
+//! (On a 2-core Xeon, 16 had looked best, but within its runs' spread of 32's:
+//! 1.06–1.44 s against 1.14–1.63 s.)
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
@@ -33,8 +33,8 @@ use crate::sparse::{SparseX, nonzeros_of};
 const AHEAD: usize = 1;
 
 /// How long a training thread with nothing else to run waits on the channel before it
-/// looks at the pool's work again: under half a part's making (16 images of 5–8 µs on
-/// one core, 80–130 µs).
+/// looks at the pool's work again: under half a part's making ([`PART`] images of
+/// 3.5–8 µs on one core, 110–260 µs).
 const IDLE_WAIT: Duration = Duration::from_micros(50);
 
 /// Images handed to the pool at a time, made in tasks of at least 8
