@@ -200,6 +200,30 @@ fn main() -> anyhow::Result<()> {
         gpu_peak: o.gpu_peak,
         ..Figures::default()
     };
+    let date = report::today();
+    let out = o.out.clone().unwrap_or_else(|| {
+        root.join("bench/results")
+            .join(format!("{date}-{}.md", host.name))
+    });
+    // The report is written after every phase, marked unfinished until the last, so
+    // that a bench stopped part way (a time limit on a lent machine) keeps what it
+    // measured.
+    let save = |figures: &Figures, unfinished: Option<&str>| -> anyhow::Result<String> {
+        let run = Run {
+            host: &host,
+            threads: o.threads,
+            reps: o.reps,
+            train_images: data.train.len(),
+            date: date.clone(),
+            unfinished,
+        };
+        let text = report::markdown(&run, figures);
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&out, &text).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+        Ok(text)
+    };
 
     if o.torch {
         eprintln!("bench: PyTorch's 2048³ GEMM");
@@ -231,6 +255,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 torch::Reference::Skipped(why) => torch_skipped = Some(why),
             }
+            figures.torch = torch::reference(&torch_skipped, &torch_version, &torch_times);
         }
         if hidden == 128 && batch == Some(128) {
             eprintln!("bench: numpy hidden 128 batch 128");
@@ -260,16 +285,11 @@ fn main() -> anyhow::Result<()> {
                         figures.failed.push((case, format!("{e:#}")));
                     }
                 }
+                save(&figures, Some("training epochs"))?;
             }
         }
     }
-    figures.torch = match torch_skipped {
-        Some(why) => torch::Reference::Skipped(why),
-        None => torch::Reference::Ran {
-            version: torch_version,
-            times: torch_times,
-        },
-    };
+    figures.torch = torch::reference(&torch_skipped, &torch_version, &torch_times);
 
     if o.hidden.as_ref().is_none_or(|keep| keep.contains(&800)) {
         let backend = BackendKind::default();
@@ -282,6 +302,7 @@ fn main() -> anyhow::Result<()> {
         figures.loops = training::loops_compared(backend, &data, o.reps)?;
         eprintln!("bench: augmentation overhead on {backend}, hidden 800");
         figures.augmentation = Some(training::augmentation_overhead(backend, &data, o.reps)?);
+        save(&figures, Some("sparse products and augmentation"))?;
     }
 
     if o.accuracy {
@@ -332,6 +353,7 @@ fn main() -> anyhow::Result<()> {
         }
         figures.to_accuracy = training::median_reached(our_runs);
         figures.accuracy_reps = o.accuracy_reps;
+        save(&figures, Some("time to 98%"))?;
     }
 
     for &backend in &o.backends {
@@ -340,26 +362,12 @@ fn main() -> anyhow::Result<()> {
             eprintln!("bench: inference {backend} hidden {hidden}");
             let inf = inference::time_inference(hidden, &data.test, &device, 100 * o.reps)?;
             figures.inference.push((backend, hidden, inf));
+            save(&figures, Some("inference"))?;
         }
     }
 
-    let run = Run {
-        host: &host,
-        threads: o.threads,
-        reps: o.reps,
-        train_images: data.train.len(),
-        date: report::today(),
-    };
-    let text = report::markdown(&run, &figures);
+    let text = save(&figures, None)?;
     println!("{text}");
-    let out = o.out.unwrap_or_else(|| {
-        root.join("bench/results")
-            .join(format!("{}-{}.md", run.date, host.name))
-    });
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&out, text).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     eprintln!("bench: written to {}", out.display());
     Ok(())
 }

@@ -81,6 +81,9 @@ pub struct Run<'a> {
     pub train_images: usize,
     /// `YYYY-MM-DD` (UTC).
     pub date: String,
+    /// While the bench still runs: the phase it has reached (the report is written after
+    /// every phase, so that one stopped part way keeps what it measured).
+    pub unfinished: Option<&'a str>,
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.
@@ -164,6 +167,14 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
         threads = run.threads,
         reps = run.reps,
     );
+    if let Some(phase) = run.unfinished {
+        let _ = writeln!(
+            s,
+            "**Unfinished**: written while the bench was still in its {phase}; the \
+             figures below are those measured by then, and later phases' sections are \
+             empty.\n"
+        );
+    }
 
     let _ = writeln!(
         s,

@@ -21,6 +21,18 @@ pub enum Reference {
     Skipped(String),
 }
 
+/// The reference as far as it ran: skipped (and why), or its version and the times
+/// gathered so far.
+pub fn reference(skipped: &Option<String>, version: &str, times: &TorchTimes) -> Reference {
+    match skipped {
+        Some(why) => Reference::Skipped(why.clone()),
+        None => Reference::Ran {
+            version: version.to_string(),
+            times: times.clone(),
+        },
+    }
+}
+
 /// Runs the reference for each `(hidden, batch)` (`None`: full batch) with `threads`
 /// threads and `reps` timed epochs.
 pub fn run(
