@@ -5,7 +5,7 @@
 //! `cli/commands.rs`, the progress display in `cli/progress.rs`, and the work in the
 //! library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -81,14 +81,39 @@ pub(crate) struct TrainArgs {
     pub(crate) out: Option<PathBuf>,
 }
 
+/// The run directory that `eval`, `report` and `export` read: alone
+/// (`mnist-nn eval artifacts/sgd`) or after `--model` (or `--run`).
+#[derive(Debug, Args)]
+struct RunDir {
+    /// A run directory (holding config.toml and model.bpk).
+    #[arg(
+        value_name = "RUN_DIR",
+        required_unless_present = "model",
+        conflicts_with = "model"
+    )]
+    dir: Option<PathBuf>,
+    /// The same, as an option.
+    #[arg(long, value_name = "RUN_DIR", visible_alias = "run")]
+    model: Option<PathBuf>,
+}
+
+impl RunDir {
+    /// The directory given, one way or the other (clap requires exactly one).
+    fn path(&self) -> anyhow::Result<&Path> {
+        self.dir
+            .as_deref()
+            .or(self.model.as_deref())
+            .ok_or_else(|| anyhow::anyhow!("give a run directory (RUN_DIR or --model RUN_DIR)"))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Accuracy, per-digit precision and recall, and the confusion matrix of a trained
     /// model on the test set (or another IDX test set); also written to eval.json.
     Eval {
-        /// A run directory (holding config.toml and model.bpk).
-        #[arg(long, value_name = "RUN_DIR")]
-        model: PathBuf,
+        #[command(flatten)]
+        run: RunDir,
         /// Use the network of the epoch with the best validation accuracy
         /// (model-best.bpk) rather than the last.
         #[arg(long)]
@@ -128,9 +153,8 @@ enum Command {
     /// confident mistakes, first-layer weights) gathered by an index.html. Works on a
     /// run that is still training.
     Report {
-        /// The run directory.
-        #[arg(long, value_name = "RUN_DIR")]
-        run: PathBuf,
+        #[command(flatten)]
+        run: RunDir,
         /// Backend to evaluate on (default: the run's).
         #[arg(long, value_parser = backend_word())]
         backend: Option<BackendKind>,
@@ -172,9 +196,8 @@ enum Command {
     /// Writes W1, b1, W2, b2 (float32, the design notes' shapes) for use outside Burn,
     /// or the whole forward pass as an ONNX model
     Export {
-        /// A run directory (holding config.toml and model.bpk).
-        #[arg(long, value_name = "RUN_DIR")]
-        model: PathBuf,
+        #[command(flatten)]
+        run: RunDir,
         /// Use the network of the epoch with the best validation accuracy
         /// (model-best.bpk) rather than the last.
         #[arg(long)]
@@ -191,8 +214,15 @@ enum Command {
     /// 2.weight, 2.bias), so that eval, predict, report, serve and export work on them
     Import {
         /// The weights file.
+        #[arg(
+            value_name = "FILE",
+            required_unless_present = "weights",
+            conflicts_with = "weights"
+        )]
+        file: Option<PathBuf>,
+        /// The same, as an option.
         #[arg(long, value_name = "FILE")]
-        weights: PathBuf,
+        weights: Option<PathBuf>,
         /// The run's name (default: the file's name without its extension).
         #[arg(long)]
         name: Option<String>,
@@ -216,18 +246,20 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         None => commands::train(&cli.train),
         Some(Command::Eval {
-            model,
+            run,
             best,
             data,
             backend,
             out,
-        }) => commands::eval(
-            model,
-            which(*best),
-            data.as_deref(),
-            *backend,
-            out.as_deref(),
-        ),
+        }) => run.path().and_then(|model| {
+            commands::eval(
+                model,
+                which(*best),
+                data.as_deref(),
+                *backend,
+                out.as_deref(),
+            )
+        }),
         Some(Command::Predict {
             model,
             best,
@@ -235,7 +267,9 @@ fn main() -> ExitCode {
             backend,
             images,
         }) => commands::predict_images(model, which(*best), images, *backend, *json),
-        Some(Command::Report { run, backend }) => commands::report(run, *backend),
+        Some(Command::Report { run, backend }) => {
+            run.path().and_then(|run| commands::report(run, *backend))
+        }
         Some(Command::Serve {
             model,
             watch,
@@ -258,17 +292,24 @@ fn main() -> ExitCode {
             *port,
         ),
         Some(Command::Export {
-            model,
+            run,
             best,
             format,
             out,
-        }) => commands::export(model, which(*best), *format, out.as_deref()),
+        }) => run
+            .path()
+            .and_then(|model| commands::export(model, which(*best), *format, out.as_deref())),
         Some(Command::Import {
+            file,
             weights,
             name,
             out,
             data,
-        }) => commands::import(weights, name.as_deref(), out.as_deref(), data),
+        }) => file
+            .as_deref()
+            .or(weights.as_deref())
+            .ok_or_else(|| anyhow::anyhow!("give a weights file (FILE or --weights FILE)"))
+            .and_then(|weights| commands::import(weights, name.as_deref(), out.as_deref(), data)),
     };
     match result {
         Ok(code) => code,

@@ -56,6 +56,33 @@ fn export_then_import_gives_the_same_parameters_and_the_same_test_figures() {
     }
 }
 
+#[test]
+fn the_weights_file_is_taken_alone_as_after_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let params = saved_params(trained_run());
+    let file = tmp.path().join("w.npz");
+    export::write(&params, Format::Npz, &file).unwrap();
+    let run = tmp.path().join("run");
+    let data = root().join("data/mnist");
+    let out = run_bin(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(saved_params(&run), params, "bit for bit");
+}
+
 /// `params` in a safetensors file under PyTorch's nn.Sequential names, with `w1_dtype`
 /// for the first layer's weight.
 fn torch_file(path: &Path, params: &HostParams, w1_dtype: Dtype) {

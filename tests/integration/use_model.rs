@@ -478,3 +478,47 @@ fn predict_on_the_library_matches_the_forward_pass() {
     let max = p.probabilities.iter().copied().fold(0.0f32, f32::max);
     assert_eq!(p.probabilities[p.digit], max);
 }
+
+#[test]
+fn the_run_directory_is_taken_alone_or_after_model_or_run() {
+    let run = trained_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run.to_str().unwrap();
+    // The three spellings evaluate the same network: the same report, byte for byte
+    // (eval.json holds no clock).
+    let mut reports = Vec::new();
+    for (i, args) in [vec![dir], vec!["--model", dir], vec!["--run", dir]]
+        .into_iter()
+        .enumerate()
+    {
+        let json = tmp.path().join(format!("eval-{i}.json"));
+        let mut all = vec!["eval"];
+        all.extend(&args);
+        all.extend(["--out", json.to_str().unwrap()]);
+        ok(&run_bin(&all, tmp.path()));
+        reports.push(std::fs::read_to_string(&json).unwrap());
+    }
+    assert_eq!(reports[0], reports[1], "RUN_DIR against --model");
+    assert_eq!(reports[0], reports[2], "RUN_DIR against --run");
+    // Export by the directory alone: the saved parameters, bit for bit.
+    let path = tmp.path().join("w.safetensors");
+    ok(&run_bin(
+        &["export", dir, "--out", path.to_str().unwrap()],
+        tmp.path(),
+    ));
+    let back = export::read(&path, Format::Safetensors).unwrap();
+    assert_eq!(back.w1, saved_params(run).w1);
+    // Both at once is a usage error naming the two, and nothing runs.
+    let both = run_bin(&["eval", dir, "--model", dir], tmp.path());
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert_eq!(both.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("RUN_DIR") && stderr.contains("--model"),
+        "{stderr}"
+    );
+    // Neither: clap asks for the directory.
+    let neither = run_bin(&["report"], tmp.path());
+    let stderr = String::from_utf8_lossy(&neither.stderr);
+    assert_eq!(neither.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("<RUN_DIR>"), "{stderr}");
+}
