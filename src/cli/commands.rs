@@ -183,7 +183,7 @@ pub fn predict_images(
         let input = match input {
             Ok(input) => input,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", super::error_line(&e));
                 failed = true;
                 continue;
             }

@@ -234,6 +234,10 @@ fn bad_input_exits_non_zero_with_one_clear_message() {
         "{}",
         stderr(&o)
     );
+    // What the OS said, once: the error's message holds it, and its source (the same
+    // text) is not repeated after it.
+    let os = std::fs::read("/nonexistent.toml").unwrap_err().to_string();
+    assert_eq!(stderr(&o).matches(&os).count(), 1, "{}", stderr(&o));
     let sgd = root().join("configs/sgd.toml");
     let o = mnist_nn(
         &["--config", sgd.to_str().unwrap(), "--epochs", "0"],

@@ -516,6 +516,15 @@ fn the_run_directory_is_taken_alone_or_after_model_or_run() {
         stderr.contains("RUN_DIR") && stderr.contains("--model"),
         "{stderr}"
     );
+    // An export that cannot be written names the file asked for, not a temporary one.
+    let bad = tmp.path().join("no-such-dir").join("w.safetensors");
+    let out = run_bin(&["export", dir, "--out", bad.to_str().unwrap()], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:", bad.display())) && !stderr.contains("w.safetensors.tmp"),
+        "{stderr}"
+    );
     // Neither: clap asks for the directory.
     let neither = run_bin(&["report"], tmp.path());
     let stderr = String::from_utf8_lossy(&neither.stderr);
