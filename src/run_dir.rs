@@ -104,7 +104,16 @@ impl RunDir {
                 path: path.to_path_buf(),
             });
         }
-        let config = Config::load(&path.join(files::CONFIG))?;
+        let config_path = path.join(files::CONFIG);
+        if !config_path.exists() {
+            return Err(Error::MissingFile {
+                path: config_path,
+                what: "run config",
+                hint: ": not a run directory (a run's folder holds the config.toml, \
+                       model.bpk and metrics.csv that training or `import` wrote)",
+            });
+        }
+        let config = Config::load(&config_path)?;
         let summary_path = path.join(files::SUMMARY);
         let summary = match std::fs::read(&summary_path) {
             Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| Error::RunFile {

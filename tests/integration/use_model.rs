@@ -525,6 +525,17 @@ fn the_run_directory_is_taken_alone_or_after_model_or_run() {
         stderr.contains(&format!("{}:", bad.display())) && !stderr.contains("w.safetensors.tmp"),
         "{stderr}"
     );
+    // A folder that holds no run says so, naming the config it looked for.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run_bin(&["eval", empty.to_str().unwrap()], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&empty.join("config.toml").display().to_string())
+            && stderr.contains("not a run directory"),
+        "{stderr}"
+    );
     // Neither: clap asks for the directory.
     let neither = run_bin(&["report"], tmp.path());
     let stderr = String::from_utf8_lossy(&neither.stderr);
