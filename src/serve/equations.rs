@@ -1,4 +1,4 @@
-//! The Equations view's API: pure functions from a request's pieces to a [`Response`],
+//! The Equations view's API: pure functions from a request's pieces to a `Response`,
 //! on a shared [`Bench`] (the routes that call them are wired in `api.rs`).
 //!
 //! | route | function |
@@ -6,7 +6,7 @@
 //! | `POST /api/equations` | [`start`]: a new [`Workbench`] → WORKED |
 //! | `GET /api/equations` | [`get`] → WORKED (404 if none started) |
 //! | `POST /api/equations/step` | [`step`]: one update `W −= α·dW` → WORKED, `stepped` filled |
-//! | `GET /api/equations/cell?matrix=dW2&row=3&col=17` | [`cell`] → [`Explained`] |
+//! | `GET /api/equations/cell?matrix=dW2&row=3&col=17` | [`cell`] → [`crate::equations::Explained`] |
 //!
 //! WORKED is [`crate::equations::Worked`]. Bad input is answered 400 with a message
 //! that names the field; an unknown cell 404; a network that is asked for but absent
