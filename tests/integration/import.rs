@@ -11,19 +11,21 @@ use safetensors::{Dtype, tensor::TensorView};
 use crate::util::{root, run_bin, saved_params, trained_run};
 
 fn import(weights: &Path, out: &Path) -> std::process::Output {
+    import_as(&["--weights", weights.to_str().unwrap()], out)
+}
+
+/// `import` with the weights file given by `weights` (`--weights FILE` or `FILE`).
+fn import_as(weights: &[&str], out: &Path) -> std::process::Output {
     let data = root().join("data/mnist");
-    run_bin(
-        &[
-            "import",
-            "--weights",
-            weights.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        out.parent().unwrap(),
-    )
+    let mut args = vec!["import"];
+    args.extend(weights);
+    args.extend([
+        "--out",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    run_bin(&args, out.parent().unwrap())
 }
 
 #[test]
@@ -63,18 +65,7 @@ fn the_weights_file_is_taken_alone_as_after_weights() {
     let file = tmp.path().join("w.npz");
     export::write(&params, Format::Npz, &file).unwrap();
     let run = tmp.path().join("run");
-    let data = root().join("data/mnist");
-    let out = run_bin(
-        &[
-            "import",
-            file.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
+    let out = import_as(&[file.to_str().unwrap()], &run);
     assert!(
         out.status.success(),
         "{}",
