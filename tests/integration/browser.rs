@@ -336,6 +336,19 @@ fn a_run_trained_paused_stepped_and_stopped_on_the_page_then_its_equations_and_r
     assert_eq!(view, start_view, "the view the page opens on");
     assert_no_page_error(&session, "on load");
 
+    // The charts' axes fall on round numbers: an accuracy curve from 0.055 gets 0, ¼, ½,
+    // ¾, 1 (it read −0.05, 0.213, 0.475… before); a loss up to 2.8 gets whole numbers;
+    // gradient norms from 5e-6 to 4.6 (log10 units) get every second decade.
+    let ticks = session.execute(
+        "const n = window.charts.niceTicks;          return [n(0.055, 1.0).ticks, n(0, 2.8).ticks, n(-5.26, 0.66, 4, true).ticks];",
+        &[],
+    );
+    assert_eq!(
+        ticks,
+        serde_json::json!([[0, 0.25, 0.5, 0.75, 1], [0, 1, 2, 3], [-6, -4, -2, 0, 2]]),
+        "axis ticks"
+    );
+
     // ---- 2. Train: a small run from the form, paused, one batch, stopped.
     session.execute("document.getElementById('tab-train').click();", &[]);
     wait(

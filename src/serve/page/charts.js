@@ -20,8 +20,33 @@
   function fmt(v) {
     if (v === null || v === undefined || Number.isNaN(v)) return '–';
     const a = Math.abs(v);
-    if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
+    // Exponent form without trailing zeros: 1e-4, 1.2e-4, 8.14e-5.
+    if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2).replace(/\.?0+e/, 'e');
     return Number(v.toPrecision(3)).toString();
+  }
+
+  /**
+   * Round numbers for an axis over [lo, hi]: steps of 1, 2, 2.5 or 5 × 10^k, about
+   * `count` of them, and the range widened to whole steps ({lo, hi, ticks}). With `log`
+   * the values are log10 units, and the ticks whole decades (every one, or every
+   * second, third… so that there are at most `count` + 1).
+   */
+  function niceTicks(lo, hi, count = 4, log = false) {
+    if (!(hi > lo)) hi = lo + 1;
+    let step;
+    if (log) {
+      step = Math.max(1, Math.ceil((Math.ceil(hi) - Math.floor(lo)) / count));
+    } else {
+      const raw = (hi - lo) / count;
+      const magnitude = 10 ** Math.floor(Math.log10(raw));
+      step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw * (1 - 1e-9));
+    }
+    const first = Math.floor(lo / step + 1e-9);
+    const last = Math.ceil(hi / step - 1e-9);
+    const ticks = [];
+    // Multiples of the step, each computed afresh, so that no error accumulates.
+    for (let k = first; k <= last; k += 1) ticks.push(Number((k * step).toPrecision(12)));
+    return { lo: ticks[0], hi: ticks[ticks.length - 1], ticks };
   }
 
   // ---- colours --------------------------------------------------------------------
@@ -250,11 +275,12 @@
         const d = Math.abs(y0) * 0.1 || 0.5;
         y0 -= d; y1 += d;
       }
-      // A little room above and below, but not past a fixed bound (loss ≥ 0, accuracy ≤ 1).
-      const pad = 0.05 * (y1 - y0);
-      const low = this.options.yMin !== undefined ? Math.max(y0 - pad, this.options.yMin) : y0 - pad;
-      const high = this.options.yMax !== undefined ? Math.min(y1 + pad, this.options.yMax) : y1 + pad;
-      return { x0, x1, y0: low, y1: high, t };
+      // Widened to round numbers, but not past a fixed bound (loss ≥ 0, accuracy ≤ 1).
+      const nice = niceTicks(y0, y1, 4, Boolean(this.options.log));
+      const low = this.options.yMin !== undefined ? Math.max(nice.lo, this.options.yMin) : nice.lo;
+      const high = this.options.yMax !== undefined ? Math.min(nice.hi, this.options.yMax) : nice.hi;
+      const ticks = nice.ticks.filter((v) => v >= low && v <= high);
+      return { x0, x1, y0: low, y1: high, t, ticks };
     }
 
     draw() {
@@ -332,13 +358,12 @@
       g.fillStyle = '#5d6773';
       g.lineWidth = 1;
       g.strokeRect(box.left, box.top, box.right - box.left, box.bottom - box.top);
-      for (let k = 0; k <= 4; k += 1) {
-        const v = r.y0 + ((r.y1 - r.y0) * k) / 4;
-        const y = box.bottom - ((box.bottom - box.top) * k) / 4;
+      r.ticks.forEach((v) => {
+        const y = box.bottom - ((v - r.y0) / (r.y1 - r.y0)) * (box.bottom - box.top);
         g.beginPath(); g.moveTo(box.left, y); g.lineTo(box.right, y); g.stroke();
         const label = this.options.log ? fmt(10 ** v) : fmt(v);
         g.fillText(label, 4, y + 4);
-      }
+      });
       g.fillText(fmt(r.x0), box.left, box.bottom + 14);
       const end = fmt(r.x1);
       g.fillText(end, box.right - g.measureText(end).width, box.bottom + 14);
@@ -378,5 +403,7 @@
     });
   }
 
-  window.charts = { decode, fmt, heatmap, tiles, interactive, LineChart, confusion, PALETTE };
+  window.charts = {
+    decode, fmt, niceTicks, heatmap, tiles, interactive, LineChart, confusion, PALETTE,
+  };
 })();
