@@ -84,7 +84,7 @@ pub(crate) struct TrainArgs {
 /// The run directory that `eval`, `report` and `export` read: alone
 /// (`mnist-nn eval artifacts/sgd`) or after `--model` (or `--run`).
 #[derive(Debug, Args)]
-struct RunDir {
+struct RunDirArg {
     /// A run directory (holding config.toml and model.bpk).
     #[arg(
         value_name = "RUN_DIR",
@@ -97,7 +97,7 @@ struct RunDir {
     model: Option<PathBuf>,
 }
 
-impl RunDir {
+impl RunDirArg {
     /// The directory given, one way or the other (clap requires exactly one).
     fn path(&self) -> anyhow::Result<&Path> {
         self.dir
@@ -113,7 +113,7 @@ enum Command {
     /// model on the test set (or another IDX test set); also written to eval.json.
     Eval {
         #[command(flatten)]
-        run: RunDir,
+        run: RunDirArg,
         /// Use the network of the epoch with the best validation accuracy
         /// (model-best.bpk) rather than the last.
         #[arg(long)]
@@ -154,7 +154,7 @@ enum Command {
     /// run that is still training.
     Report {
         #[command(flatten)]
-        run: RunDir,
+        run: RunDirArg,
         /// Backend to evaluate on (default: the run's).
         #[arg(long, value_parser = backend_word())]
         backend: Option<BackendKind>,
@@ -197,7 +197,7 @@ enum Command {
     /// or the whole forward pass as an ONNX model
     Export {
         #[command(flatten)]
-        run: RunDir,
+        run: RunDirArg,
         /// Use the network of the epoch with the best validation accuracy
         /// (model-best.bpk) rather than the last.
         #[arg(long)]
