@@ -340,7 +340,8 @@ fn a_run_trained_paused_stepped_and_stopped_on_the_page_then_its_equations_and_r
     // ¾, 1 (it read −0.05, 0.213, 0.475… before); a loss up to 2.8 gets whole numbers;
     // gradient norms from 5e-6 to 4.6 (log10 units) get every second decade.
     let ticks = session.execute(
-        "const n = window.charts.niceTicks;          return [n(0.055, 1.0).ticks, n(0, 2.8).ticks, n(-5.26, 0.66, 4, true).ticks];",
+        "const n = window.charts.niceTicks; \
+         return [n(0.055, 1.0).ticks, n(0, 2.8).ticks, n(-5.26, 0.66, 4, true).ticks];",
         &[],
     );
     assert_eq!(

@@ -59,7 +59,7 @@ fn export_then_import_gives_the_same_parameters_and_the_same_test_figures() {
 }
 
 #[test]
-fn the_weights_file_is_taken_alone_as_after_weights() {
+fn the_weights_file_may_be_given_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let params = saved_params(trained_run());
     let file = tmp.path().join("w.npz");
