@@ -244,6 +244,7 @@ fn main() -> anyhow::Result<()> {
     let mut torch_times = torch::TorchTimes::new();
     let mut torch_version = String::new();
     let mut torch_skipped = (!o.torch).then(|| "--no-torch".to_string());
+    figures.torch = torch::reference(&torch_skipped, &torch_version, &torch_times);
     for &(hidden, batch) in &all_shapes {
         let word = batch.map_or("full".to_string(), |b| b.to_string());
         if torch_skipped.is_none() && CPU_SHAPES.contains(&(hidden, batch)) {
@@ -289,7 +290,6 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    figures.torch = torch::reference(&torch_skipped, &torch_version, &torch_times);
 
     if o.hidden.as_ref().is_none_or(|keep| keep.contains(&800)) {
         let backend = BackendKind::default();
