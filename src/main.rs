@@ -133,7 +133,7 @@ enum Command {
     /// light-on-dark), preprocessed as MNIST was.
     Predict {
         /// A run directory (holding config.toml and model.bpk).
-        #[arg(long, value_name = "RUN_DIR")]
+        #[arg(long, value_name = "RUN_DIR", visible_alias = "run")]
         model: PathBuf,
         /// Use the network of the epoch with the best validation accuracy
         /// (model-best.bpk) rather than the last.
@@ -165,7 +165,7 @@ enum Command {
     Serve {
         /// A run directory (holding config.toml and model.bpk) to draw on: the page
         /// opens on Draw. Without it the page opens on Train.
-        #[arg(long, value_name = "RUN_DIR")]
+        #[arg(long, value_name = "RUN_DIR", visible_alias = "run")]
         model: Option<PathBuf>,
         /// The directory whose runs the Runs view lists and follows, and where the
         /// Train view trains (default artifacts); given, the page opens on Runs.
@@ -241,8 +241,24 @@ fn which(best: bool) -> Which {
     if best { Which::Best } else { Which::Last }
 }
 
+/// Lets a closed output pipe end the process quietly, as it ends other command-line
+/// tools (`mnist-nn eval artifacts/sgd | head`): Rust ignores `SIGPIPE`, so the next
+/// print would panic instead. A training run ended so keeps its last checkpoint, as
+/// after `kill`. Not for `serve`, whose writes to a client that went away
+/// must fail and leave the server running.
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: `signal` only sets how the process takes SIGPIPE; nothing here depends on
+    // the previous disposition, and no other thread has started yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Some(Command::Serve { .. })) {
+        end_quietly_on_closed_pipe();
+    }
     let result = match &cli.command {
         None => commands::train(&cli.train),
         Some(Command::Eval {

@@ -9,7 +9,7 @@ use mnist_nn::export::{self, Format};
 use mnist_nn::model::TwoLayerNet;
 use mnist_nn::{IMAGE_PIXELS, IMAGE_SIDE};
 
-use crate::util::{copy_of_run, mnist, run_bin, saved_params, trained_run};
+use crate::util::{bin, copy_of_run, mnist, root, run_bin, saved_params, trained_run};
 
 fn ok(out: &std::process::Output) -> String {
     assert!(
@@ -541,4 +541,26 @@ fn the_run_directory_is_taken_alone_or_after_model_or_run() {
     let stderr = String::from_utf8_lossy(&neither.stderr);
     assert_eq!(neither.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("<RUN_DIR>"), "{stderr}");
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    // `mnist-nn eval RUN | head -1`: the reader closes the pipe before eval has printed
+    // anything (loading the test set alone outlasts the drop below). Before, the first
+    // print panicked ("failed printing to stdout: Broken pipe") with a backtrace; now
+    // the process ends on SIGPIPE, as `ls | head` does, with nothing on stderr.
+    let mut child = Command::new(bin())
+        .args(["eval", trained_run().to_str().unwrap()])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("binary ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
