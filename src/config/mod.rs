@@ -250,20 +250,45 @@ impl Serialize for BatchSize {
 
 impl<'de> Deserialize<'de> for BatchSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Size(u64),
-            Word(String),
-        }
-        match Raw::deserialize(d)
-            .map_err(|_| serde::de::Error::custom("expected a positive integer or \"full\""))?
-        {
-            Raw::Size(n) => Ok(BatchSize::Size(n as usize)),
-            Raw::Word(w) if w == "full" => Ok(BatchSize::Full),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!(
-                "expected a positive integer or \"full\", found \"{w}\""
+        // A visitor rather than an untagged enum, so that serde's own errors (a missing
+        // `batch_size`, a float) come through as they are instead of one catch-all.
+        d.deserialize_any(BatchSizeVisitor)
+    }
+}
+
+/// Reads `batch_size`: a non-negative integer (0 is refused by validation, which names
+/// the key) or the word `"full"`.
+struct BatchSizeVisitor;
+
+impl serde::de::Visitor<'_> for BatchSizeVisitor {
+    type Value = BatchSize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a positive integer or \"full\"")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<BatchSize, E> {
+        usize::try_from(n)
+            .map(BatchSize::Size)
+            .map_err(|_| E::custom(format!("batch size {n} is too large")))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<BatchSize, E> {
+        match u64::try_from(n) {
+            Ok(n) => self.visit_u64(n),
+            Err(_) => Err(E::custom(format!(
+                "expected a positive integer or \"full\", found {n}"
             ))),
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<BatchSize, E> {
+        if word == "full" {
+            Ok(BatchSize::Full)
+        } else {
+            Err(E::custom(format!(
+                "expected a positive integer or \"full\", found \"{word}\""
+            )))
         }
     }
 }

@@ -190,6 +190,29 @@ fn wrong_type() {
         &with("batch_size = 16", "batch_size = \"half\""),
         &["batch_size", "full"],
     );
+    rejected(
+        &with("batch_size = 16", "batch_size = 16.5"),
+        &["batch_size", "float", "full"],
+    );
+    rejected(
+        &with("batch_size = 16", "batch_size = -16"),
+        &["batch_size", "-16"],
+    );
+}
+
+#[test]
+fn a_missing_required_key_is_named() {
+    // Each key without a default, removed in turn, is reported as missing by name (the
+    // batch size's own reader once turned its absence into "expected a positive integer").
+    for key in [
+        "hidden = 32",
+        "epochs = 2",
+        "batch_size = 16",
+        "learning_rate = 0.05",
+    ] {
+        let name = key.split(' ').next().unwrap();
+        rejected(&with(key, ""), &["missing field", &format!("`{name}`")]);
+    }
 }
 
 #[test]
