@@ -99,6 +99,16 @@ impl EvalReport {
         self.names.get(c).cloned().unwrap_or_else(|| c.to_string())
     }
 
+    /// What a class is called in headings: `"digit"` where the classes are named by
+    /// their digits (MNIST) or not named, `"class"` otherwise.
+    pub fn noun(&self) -> &'static str {
+        if (0..NUM_CLASSES).all(|c| self.name(c) == c.to_string()) {
+            "digit"
+        } else {
+            "class"
+        }
+    }
+
     /// The report as text: the headline figures, the per-digit table and the
     /// confusion matrix (rows: true digit, columns: predicted digit).
     pub fn table(&self) -> String {
@@ -115,11 +125,7 @@ impl EvalReport {
             .max()
             .unwrap_or(5)
             .max(5);
-        let head = if self.names.is_empty() {
-            "digit"
-        } else {
-            "class"
-        };
+        let head = self.noun();
         let _ = writeln!(s, "{head:>width$}  support  precision  recall");
         for c in &self.classes {
             let _ = writeln!(

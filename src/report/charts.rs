@@ -76,19 +76,21 @@ pub fn line_chart(path: &Path, title: &str, y_desc: &str, series: &[Line<'_>]) -
     root.present().map_err(|e| draw_error(path, e))
 }
 
-/// The confusion matrix as a heat map: row = true digit, column = predicted digit,
-/// colour by the fraction of the row, count written in each cell.
+/// The confusion matrix as a heat map: row = true class, column = predicted class
+/// (labelled by index; `noun` names them in the caption, e.g. "digit"), colour by the
+/// fraction of the row, count written in each cell.
 pub fn confusion_heat_map(
     path: &Path,
     confusion: &[[u64; NUM_CLASSES]; NUM_CLASSES],
+    noun: &str,
 ) -> Result<()> {
     let root = SVGBackend::new(path, (560, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_error(path, e))?;
     let n = NUM_CLASSES as f64;
-    // Cells span 0..10 on both axes; the band -1..0 holds the digit labels.
+    // Cells span 0..10 on both axes; the band -1..0 holds the class indices.
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "confusion matrix (rows: true digit, columns: predicted)",
+            format!("confusion matrix (rows: true {noun}, columns: predicted)"),
             ("sans-serif", 18),
         )
         .margin(16)

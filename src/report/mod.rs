@@ -67,7 +67,7 @@ pub fn write(run: &RunDir, device: &Device) -> Result<Written> {
         let names = crate::data::classes::class_names(&config.data.dataset, &config.data.dir)?;
         let report = EvalReport::new(&scored, &test.labels)?.with_names(names);
         let path = out.join("confusion.svg");
-        charts::confusion_heat_map(&path, &report.confusion)?;
+        charts::confusion_heat_map(&path, &report.confusion, report.noun())?;
         files.push(path);
         mistakes = most_confident(eval::mistakes(&scored.predictions, &test.labels));
         let gallery = out.join("mistakes");
@@ -203,7 +203,7 @@ fn index_html(
     match evaluation {
         None => h.push_str("<p>No model saved yet (the first epoch has not finished).</p>\n"),
         Some(e) => {
-            h.push_str("<h2>Confusion matrix on the test set</h2>\n<figure><img src=\"confusion.svg\" alt=\"confusion matrix\"></figure>\n<figure><table><tr><th>class</th><th>images</th><th>precision</th><th>recall</th></tr>\n");
+            h.push_str(&format!("<h2>Confusion matrix on the test set</h2>\n<figure><img src=\"confusion.svg\" alt=\"confusion matrix\"></figure>\n<figure><table><tr><th>{}</th><th>images</th><th>precision</th><th>recall</th></tr>\n", e.noun()));
             for c in &e.classes {
                 let _ = writeln!(
                     h,

@@ -37,6 +37,18 @@ fn fashion_mnist_names_appear_in_eval_and_predict() {
     for name in ["T-shirt/top", "Trouser", "Ankle boot"] {
         assert!(stdout.contains(name), "eval lacks {name}: {stdout}");
     }
+    assert!(stdout.contains("rows: true class,"), "{stdout}");
+    // The report's heat map and table call them classes too.
+    let out = run_bin(&["report", run.to_str().unwrap()], tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(run.join("report/confusion.svg")).unwrap();
+    assert!(svg.contains("rows: true class,"), "confusion.svg's caption");
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(html.contains("<th>class</th>") && html.contains("Ankle boot"));
     let json = std::fs::read_to_string(run.join("eval.json")).unwrap();
     assert!(json.contains("\"Sneaker\""), "{json}");
     // predict: the class's name, and a note that the pictures are prepared as digits.

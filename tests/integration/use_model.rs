@@ -66,7 +66,12 @@ fn eval_prints_and_writes_the_figures_of_the_model() {
         correct as u64
     );
     assert!(stdout.contains(&format!("accuracy {:.2}%", 100.0 * report.accuracy)));
-    assert!(stdout.contains("confusion matrix"), "{stdout}");
+    // MNIST's classes are digits, and the table says so.
+    assert!(
+        stdout.contains("digit  support  precision  recall")
+            && stdout.contains("confusion matrix (rows: true digit,"),
+        "{stdout}"
+    );
 }
 
 #[test]
