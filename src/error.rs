@@ -160,6 +160,12 @@ pub enum Error {
         /// The path given.
         path: PathBuf,
     },
+    /// A new run was asked to write where a file (not a directory) already is.
+    #[error("{path}: exists and is not a directory; choose another --out")]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
     /// A new run was asked to write into a directory that already holds one.
     #[error(
         "{dir}: already holds a run (metrics.csv); choose another --out, remove it, or \

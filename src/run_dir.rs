@@ -139,11 +139,17 @@ impl RunDir {
     }
 
     /// Makes `path` the directory of a new run of `config`, writing its `config.toml`.
-    /// A directory that already holds a run (a `metrics.csv`) is refused.
+    /// A directory that already holds a run (a `metrics.csv`) is refused, and so is a
+    /// path that is a file.
     pub fn create(path: &Path, config: Config) -> Result<Self> {
         if path.join(files::METRICS).exists() {
             return Err(Error::RunExists {
                 dir: path.to_path_buf(),
+            });
+        }
+        if path.exists() && !path.is_dir() {
+            return Err(Error::NotADirectory {
+                path: path.to_path_buf(),
             });
         }
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;

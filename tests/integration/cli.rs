@@ -193,6 +193,27 @@ fn an_out_directory_holding_a_run_is_refused_and_left_intact() {
         before,
         "earlier run untouched"
     );
+    // An --out that is a file is named as such, and the file is left as it was.
+    let file = write(tmp.path(), "notes.txt", "kept");
+    let o = mnist_nn(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}: exists and is not a directory",
+            file.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "kept");
 }
 
 #[test]
