@@ -145,7 +145,7 @@ enum Command {
         /// Backend (default: the run's).
         #[arg(long, value_parser = backend_word())]
         backend: Option<BackendKind>,
-        /// The images.
+        /// The images (`-`: one read from standard input).
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<PathBuf>,
     },

@@ -154,6 +154,18 @@ pub fn eval(
 
 /// `predict`: the digit in each image. An image that cannot be read is reported and
 /// the others still predicted; the exit status is then 1.
+/// The picture at `path`, or on standard input for `-` (`cat digit.png | mnist-nn
+/// predict --model RUN -`).
+fn open_picture(path: &Path) -> anyhow::Result<Gray> {
+    if path != Path::new("-") {
+        return Ok(Gray::open(path)?);
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+        .context("-: cannot read standard input")?;
+    Gray::decode(&bytes, u32::MAX).context("-: standard input")
+}
+
 pub fn predict_images(
     run: &Path,
     which: Which,
@@ -176,7 +188,7 @@ pub fn predict_images(
     }
     let mut failed = false;
     for path in images {
-        let input = Gray::open(path).map_err(anyhow::Error::from).and_then(|g| {
+        let input = open_picture(path).and_then(|g| {
             preprocess_as(&g, framing)
                 .with_context(|| format!("{}: cannot find a digit", path.display()))
         });

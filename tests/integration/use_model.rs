@@ -569,3 +569,38 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn predict_reads_a_picture_from_standard_input_as_dash() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let run = trained_run().to_str().unwrap();
+    let seven = root().join("examples/digits/seven.png");
+    let piped = |bytes: &[u8]| {
+        let mut child = Command::new(bin())
+            .args(["predict", "--json", "--model", run, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        child.wait_with_output().expect("binary ends")
+    };
+    // The same answer as for the file, named "-".
+    let out = piped(&std::fs::read(&seven).unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = crate::util::predict_json(trained_run(), &seven);
+    assert_eq!(got["image"], "-");
+    assert_eq!(got["probabilities"], want["probabilities"]);
+    // Nothing on standard input: an error that names it, and status 1.
+    let out = piped(b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("-: standard input"), "{stderr}");
+}
