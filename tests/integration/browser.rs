@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::http::get;
 use crate::serve::ServeProcess;
-use crate::util::{assert_close, mnist, predict_json, trained_run};
+use crate::util::{assert_close, mnist, photo, predict_json, root, trained_run};
 use crate::webdriver::{Driver, Session, tools};
 
 /// Test images traced on the pad: indices 2, 1, 3 and 0 of the test set (a 1, a 2, a 0
@@ -201,6 +201,105 @@ fn drawing_on_the_page_shows_what_predict_says_for_the_same_strokes() {
         text.contains(&format!("the network says {shown} ")),
         "{text} / {shown}"
     );
+
+    // A photograph chosen with "Open a picture…": shown on the pad and read as predict
+    // reads the file (the page sends it again as a JPEG, so the figures may differ in
+    // the last digits, but not the answer for a digit this plain).
+    let picture = tmp.path().join("photographed-7.png");
+    photographed(0).save(&picture).unwrap();
+    let want = predict_json(&run, &picture);
+    let shown = open_picture(
+        &session,
+        &picture,
+        "document.getElementById('picture-file')",
+    );
+    assert_eq!(shown["error"], "", "the page shows an error");
+    assert_eq!(
+        shown["digit"],
+        want["digit"].to_string(),
+        "the photographed 7"
+    );
+    assert!(
+        shown["source"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("photographed-7.png"),
+        "{shown}"
+    );
+    assert!(
+        shown["padInk"].as_f64().unwrap() > 0.0,
+        "the pad shows the picture"
+    );
+    // A PGM dropped on the pad: the browser cannot show it, so the file goes to the
+    // server as it is and the answer is predict's, figure for figure.
+    let pgm = root().join("examples/digits/two.pgm");
+    let want = predict_json(&run, &pgm);
+    let shown = open_picture(&session, &pgm, "document.getElementById('pad')");
+    assert_eq!(shown["error"], "", "the page shows an error");
+    assert_eq!(shown["digit"], want["digit"].to_string(), "two.pgm");
+    let page_p: Vec<f64> = (0..NUM_CLASSES)
+        .map(|d| shown["p"][d].as_f64().unwrap())
+        .collect();
+    let want_p: Vec<f64> = (0..NUM_CLASSES)
+        .map(|d| want["probabilities"][d].as_f64().unwrap())
+        .collect();
+    // The same bytes, preprocessing and forward pass as predict's; see above for the
+    // last bits.
+    assert_close("two.pgm's probabilities", &page_p, &want_p, 1e-6);
+    assert!(
+        shown["padInk"].as_f64().unwrap() > 0.0,
+        "the pad shows the input"
+    );
+}
+
+/// Test image `index` photographed: enlarged 6 times on a 300 × 260 sheet lit from the
+/// left, as a PNG.
+fn photographed(index: usize) -> image::GrayImage {
+    let (w, h) = (300, 260);
+    let gray = photo(index, 6, (w, h), (60, 50), |x, y| {
+        0.6 + 0.3 * x as f32 / w as f32 + 0.05 * y as f32 / h as f32
+    });
+    let bytes = gray
+        .pixels
+        .iter()
+        .map(|v| (255.0 * v).round() as u8)
+        .collect();
+    image::GrayImage::from_raw(w as u32, h as u32, bytes).expect("w × h pixels")
+}
+
+/// Hands the file at `path` to the page: to the file chooser (a `change`) when `target`
+/// is the chooser, else dropped on `target`; waits for the answer and returns it with
+/// the pad's ink (the mean darkness of its pixels).
+fn open_picture(session: &Session<'_>, path: &std::path::Path, target: &str) -> Value {
+    let bytes = std::fs::read(path).unwrap();
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let script = format!(
+        "const target = {target}; \
+         const file = new File([new Uint8Array(arguments[0])], arguments[1]); \
+         const files = new DataTransfer(); files.items.add(file); \
+         if (target.type === 'file') {{ \
+           target.files = files.files; target.dispatchEvent(new Event('change')); \
+         }} else {{ \
+           target.dispatchEvent(new DragEvent('drop', {{ dataTransfer: files, bubbles: true }})); \
+         }}"
+    );
+    session.execute(&script, &[json!(bytes), json!(name)]);
+    session.wait_for(
+        &format!("return document.getElementById('source').textContent.includes({name:?}) && (() => {{ {} }})()", ANSWERED),
+        &format!("the answer to {name}"),
+        Duration::from_secs(20),
+    );
+    session.execute(
+        "const pad = document.getElementById('pad'); \
+         const px = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data; \
+         let dark = 0; for (let i = 0; i < px.length; i += 4) dark += 255 - px[i]; \
+         return { digit: document.getElementById('digit').textContent, \
+           p: Array.from(document.querySelectorAll('#bars .bar')).map(b => Number(b.dataset.p)), \
+           error: document.getElementById('message').textContent, \
+           source: document.getElementById('source').textContent, \
+           padInk: dark / (255 * px.length / 4) };",
+        &[],
+    )
 }
 
 // ---- the Train, Equations and Runs views ------------------------------------------

@@ -3,6 +3,8 @@
 use mnist_nn::preprocess::{DIGIT_BOX, Gray, PreprocessError, centre_of_mass, preprocess};
 use mnist_nn::{IMAGE_PIXELS, IMAGE_SIDE};
 
+use crate::util::photo;
+
 /// A `w × h` picture with a filled rectangle `[x0, x1) × [y0, y1)` of `ink` on `paper`.
 fn picture(w: usize, h: usize, rect: (usize, usize, usize, usize), ink: f32, paper: f32) -> Gray {
     let (x0, y0, x1, y1) = rect;
@@ -136,36 +138,6 @@ fn fit_framing_scales_the_longer_side_to_28_and_centres_the_picture() {
     assert_eq!(ink_box(&digit), (DIGIT_BOX, DIGIT_BOX / 2));
     assert_eq!(Framing::for_dataset("fashion-mnist"), Framing::Fit);
     assert_eq!(Framing::for_dataset("mnist"), Framing::Digit);
-}
-
-/// MNIST test digit `i` enlarged `zoom` times (nearest pixel), dark ink on paper, at
-/// `(left, top)` of a `w × h` picture whose paper has brightness `paper(x, y)`; the ink
-/// darkens the paper by up to 80%.
-fn photo(
-    i: usize,
-    zoom: usize,
-    (w, h): (usize, usize),
-    (left, top): (usize, usize),
-    paper: impl Fn(usize, usize) -> f32,
-) -> Gray {
-    let digit = &crate::util::mnist().test.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS];
-    let pixels = (0..w * h)
-        .map(|k| {
-            let (x, y) = (k % w, k / w);
-            let (dx, dy) = (x.wrapping_sub(left) / zoom, y.wrapping_sub(top) / zoom);
-            let ink = if dx < IMAGE_SIDE && dy < IMAGE_SIDE {
-                f32::from(digit[dy * IMAGE_SIDE + dx]) / 255.0
-            } else {
-                0.0
-            };
-            (paper(x, y) * (1.0 - 0.8 * ink)).clamp(0.0, 1.0)
-        })
-        .collect();
-    Gray {
-        width: w,
-        height: h,
-        pixels,
-    }
 }
 
 #[test]

@@ -290,3 +290,33 @@ impl mnist_nn::train::Observer for StopAt {
         }
     }
 }
+
+/// MNIST test digit `i` enlarged `zoom` times (nearest pixel), dark ink on paper, at
+/// `(left, top)` of a `w × h` picture whose paper has brightness `paper(x, y)`; the ink
+/// darkens the paper by up to 80%.
+pub fn photo(
+    i: usize,
+    zoom: usize,
+    (w, h): (usize, usize),
+    (left, top): (usize, usize),
+    paper: impl Fn(usize, usize) -> f32,
+) -> mnist_nn::preprocess::Gray {
+    let digit = &mnist().test.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS];
+    let pixels = (0..w * h)
+        .map(|k| {
+            let (x, y) = (k % w, k / w);
+            let (dx, dy) = (x.wrapping_sub(left) / zoom, y.wrapping_sub(top) / zoom);
+            let ink = if dx < mnist_nn::IMAGE_SIDE && dy < mnist_nn::IMAGE_SIDE {
+                f32::from(digit[dy * mnist_nn::IMAGE_SIDE + dx]) / 255.0
+            } else {
+                0.0
+            };
+            (paper(x, y) * (1.0 - 0.8 * ink)).clamp(0.0, 1.0)
+        })
+        .collect();
+    mnist_nn::preprocess::Gray {
+        width: w,
+        height: h,
+        pixels,
+    }
+}

@@ -1,12 +1,18 @@
-// Draw a digit: sends the drawing to POST /api/predict as a PNG while you draw, and shows
-// what comes back: the answer, the 28×28 input the network received, and its hidden
-// layer. No framework and nothing loaded from elsewhere.
+// Draw a digit: sends the drawing to POST /api/predict as a PNG while you draw (or a
+// picture opened or dropped on the pad, as a JPEG), and shows what comes back: the
+// answer, the 28×28 input the network received, and its hidden layer. No framework and
+// nothing loaded from elsewhere.
 'use strict';
 
 const SIDE = 28;          // the network's input is SIDE × SIDE
 const PEN_WIDTH = 22;     // pen width in pad pixels (the pad is 280 × 280)
 const INK = '#111';
 const PAPER = '#fff';
+// A picture's longer side as sent: a phone's photograph (4,000 pixels and megabytes) is
+// over the server's limits (2,048 pixels, 1 MiB), and 800 pixels keep every stroke.
+const PICTURE_SIDE = 800;
+const INVITATION = 'Draw one digit, 0 to 9, with a mouse, pen or finger, or drop a picture '
+  + 'of one (a photograph will do) on the pad.';
 
 const $ = (id) => document.getElementById(id);
 const pad = $('pad');
@@ -21,7 +27,7 @@ const state = {
   answered: 0,
   inFlight: false,
   again: false,
-  mode: 'draw',          // 'draw' or 'test' (a test image is shown)
+  mode: 'draw',          // 'draw', 'test' (a test image is shown) or 'picture'
   stroke: null,          // pointer id and last point of the stroke being drawn
   hidden: null,          // last A1
   pinned: null,          // unit clicked by the user
@@ -68,7 +74,7 @@ function strokeTo(from, to) {
 pad.addEventListener('pointerdown', (event) => {
   if (event.pointerType === 'mouse' && event.button !== 0) return;
   event.preventDefault();
-  if (state.mode === 'test') clearPad();
+  if (state.mode !== 'draw') clearPad();
   pad.setPointerCapture(event.pointerId);
   const point = padPoint(event);
   state.stroke = { id: event.pointerId, last: point };
@@ -137,10 +143,11 @@ function send() {
   }, 'image/png');
 }
 
+/** POST /api/predict with an image; one of unknown type is left to the server to sniff. */
 async function post(blob) {
   const response = await fetch('/api/predict', {
     method: 'POST',
-    headers: { 'Content-Type': 'image/png' },
+    headers: { 'Content-Type': blob.type || 'application/octet-stream' },
     body: blob,
   });
   return json(response);
@@ -156,6 +163,101 @@ async function json(response) {
   if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
   return body;
 }
+
+// ---- a picture, opened or dropped ---------------------------------------------------
+
+/**
+ * A picture file: shown whole on the pad and sent, at most PICTURE_SIDE pixels on its
+ * longer side, as a JPEG on white (a transparent background becomes paper). A format the
+ * browser cannot show (PGM) is sent as it is, and the pad shows what the network saw.
+ */
+async function openPicture(file) {
+  if (!file) return;
+  state.mode = 'picture';
+  bump();
+  const version = state.version;
+  $('test-status').textContent = '';
+  $('message').textContent = '';
+  $('source').textContent = `The picture ${file.name}. Draw on the pad to start again.`;
+  document.body.dataset.busy = '1';
+  try {
+    let body = file;
+    let shown = false;
+    try {
+      const sized = await scaledPicture(file);
+      if (state.version !== version) return;
+      showOnPad(sized, true);
+      shown = true;
+      body = await new Promise((resolve) => sized.toBlob(resolve, 'image/jpeg', 0.92));
+    } catch (error) {
+      body = file;
+    }
+    const answer = await post(body);
+    if (state.version !== version) return;
+    if (!shown) showOnPad(inputCanvas(answer.input), false);
+    showAnswer(answer, version);
+  } catch (error) {
+    if (state.version === version) {
+      showNothing();
+      $('source').textContent = `The picture ${file.name}.`;
+      showError(error.message);
+    }
+  } finally {
+    document.body.dataset.busy = '0';
+  }
+}
+
+/** The picture in `file` on a canvas, on paper, at most PICTURE_SIDE on its longer side. */
+async function scaledPicture(file) {
+  const bitmap = await createImageBitmap(file);
+  const scale = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));
+  const sized = document.createElement('canvas');
+  sized.width = Math.max(1, Math.round(bitmap.width * scale));
+  sized.height = Math.max(1, Math.round(bitmap.height * scale));
+  const context = sized.getContext('2d');
+  context.fillStyle = PAPER;
+  context.fillRect(0, 0, sized.width, sized.height);
+  context.drawImage(bitmap, 0, 0, sized.width, sized.height);
+  return sized;
+}
+
+/** `canvas` on the pad, whole and centred on paper; smoothed, or in square pixels. */
+function showOnPad(canvas, smooth) {
+  ink.fillStyle = PAPER;
+  ink.fillRect(0, 0, pad.width, pad.height);
+  const scale = Math.min(pad.width / canvas.width, pad.height / canvas.height);
+  const [w, h] = [canvas.width * scale, canvas.height * scale];
+  ink.imageSmoothingEnabled = smooth;
+  ink.drawImage(canvas, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+  ink.imageSmoothingEnabled = true;
+}
+
+/** 784 input values as a 28 × 28 canvas, ink dark on paper. */
+function inputCanvas(values) {
+  const small = document.createElement('canvas');
+  small.width = SIDE;
+  small.height = SIDE;
+  paintDigit(small, values);
+  return small;
+}
+
+$('open-picture').addEventListener('click', () => $('picture-file').click());
+$('picture-file').addEventListener('change', (event) => {
+  openPicture(event.target.files[0]);
+  event.target.value = '';   // the same file chosen again is a change too
+});
+for (const type of ['dragenter', 'dragover']) {
+  pad.addEventListener(type, (event) => {
+    event.preventDefault();
+    pad.classList.add('dropping');
+  });
+}
+pad.addEventListener('dragleave', () => pad.classList.remove('dropping'));
+pad.addEventListener('drop', (event) => {
+  event.preventDefault();
+  pad.classList.remove('dropping');
+  openPicture(event.dataTransfer.files[0]);
+});
 
 // ---- the answer -------------------------------------------------------------------
 
@@ -204,7 +306,7 @@ function showNothing() {
     bar.querySelector('.p').textContent = '';
   });
   $('message').textContent = '';
-  $('source').textContent = 'Draw one digit, 0 to 9, with a mouse, pen or finger.';
+  $('source').textContent = INVITATION;
   drawInput(new Array(SIDE * SIDE).fill(0));
   showHidden(null);
 }
@@ -352,12 +454,7 @@ async function browse(which) {
     state.mode = 'test';
     bump();
     // The test image, enlarged on the pad; drawing again starts afresh.
-    const small = document.createElement('canvas');
-    small.width = SIDE;
-    small.height = SIDE;
-    paintDigit(small, answer.input);
-    ink.imageSmoothingEnabled = false;
-    ink.drawImage(small, 0, 0, pad.width, pad.height);
+    showOnPad(inputCanvas(answer.input), false);
     showAnswer(answer, state.version);
     const verdict = answer.correct ? 'right' : 'wrong';
     const text = `Test image ${answer.index}: labelled ${names[answer.label]}; the network `
