@@ -74,7 +74,18 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
         return Err("not a PNG, JPEG or PGM/PPM/PBM image (unrecognised content)".into());
     }
     reader.limits(limits);
-    let picture = reader.decode().map_err(|e| format!("cannot decode: {e}"))?;
+    use image::ImageDecoder;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| format!("cannot decode: {e}"))?;
+    // A phone stores a photograph as its sensor saw it and says in the Exif data how to
+    // turn it upright; a digit read sideways would be another digit, or none.
+    let upright = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut picture =
+        image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode: {e}"))?;
+    picture.apply_orientation(upright);
     let luma = picture.to_luma32f();
     let (width, height) = (luma.width() as usize, luma.height() as usize);
     if width == 0 || height == 0 {

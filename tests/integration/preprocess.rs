@@ -211,3 +211,33 @@ fn a_speck_away_from_the_digit_leaves_the_input_unchanged() {
         );
     }
 }
+
+#[test]
+fn a_picture_is_turned_upright_as_its_exif_orientation_says() {
+    use image::{ImageEncoder, codecs::png::PngEncoder, imageops};
+    // A phone's portrait photograph: the sensor's pixels turned a quarter to the left,
+    // with Exif orientation 6 ("rotate 90° clockwise to show"). Read, it must be the
+    // upright picture, pixel for pixel (PNG, so nothing is lost in between).
+    let tmp = tempfile::tempdir().unwrap();
+    let upright = image::GrayImage::from_fn(20, 30, |x, y| image::Luma([(x * 7 + y * 3) as u8]));
+    let stored = imageops::rotate270(&upright);
+    // Exif: little-endian TIFF header, one IFD with one entry, Orientation (0x0112),
+    // SHORT, count 1, value 6.
+    let exif = [
+        b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let path = tmp.path().join("portrait.png");
+    let mut encoder = PngEncoder::new(std::fs::File::create(&path).unwrap());
+    encoder.set_exif_metadata(exif.to_vec()).unwrap();
+    encoder
+        .write_image(stored.as_raw(), 30, 20, image::ExtendedColorType::L8)
+        .unwrap();
+    let read = Gray::open(&path).unwrap();
+    assert_eq!((read.width, read.height), (20, 30), "turned upright");
+    let want: Vec<f32> = upright
+        .as_raw()
+        .iter()
+        .map(|&v| f32::from(v) / 255.0)
+        .collect();
+    assert_eq!(read.pixels, want);
+}
