@@ -16,6 +16,8 @@
 
 use std::path::Path;
 
+use image::ImageDecoder;
+
 use crate::error::{Error, Result};
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
@@ -74,7 +76,6 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
         return Err("not a PNG, JPEG or PGM/PPM/PBM image (unrecognised content)".into());
     }
     reader.limits(limits);
-    use image::ImageDecoder;
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| format!("cannot decode: {e}"))?;

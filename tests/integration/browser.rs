@@ -144,20 +144,7 @@ fn drawing_on_the_page_shows_what_predict_says_for_the_same_strokes() {
             want["digit"]
         );
         assert_eq!(digit, want["digit"].to_string(), "test image {index}");
-        let page_p: Vec<f64> = (0..NUM_CLASSES)
-            .map(|d| shown["p"][d].as_f64().unwrap())
-            .collect();
-        let want_p: Vec<f64> = (0..NUM_CLASSES)
-            .map(|d| want["probabilities"][d].as_f64().unwrap())
-            .collect();
-        // Same pixels, same preprocessing and forward pass; the server's input column
-        // and predict's transposed row may round differently in the last bits.
-        assert_close(
-            &format!("probabilities of test image {index}"),
-            &page_p,
-            &want_p,
-            1e-6,
-        );
+        assert_same_probabilities(&format!("test image {index}"), &shown, &want);
         agreed_with_labels += usize::from(digit == label.to_string());
     }
     // The traced digits are thicker than the originals but still plainly themselves:
@@ -237,19 +224,24 @@ fn drawing_on_the_page_shows_what_predict_says_for_the_same_strokes() {
     let shown = open_picture(&session, &pgm, "document.getElementById('pad')");
     assert_eq!(shown["error"], "", "the page shows an error");
     assert_eq!(shown["digit"], want["digit"].to_string(), "two.pgm");
+    assert_same_probabilities("two.pgm", &shown, &want);
+    assert!(
+        shown["padInk"].as_f64().unwrap() > 0.0,
+        "the pad shows the input"
+    );
+}
+
+/// The ten probabilities the page shows (`shown["p"]`) are `predict --json`'s (`want`).
+/// Same pixels, same preprocessing and forward pass: the server's input column and
+/// predict's transposed row may round differently in the last bits only.
+fn assert_same_probabilities(what: &str, shown: &Value, want: &Value) {
     let page_p: Vec<f64> = (0..NUM_CLASSES)
         .map(|d| shown["p"][d].as_f64().unwrap())
         .collect();
     let want_p: Vec<f64> = (0..NUM_CLASSES)
         .map(|d| want["probabilities"][d].as_f64().unwrap())
         .collect();
-    // The same bytes, preprocessing and forward pass as predict's; see above for the
-    // last bits.
-    assert_close("two.pgm's probabilities", &page_p, &want_p, 1e-6);
-    assert!(
-        shown["padInk"].as_f64().unwrap() > 0.0,
-        "the pad shows the input"
-    );
+    assert_close(&format!("probabilities of {what}"), &page_p, &want_p, 1e-6);
 }
 
 /// Test image `index` photographed: enlarged 6 times on a 300 × 260 sheet lit from the
