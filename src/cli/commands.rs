@@ -152,8 +152,6 @@ pub fn eval(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `predict`: the digit in each image. An image that cannot be read is reported and
-/// the others still predicted; the exit status is then 1.
 /// The picture at `path`, or on standard input for `-` (`cat digit.png | mnist-nn
 /// predict --model RUN -`).
 fn open_picture(path: &Path) -> anyhow::Result<Gray> {
@@ -166,6 +164,8 @@ fn open_picture(path: &Path) -> anyhow::Result<Gray> {
     Gray::decode(&bytes, u32::MAX).context("-: standard input")
 }
 
+/// `predict`: the digit in each image. An image that cannot be read is reported and
+/// the others still predicted; the exit status is then 1.
 pub fn predict_images(
     run: &Path,
     which: Which,
