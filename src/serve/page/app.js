@@ -218,6 +218,7 @@ async function scaledPicture(file) {
   context.fillStyle = PAPER;
   context.fillRect(0, 0, sized.width, sized.height);
   context.drawImage(bitmap, 0, 0, sized.width, sized.height);
+  bitmap.close();
   return sized;
 }
 
