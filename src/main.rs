@@ -142,6 +142,10 @@ enum Command {
         /// Print one JSON object per image instead of text.
         #[arg(long)]
         json: bool,
+        /// Also show the 28×28 input the network received: as text under each answer,
+        /// or as its 784 values (`input`) in the JSON.
+        #[arg(long)]
+        show: bool,
         /// Backend (default: the run's).
         #[arg(long, value_parser = backend_word())]
         backend: Option<BackendKind>,
@@ -280,9 +284,10 @@ fn main() -> ExitCode {
             model,
             best,
             json,
+            show,
             backend,
             images,
-        }) => commands::predict_images(model, which(*best), images, *backend, *json),
+        }) => commands::predict_images(model, which(*best), images, *backend, *json, *show),
         Some(Command::Report { run, backend }) => {
             run.path().and_then(|run| commands::report(run, *backend))
         }

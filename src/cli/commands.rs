@@ -17,6 +17,7 @@ use mnist_nn::preprocess::{Framing, Gray, preprocess_as};
 use mnist_nn::run::ResumeOverrides;
 use mnist_nn::run_dir::{RunDir, Which, files};
 use mnist_nn::train::{EarlyStop, Ending};
+use mnist_nn::{IMAGE_PIXELS, IMAGE_SIDE};
 
 use super::progress::{self, Progress};
 use crate::TrainArgs;
@@ -164,6 +165,21 @@ fn open_picture(path: &Path) -> anyhow::Result<Gray> {
     Gray::decode(&bytes, u32::MAX).context("-: standard input")
 }
 
+/// A 28×28 input as text, two characters a pixel (so that it looks square), darker
+/// characters for more ink: what the network received.
+fn as_text(input: &[f32; IMAGE_PIXELS]) -> String {
+    const SHADES: [char; 8] = [' ', '.', ':', '-', '=', '+', '#', '@'];
+    let mut text = String::new();
+    for row in input.chunks(IMAGE_SIDE) {
+        for &v in row {
+            let shade = SHADES[((v.clamp(0.0, 1.0) * 7.0).round()) as usize];
+            text.extend([shade, shade]);
+        }
+        text.push('\n');
+    }
+    text
+}
+
 /// `predict`: the digit in each image. An image that cannot be read is reported and
 /// the others still predicted; the exit status is then 1.
 pub fn predict_images(
@@ -172,6 +188,7 @@ pub fn predict_images(
     images: &[PathBuf],
     backend: Option<BackendKind>,
     json: bool,
+    show: bool,
 ) -> anyhow::Result<ExitCode> {
     let run = RunDir::open(run)?;
     let device = backend.unwrap_or(run.config().backend).device()?;
@@ -204,12 +221,15 @@ pub fn predict_images(
             .pop()
             .context("the network returned no prediction")?;
         if json {
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "image": path,
                 "digit": p.digit,
                 "class": names[p.digit],
                 "probabilities": p.probabilities,
             });
+            if show {
+                line["input"] = serde_json::json!(input.to_vec());
+            }
             println!("{line}");
         } else {
             let probs: Vec<String> = p
@@ -225,6 +245,9 @@ pub fn predict_images(
                 100.0 * p.probabilities[p.digit],
                 probs.join(" ")
             );
+            if show {
+                print!("{}", as_text(&input));
+            }
         }
     }
     Ok(if failed {

@@ -604,3 +604,43 @@ fn predict_reads_a_picture_from_standard_input_as_dash() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("-: standard input"), "{stderr}");
 }
+
+#[test]
+fn predict_show_prints_the_input_the_network_received() {
+    use mnist_nn::preprocess::{Gray, preprocess};
+    let run = trained_run().to_str().unwrap();
+    let seven = root().join("examples/digits/seven.png");
+    let file = seven.to_str().unwrap();
+    // --json --show: the 784 values are preprocess's for the file, row-major.
+    let out = run_bin(
+        &["predict", "--json", "--show", "--model", run, file],
+        &root(),
+    );
+    let answer: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let input: Vec<f32> = answer["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let want = preprocess(&Gray::open(&seven).unwrap()).unwrap();
+    assert_eq!(input, want.to_vec());
+    // --show: the answer line, then 28 rows of two characters a pixel, darker for more
+    // ink, in the same order.
+    let text = ok(&run_bin(
+        &["predict", "--show", "--model", run, file],
+        &root(),
+    ));
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), IMAGE_SIDE, "{text}");
+    let shades = [' ', '.', ':', '-', '=', '+', '#', '@'];
+    for (y, row) in rows.iter().enumerate() {
+        let chars: Vec<char> = row.chars().collect();
+        assert_eq!(chars.len(), 2 * IMAGE_SIDE, "row {y}: {row:?}");
+        for x in 0..IMAGE_SIDE {
+            let shade = shades[(want[y * IMAGE_SIDE + x] * 7.0).round() as usize];
+            assert_eq!(chars[2 * x], shade, "pixel ({x}, {y})");
+            assert_eq!(chars[2 * x + 1], shade, "pixel ({x}, {y})");
+        }
+    }
+}
