@@ -40,7 +40,10 @@ fn bad(message: impl Into<String>) -> InputError {
 
 /// The JSON form of a predict request.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object {\"pixels\": [...]}, with \"width\" and \"height\" for a picture of another size than 28×28"
+)]
 struct PixelBody {
     pixels: Vec<f64>,
     width: Option<usize>,
@@ -94,24 +97,32 @@ fn prepared(picture: &Gray) -> Result<[f32; IMAGE_PIXELS], InputError> {
 fn from_json(body: &[u8]) -> Result<[f32; IMAGE_PIXELS], InputError> {
     let request: PixelBody =
         serde_json::from_slice(body).map_err(|e| bad(format!("bad JSON: {e}")))?;
-    if let Some((i, v)) = request
+    // The count first, then the values: a body of the wrong size is told so, whatever
+    // its values.
+    let in_range = || match request
         .pixels
         .iter()
         .enumerate()
         .find(|(_, v)| !(0.0..=1.0).contains(*v))
     {
-        return Err(bad(format!("pixels[{i}] = {v} is outside [0, 1]")));
-    }
+        Some((i, v)) => Err(bad(format!("pixels[{i}] = {v} is outside [0, 1]"))),
+        None => Ok(()),
+    };
     let found = request.pixels.len();
     match (request.width, request.height) {
         (None, None) => {
-            let values: Vec<f32> = request.pixels.iter().map(|&v| v as f32).collect();
-            values.try_into().map_err(|_| {
-                bad(format!(
+            if found != IMAGE_PIXELS {
+                return Err(bad(format!(
                     "{found} pixel values; expected {IMAGE_PIXELS} (a {IMAGE_SIDE}×{IMAGE_SIDE} \
                      image, row-major), or give width and height for a picture of another size"
-                ))
-            })
+                )));
+            }
+            in_range()?;
+            let mut input = [0.0f32; IMAGE_PIXELS];
+            for (x, &v) in input.iter_mut().zip(&request.pixels) {
+                *x = v as f32;
+            }
+            Ok(input)
         }
         (Some(width), Some(height)) => {
             let max = MAX_IMAGE_SIDE as usize;
@@ -126,6 +137,7 @@ fn from_json(body: &[u8]) -> Result<[f32; IMAGE_PIXELS], InputError> {
                     width * height
                 )));
             }
+            in_range()?;
             prepared(&Gray {
                 width,
                 height,

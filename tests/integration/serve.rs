@@ -334,6 +334,11 @@ fn predict_refuses_a_wrong_pixel_count() {
     assert!(
         message.contains("783 pixel values; expected 784"),
         "{message}"
+    ); // The count is told even when the values are also wrong.
+    let message = predict(&json!({ "pixels": [1, 2] })).error(400);
+    assert!(
+        message.contains("2 pixel values; expected 784"),
+        "{message}"
     );
 }
 
@@ -368,6 +373,8 @@ fn predict_refuses_malformed_json() {
         );
         let message = reply.error(400);
         assert!(message.starts_with("bad JSON"), "{body}: {message}");
+        // In the API's words, not the server's type names.
+        assert!(!message.contains("PixelBody"), "{body}: {message}");
     }
 }
 
