@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::util::{copy_of_run, root, run_bin, write};
+use crate::util::{copy_of_run, root, run_bin, run_bin_ok, write};
 
 /// A copy of the trained test run whose config says `data` (lines for `[data]`).
 fn run_with_data(to: &Path, data: &str) {
@@ -39,12 +39,7 @@ fn fashion_mnist_names_appear_in_eval_and_predict() {
     }
     assert!(stdout.contains("rows: true class,"), "{stdout}");
     // The report's heat map and table call them classes too.
-    let out = run_bin(&["report", run.to_str().unwrap()], tmp.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_bin_ok(&["report", run.to_str().unwrap()], tmp.path());
     let svg = std::fs::read_to_string(run.join("report/confusion.svg")).unwrap();
     assert!(svg.contains("rows: true class,"), "confusion.svg's caption");
     let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
