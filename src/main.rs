@@ -249,7 +249,8 @@ fn which(best: bool) -> Which {
 /// tools (`mnist-nn eval artifacts/sgd | head`): Rust ignores `SIGPIPE`, so the next
 /// print would panic instead. A training run ended so keeps its last checkpoint, as
 /// after `kill`. Not for `serve`, whose writes to a client that went away
-/// must fail and leave the server running.
+/// must fail and leave the server running. Unix only: Windows has no `SIGPIPE`.
+#[cfg(unix)]
 fn end_quietly_on_closed_pipe() {
     // SAFETY: `signal` only sets how the process takes SIGPIPE; nothing here depends on
     // the previous disposition, and no other thread has started yet.
@@ -257,6 +258,9 @@ fn end_quietly_on_closed_pipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+#[cfg(not(unix))]
+fn end_quietly_on_closed_pipe() {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

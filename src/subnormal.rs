@@ -19,8 +19,9 @@
 //! What it changes: only values that would have been subnormal, which become zero. A
 //! weight that small moves no logit by as much as a unit in the last place, so a run's
 //! results stay the same as without the flush except where a subnormal was, and the
-//! same config and seed give the same figures on every run, as before. On other
-//! architectures the guard does nothing.
+//! same config and seed give the same figures on every run, as before. On 64-bit Arm
+//! the same is done with the FZ bit of `FPCR`; on other architectures the guard does
+//! nothing.
 //!
 //! Rust and LLVM assume the default floating-point environment when they fold constants
 //! at compile time; with these bits set, a float computed at run time can differ from
@@ -34,7 +35,7 @@
 //! let half_least_normal = || black_box(f32::MIN_POSITIVE) / black_box(2.0);
 //! std::thread::spawn(move || {
 //!     set_flushing(true);
-//!     if cfg!(target_arch = "x86_64") {
+//!     if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
 //!         assert!(flushing());
 //!         assert_eq!(half_least_normal(), 0.0); // FTZ: the subnormal result is zero
 //!     }
@@ -49,7 +50,8 @@
 /// Sets (`true`) or clears FTZ and DAZ on the calling thread: while set, subnormal
 /// floats are read and made as zero there. A thread started from it afterwards starts
 /// with the same bits (Linux copies the register into a new thread). See the
-/// [module](self) documentation. On other architectures than x86-64 it does nothing.
+/// [module](self) documentation. On other architectures than x86-64 and 64-bit Arm it
+/// does nothing.
 pub fn set_flushing(on: bool) {
     mxcsr::set_flush(on);
 }
@@ -95,7 +97,43 @@ mod mxcsr {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+/// The same switch on 64-bit Arm (Apple silicon, Graviton, Ampere): the FZ bit of
+/// `FPCR`, which makes subnormal operands and results zero alike (FTZ and DAZ in one).
+#[cfg(target_arch = "aarch64")]
+mod mxcsr {
+    /// Flush to zero, for inputs and results of scalar and vector float operations.
+    const FZ: u64 = 1 << 24;
+
+    fn read() -> u64 {
+        let value: u64;
+        // SAFETY: `mrs` copies the floating-point control register into a general one.
+        unsafe {
+            std::arch::asm!("mrs {}, fpcr", out(reg) value, options(nomem, nostack, preserves_flags));
+        }
+        value
+    }
+
+    fn write(value: u64) {
+        // SAFETY: `msr` loads the control register; only FZ differs from the value read
+        // (rounding mode and trap enables are kept).
+        unsafe {
+            std::arch::asm!("msr fpcr, {}", in(reg) value, options(nomem, nostack, preserves_flags));
+        }
+    }
+
+    /// The FZ bit of this thread's register.
+    pub fn flush_bits() -> u64 {
+        read() & FZ
+    }
+
+    /// Sets (or clears) FZ on this thread.
+    pub fn set_flush(on: bool) {
+        let value = read() & !FZ;
+        write(if on { value | FZ } else { value });
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod mxcsr {
     pub fn flush_bits() -> u32 {
         0

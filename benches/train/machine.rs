@@ -93,19 +93,24 @@ pub fn fma_width() -> &'static str {
 
 /// Which of the `gemm` crate's kernels flex's products run on this CPU: its AVX-512
 /// ones (compiled in through its `x86-v4` feature, which this crate turns on) where the
-/// CPU has AVX-512F (gemm's own run-time test), else its AVX2 ones.
+/// CPU has AVX-512F (gemm's own run-time test), else its AVX2 ones (NEON on 64-bit Arm).
 pub fn gemm_kernels() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         return "gemm, AVX-512 kernels";
+    }
+    if cfg!(target_arch = "aarch64") {
+        return "gemm, NEON kernels";
     }
     "gemm, AVX2 kernels"
 }
 
 /// Independent accumulators of the FMA loop (registers only, no loads): twelve cover a
 /// 4–5-cycle FMA latency on two FMA ports.
+#[cfg(target_arch = "x86_64")]
 const ACCUMULATORS: usize = 12;
 /// Floating-point operations of one 256-bit FMA: 8 lanes × (multiply + add).
+#[cfg(target_arch = "x86_64")]
 const FLOP_PER_FMA: f64 = 16.0;
 
 /// Peak float32 FMA rate in GFLOP/s over `threads` threads with the widest vector unit

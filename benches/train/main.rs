@@ -182,8 +182,9 @@ fn main() -> anyhow::Result<()> {
         let mut args: Vec<&str> = args.to_vec();
         let out_str = out.to_string_lossy().into_owned();
         args.push(&out_str);
-        let bytes = rss::peak_rss(bin, &args, root)?;
-        peaks.push((backend, bytes));
+        if let Some(bytes) = rss::peak_rss(bin, &args, root)? {
+            peaks.push((backend, bytes));
+        }
     }
 
     let data_dir = root.join("data/mnist");

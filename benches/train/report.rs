@@ -366,6 +366,9 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
     for (backend, bytes) in &f.rss {
         let _ = writeln!(s, "| {backend} | {:.0} |", *bytes as f64 / 1e6);
     }
+    if f.rss.is_empty() {
+        let _ = writeln!(s, "| (not measured: this OS has no `wait4`) | |");
+    }
     let _ = writeln!(s);
 
     let _ = writeln!(s, "## Targets (batch 128)\n");

@@ -2,11 +2,21 @@
 //! maximum resident set size as the kernel accounts it (`wait4`'s `ru_maxrss`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+
+/// Runs `mnist-nn` with `args` in `cwd` and returns its peak RSS in bytes; an error if
+/// it cannot start or does not exit with status 0. `None` where the OS has no `wait4`
+/// (Windows): the run is not made.
+#[cfg(not(unix))]
+pub fn peak_rss(_bin: &Path, _args: &[&str], _cwd: &Path) -> anyhow::Result<Option<u64>> {
+    Ok(None)
+}
 
 /// Runs `mnist-nn` with `args` in `cwd` and returns its peak RSS in bytes; an error if
 /// it cannot start or does not exit with status 0.
-pub fn peak_rss(bin: &Path, args: &[&str], cwd: &Path) -> anyhow::Result<u64> {
+#[cfg(unix)]
+pub fn peak_rss(bin: &Path, args: &[&str], cwd: &Path) -> anyhow::Result<Option<u64>> {
+    use std::process::{Command, Stdio};
+
     let child = Command::new(bin)
         .args(args)
         .current_dir(cwd)
@@ -33,6 +43,7 @@ pub fn peak_rss(bin: &Path, args: &[&str], cwd: &Path) -> anyhow::Result<u64> {
             args.join(" ")
         );
     }
-    // Linux reports ru_maxrss in KiB.
-    Ok(u64::try_from(usage.ru_maxrss)? * 1024)
+    // Linux reports ru_maxrss in KiB, macOS in bytes.
+    let unit = if cfg!(target_os = "macos") { 1 } else { 1024 };
+    Ok(Some(u64::try_from(usage.ru_maxrss)? * unit))
 }

@@ -193,8 +193,18 @@ impl Slot {
 
 /// Raises this process's limit of open files to what it may (its hard limit, at most
 /// what [`MAX_CONNECTIONS`] needs), and returns how many connections that allows:
-/// [`MAX_CONNECTIONS`], or fewer where the limit is lower (64 at the least).
+/// [`MAX_CONNECTIONS`], or fewer where the limit is lower (64 at the least). Where
+/// there is no such limit (Windows), [`MAX_CONNECTIONS`].
 pub fn connection_cap() -> usize {
+    open_file_limit()
+        .saturating_sub(OTHER_FILES)
+        .clamp(64, MAX_CONNECTIONS)
+}
+
+/// The limit of open files, raised first as far as the hard limit allows (up to what
+/// [`MAX_CONNECTIONS`] needs); 64 + [`OTHER_FILES`] where it cannot be read.
+#[cfg(unix)]
+fn open_file_limit() -> usize {
     let want = (MAX_CONNECTIONS + OTHER_FILES) as libc::rlim_t;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -203,7 +213,7 @@ pub fn connection_cap() -> usize {
     // SAFETY: getrlimit and setrlimit only read and write the struct passed by pointer.
     let soft = unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 64;
+            return 64 + OTHER_FILES;
         }
         if limit.rlim_cur < want {
             let raised = libc::rlimit {
@@ -216,10 +226,13 @@ pub fn connection_cap() -> usize {
         }
         limit.rlim_cur
     };
-    usize::try_from(soft)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(OTHER_FILES)
-        .clamp(64, MAX_CONNECTIONS)
+    usize::try_from(soft).unwrap_or(usize::MAX)
+}
+
+/// No per-process limit of open sockets to raise: as many as [`MAX_CONNECTIONS`] needs.
+#[cfg(not(unix))]
+fn open_file_limit() -> usize {
+    MAX_CONNECTIONS + OTHER_FILES
 }
 
 impl Drop for Slot {

@@ -32,7 +32,7 @@ fn half_least_normal() -> f32 {
 }
 
 #[test]
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn set_flushing_sets_and_clears_the_calling_threads_bits_only() {
     std::thread::spawn(|| {
         assert!(!flushing());
@@ -52,7 +52,7 @@ fn set_flushing_sets_and_clears_the_calling_threads_bits_only() {
 }
 
 #[test]
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn the_training_pool_flushes_on_every_thread_and_matches_the_current_pools_size() {
     let pool = training_pool().expect("a pool");
     let seen = pool.install(pool_flushing);
@@ -79,7 +79,7 @@ impl Observer for Flushing {
 }
 
 #[test]
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn training_flushes_subnormals_in_both_modes() {
     std::thread::spawn(|| {
         for mode in ["manual", "autodiff"] {

@@ -549,6 +549,7 @@ fn the_run_directory_is_taken_alone_or_after_model_or_run() {
 }
 
 #[test]
+#[cfg(unix)]
 fn a_reader_that_goes_away_ends_the_command_quietly() {
     use std::os::unix::process::ExitStatusExt;
     use std::process::{Command, Stdio};
