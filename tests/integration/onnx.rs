@@ -5,7 +5,7 @@ use mnist_nn::backend::BackendKind;
 use mnist_nn::eval::score;
 use mnist_nn::model::TwoLayerNet;
 
-use crate::util::{mnist, root, run_bin, saved_params, trained_run};
+use crate::util::{mnist, python_check, root, run_bin, saved_params, trained_run};
 
 #[test]
 fn onnxruntime_gives_the_rust_forwards_probabilities() {
@@ -32,19 +32,17 @@ fn onnxruntime_gives_the_rust_forwards_probabilities() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ONNX"));
 
     let n = 1000;
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let check = std::process::Command::new(&python)
-        .arg(root().join("tests/onnx_check.py"))
-        .arg(&file)
-        .arg(root().join("data/mnist"))
-        .arg(n.to_string())
-        .output()
-        .unwrap();
-    let required = std::env::var_os("MNIST_NN_REQUIRE_PYTHON").is_some();
-    if check.status.code() == Some(3) && !required {
-        eprintln!("SKIPPING the ONNX check: {python} cannot import onnxruntime and numpy");
+    let Some(check) = python_check(
+        &[
+            root().join("tests/onnx_check.py").as_os_str(),
+            file.as_os_str(),
+            root().join("data/mnist").as_os_str(),
+            n.to_string().as_ref(),
+        ],
+        "ONNX (onnxruntime, numpy)",
+    ) else {
         return;
-    }
+    };
     assert!(
         check.status.success(),
         "{}",

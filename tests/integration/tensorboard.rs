@@ -10,7 +10,7 @@ use mnist_nn::tensorboard::proto::{Event, What};
 use mnist_nn::tensorboard::record::masked_crc;
 use prost::Message;
 
-use crate::util::{root, run_bin_ok, saved_params, write};
+use crate::util::{python_check, root, run_bin_ok, saved_params, write};
 
 fn config(dir: &Path, epochs: usize) -> String {
     let text = format!(
@@ -121,17 +121,15 @@ fn tensorboard_reads_every_metric_the_weights_and_the_config_of_a_resumed_run() 
     // 3,000 training images at batch 100: 30 steps an epoch, the checkpoint at 60.
     assert_eq!(start, (1, 61), "SessionLog START at the first resumed step");
 
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(&python)
-        .arg(root().join("tests/tensorboard_read.py"))
-        .arg(&run)
-        .output()
-        .unwrap();
-    let required = std::env::var_os("MNIST_NN_REQUIRE_PYTHON").is_some();
-    if out.status.code() == Some(3) && !required {
-        eprintln!("SKIPPING the TensorBoard check: {python} cannot import tensorboard");
+    let Some(out) = python_check(
+        &[
+            root().join("tests/tensorboard_read.py").as_os_str(),
+            run.as_os_str(),
+        ],
+        "TensorBoard (tensorboard)",
+    ) else {
         return;
-    }
+    };
     assert!(
         out.status.success(),
         "{}",

@@ -136,6 +136,28 @@ pub fn predict_json(run: &Path, image: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Runs a Python check: `PYTHON` (default `python3`) with `args`, from the repository
+/// root. `None`, after a `SKIPPING` line naming `what`, when Python cannot be started
+/// or the script exits 3 (a module it needs does not import), unless
+/// `MNIST_NN_REQUIRE_PYTHON` is set: then either fails the test.
+pub fn python_check(args: &[&std::ffi::OsStr], what: &str) -> Option<std::process::Output> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let required = std::env::var_os("MNIST_NN_REQUIRE_PYTHON").is_some();
+    let out = match std::process::Command::new(&python).args(args).output() {
+        Ok(out) => out,
+        Err(e) if !required => {
+            eprintln!("SKIPPING the {what} check: {python} does not start ({e})");
+            return None;
+        }
+        Err(e) => panic!("MNIST_NN_REQUIRE_PYTHON is set but {python} does not start: {e}"),
+    };
+    if out.status.code() == Some(3) && !required {
+        eprintln!("SKIPPING the {what} check: {python} lacks a module it needs");
+        return None;
+    }
+    Some(out)
+}
+
 /// Runs the binary with `args` in `cwd` and fails the test, with its stderr, unless it
 /// succeeds.
 pub fn run_bin_ok(args: &[&str], cwd: &Path) {
