@@ -22,7 +22,8 @@ pub struct Host {
 }
 
 impl Host {
-    /// Reads the host's description from /proc (Linux); unknown fields say so.
+    /// Reads the host's description from /proc (Linux; elsewhere what the OS tells);
+    /// unknown fields say so.
     pub fn read() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let field = |key: &str| {
@@ -37,7 +38,11 @@ impl Host {
                 format!("{name}, family {family} model {model}")
             }
             (Some(name), _, _) => name,
-            _ => "unknown CPU".into(),
+            _ => match (field("CPU implementer"), field("CPU part")) {
+                // Arm Linux names no model, only these two numbers.
+                (Some(maker), Some(part)) => format!("Arm CPU, implementer {maker} part {part}"),
+                _ => other_os_cpu_name().unwrap_or_else(|| "unknown CPU".into()),
+            },
         };
         let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
@@ -50,6 +55,20 @@ impl Host {
             vector: vector_extensions(),
         }
     }
+}
+
+/// The CPU's name where there is no /proc/cpuinfo: macOS's `sysctl
+/// machdep.cpu.brand_string` ("Apple M2"), Windows's `PROCESSOR_IDENTIFIER`.
+fn other_os_cpu_name() -> Option<String> {
+    if let Ok(id) = std::env::var("PROCESSOR_IDENTIFIER") {
+        return Some(id);
+    }
+    let out = std::process::Command::new("sysctl")
+        .args(["-n", "machdep.cpu.brand_string"])
+        .output()
+        .ok()?;
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !name.is_empty()).then_some(name)
 }
 
 /// The SIMD extensions that matter to float32 kernels, as the CPU reports them.
@@ -76,9 +95,27 @@ fn vector_extensions() -> String {
             names.join(", ")
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
     {
-        "not x86-64".into()
+        use std::arch::is_aarch64_feature_detected as has;
+        let found = [
+            ("NEON", has!("neon")),
+            ("FP16", has!("fp16")),
+            ("BF16", has!("bf16")),
+            ("I8MM", has!("i8mm")),
+            ("SVE", has!("sve")),
+            ("SVE2", has!("sve2")),
+        ];
+        let names: Vec<&str> = found
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect();
+        names.join(", ")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "not x86-64 or 64-bit Arm".into()
     }
 }
 
@@ -87,6 +124,9 @@ pub fn fma_width() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         return "AVX-512";
+    }
+    if cfg!(target_arch = "aarch64") {
+        return "NEON";
     }
     "AVX2"
 }
@@ -112,50 +152,88 @@ const ACCUMULATORS: usize = 12;
 /// Floating-point operations of one 256-bit FMA: 8 lanes × (multiply + add).
 #[cfg(target_arch = "x86_64")]
 const FLOP_PER_FMA: f64 = 16.0;
+/// Independent accumulators of the NEON loop: sixteen cover a 4-cycle FMA latency on
+/// four FMA pipes (Apple's and Arm's big cores), half the 32 vector registers.
+#[cfg(target_arch = "aarch64")]
+const NEON_ACCUMULATORS: usize = 16;
+
+/// One thread's FMA loop: `iters` rounds, returning a value to keep it from being
+/// optimised away.
+type FmaLoop = fn(u64) -> f32;
 
 /// Peak float32 FMA rate in GFLOP/s over `threads` threads with the widest vector unit
-/// the CPU has (512-bit where AVX-512F is present, else 256-bit AVX2), or `None` where
-/// the CPU has no AVX2/FMA (the figure is then left out of the table).
+/// the CPU has (512-bit where AVX-512F is present, else 256-bit AVX2; 128-bit NEON on
+/// 64-bit Arm), or `None` where there is none of these (the figure is then left out of
+/// the table).
 pub fn fma_peak(threads: usize) -> Option<f64> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-            return None;
+    let (kernel, flop_per_iter) = fma_kernel()?;
+    let iters: u64 = 50_000_000;
+    let run = || {
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| black_box(kernel(black_box(iters))));
+            }
+        });
+        started.elapsed().as_secs_f64()
+    };
+    run(); // warm-up: clocks up, threads started once
+    let seconds = median((0..5).map(|_| run()).collect());
+    Some(iters as f64 * flop_per_iter * threads as f64 / seconds / 1e9)
+}
+
+/// This CPU's widest FMA loop and the floating-point operations of one of its rounds.
+#[cfg(target_arch = "x86_64")]
+fn fma_kernel() -> Option<(FmaLoop, f64)> {
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        return None;
+    }
+    let round = ACCUMULATORS as f64 * FLOP_PER_FMA;
+    if is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F was detected just above.
+        Some((|n| unsafe { fma_loop_512(n) }, 2.0 * round))
+    } else {
+        // SAFETY: AVX2 and FMA were detected just above.
+        Some((|n| unsafe { fma_loop(n) }, round))
+    }
+}
+
+/// This CPU's widest FMA loop and the floating-point operations of one of its rounds:
+/// NEON, which every 64-bit Arm CPU has (4 lanes × multiply + add per FMA).
+#[cfg(target_arch = "aarch64")]
+fn fma_kernel() -> Option<(FmaLoop, f64)> {
+    // SAFETY: NEON is part of every 64-bit Arm CPU (the target requires it).
+    Some((
+        |n| unsafe { fma_loop_neon(n) },
+        NEON_ACCUMULATORS as f64 * 8.0,
+    ))
+}
+
+/// No FMA loop written for this architecture.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn fma_kernel() -> Option<(FmaLoop, f64)> {
+    None
+}
+
+/// `iters` rounds of one FMA on each of [`NEON_ACCUMULATORS`] independent 4-lane
+/// registers.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+fn fma_loop_neon(iters: u64) -> f32 {
+    use std::arch::aarch64::*;
+    let a = vdupq_n_f32(0.999_999);
+    let b = vdupq_n_f32(1e-7);
+    let mut acc = [vdupq_n_f32(1.0); NEON_ACCUMULATORS];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = vfmaq_f32(b, *r, a);
         }
-        let iters: u64 = 50_000_000;
-        let wide = is_x86_feature_detected!("avx512f");
-        let run = || {
-            let started = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(|| {
-                        if wide {
-                            // SAFETY: AVX-512F was detected above.
-                            black_box(unsafe { fma_loop_512(black_box(iters)) })
-                        } else {
-                            // SAFETY: AVX2 and FMA were detected above.
-                            black_box(unsafe { fma_loop(black_box(iters)) })
-                        }
-                    });
-                }
-            });
-            started.elapsed().as_secs_f64()
-        };
-        run(); // warm-up: clocks up, threads started once
-        let seconds = median((0..5).map(|_| run()).collect());
-        let per_fma = if wide {
-            2.0 * FLOP_PER_FMA
-        } else {
-            FLOP_PER_FMA
-        };
-        let flop = iters as f64 * ACCUMULATORS as f64 * per_fma * threads as f64;
-        Some(flop / seconds / 1e9)
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = threads;
-        None
+    let mut total = 0.0;
+    for r in acc {
+        total += vaddvq_f32(r);
     }
+    total
 }
 
 /// `iters` rounds of one FMA on each of [`ACCUMULATORS`] independent 8-lane registers.

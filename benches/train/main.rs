@@ -41,6 +41,21 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// What `--help` prints.
+const USAGE: &str = "cargo bench --bench train [-- OPTIONS]: training and inference speed \
+against PyTorch and the machine's limits, written to bench/results/<date>-<host>.md
+
+  --reps N            timed runs per figure, after one warm-up (default 5)
+  --quick             2 timed runs per figure
+  --threads N         threads (default: every CPU)
+  --hidden LIST       only the training figures of these hidden sizes (e.g. 128,800)
+  --backends LIST     ndarray, flex, wgpu (default ndarray,flex)
+  --gpu-peak GFLOPS   the GPU's float32 peak, for the wgpu rows' fraction of it
+  --no-accuracy       no time to 98% test accuracy
+  --accuracy-reps N   runs of each recipe to 98% (default 3)
+  --no-torch          no PyTorch reference
+  --out FILE          the report's path";
+
 /// The command line.
 struct Options {
     reps: usize,
@@ -81,6 +96,10 @@ impl Options {
             };
             match arg.as_str() {
                 "--bench" => {} // passed by `cargo bench`
+                "--help" | "-h" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
                 "--quick" => o.reps = 2,
                 "--no-torch" => o.torch = false,
                 "--no-accuracy" => o.accuracy = false,
@@ -107,11 +126,7 @@ impl Options {
                         })
                         .collect::<anyhow::Result<_>>()?;
                 }
-                other => anyhow::bail!(
-                    "unknown option {other}; options: --reps N, --quick, --threads N, \
-                     --backends LIST, --hidden LIST, --no-torch, --no-accuracy, \
-                     --accuracy-reps N, --gpu-peak GFLOPS, --out FILE"
-                ),
+                other => anyhow::bail!("unknown option {other}\n\n{USAGE}"),
             }
         }
         if o.reps == 0 || o.threads == 0 || o.accuracy_reps == 0 {

@@ -1,6 +1,5 @@
 //! Training faults through the real binary: divergence, Ctrl-C, `kill -9`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -78,6 +77,7 @@ fn straight_run_then_another(dir: &Path, epochs: usize) -> (PathBuf, PathBuf, Ch
 #[test]
 #[cfg(unix)]
 fn ctrl_c_checkpoints_mid_epoch_and_resume_finishes_as_if_never_stopped() {
+    use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let (straight, run, mut child) = straight_run_then_another(tmp.path(), 4);
     // Stop in the second epoch, after the first checkpoint: the signal goes out when the
