@@ -71,6 +71,16 @@ fn other_os_cpu_name() -> Option<String> {
     (out.status.success() && !name.is_empty()).then_some(name)
 }
 
+/// The names of the extensions marked present, in the order given.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn present(found: &[(&'static str, bool)]) -> Vec<&'static str> {
+    found
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect()
+}
+
 /// The SIMD extensions that matter to float32 kernels, as the CPU reports them.
 fn vector_extensions() -> String {
     #[cfg(target_arch = "x86_64")]
@@ -84,11 +94,7 @@ fn vector_extensions() -> String {
             ("AVX-512VL", is_x86_feature_detected!("avx512vl")),
             ("AVX-512BF16", is_x86_feature_detected!("avx512bf16")),
         ];
-        let names: Vec<&str> = found
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(n, _)| *n)
-            .collect();
+        let names = present(&found);
         if names.is_empty() {
             "SSE2 only".into()
         } else {
@@ -106,12 +112,7 @@ fn vector_extensions() -> String {
             ("SVE", has!("sve")),
             ("SVE2", has!("sve2")),
         ];
-        let names: Vec<&str> = found
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(n, _)| *n)
-            .collect();
-        names.join(", ")
+        present(&found).join(", ")
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
