@@ -53,16 +53,17 @@
 /// [module](self) documentation. On other architectures than x86-64 and 64-bit Arm it
 /// does nothing.
 pub fn set_flushing(on: bool) {
-    mxcsr::set_flush(on);
+    fp_control::set_flush(on);
 }
 
 /// Whether subnormal floats are flushed to zero on the calling thread.
 pub fn flushing() -> bool {
-    mxcsr::flush_bits() != 0
+    fp_control::flush_bits() != 0
 }
 
+/// The floating-point control register of x86-64: `MXCSR`.
 #[cfg(target_arch = "x86_64")]
-mod mxcsr {
+mod fp_control {
     /// Flush to zero: subnormal results are made zero.
     const FTZ: u32 = 1 << 15;
     /// Denormals are zero: subnormal operands are read as zero.
@@ -100,7 +101,7 @@ mod mxcsr {
 /// The same switch on 64-bit Arm (Apple silicon, Graviton, Ampere): the FZ bit of
 /// `FPCR`, which makes subnormal operands and results zero alike (FTZ and DAZ in one).
 #[cfg(target_arch = "aarch64")]
-mod mxcsr {
+mod fp_control {
     /// Flush to zero, for inputs and results of scalar and vector float operations.
     const FZ: u64 = 1 << 24;
 
@@ -134,7 +135,7 @@ mod mxcsr {
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-mod mxcsr {
+mod fp_control {
     pub fn flush_bits() -> u32 {
         0
     }

@@ -136,10 +136,10 @@ pub fn predict_json(run: &Path, image: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Runs a Python check: `PYTHON` (default `python3`) with `args`, from the repository
-/// root. `None`, after a `SKIPPING` line naming `what`, when Python cannot be started
-/// or the script exits 3 (a module it needs does not import), unless
-/// `MNIST_NN_REQUIRE_PYTHON` is set: then either fails the test.
+/// Runs a Python check: `PYTHON` (default `python3`) with `args`. `None`, after a
+/// `SKIPPING` line naming `what`, when Python cannot be started or the script exits 3
+/// (a module it needs does not import), unless `MNIST_NN_REQUIRE_PYTHON` is set: then
+/// either fails the test.
 pub fn python_check(args: &[&std::ffi::OsStr], what: &str) -> Option<std::process::Output> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let required = std::env::var_os("MNIST_NN_REQUIRE_PYTHON").is_some();
