@@ -22,6 +22,20 @@ use crate::train::{EarlyStop, EpochRecord, Observer};
 /// Header of `metrics.csv`.
 pub const METRICS_HEADER: &str = "wall_time,step,tag,value";
 
+/// The whole lines of `text`: everything up to its last newline. A run writing
+/// `metrics.csv`, or killed while it wrote, can leave half a last row, and half a row
+/// may still parse (`0.9284` cut to `0.`), so readers take only what ends in a newline.
+///
+/// ```
+/// use mnist_nn::logging::whole_lines;
+/// assert_eq!(whole_lines("a,1\nb,0."), "a,1\n");
+/// assert_eq!(whole_lines("a,1\n"), "a,1\n");
+/// assert_eq!(whole_lines("a,1"), "");
+/// ```
+pub fn whole_lines(text: &str) -> &str {
+    text.rfind('\n').map_or("", |end| &text[..=end])
+}
+
 /// Appends `wall_time,step,tag,value` rows to `metrics.csv`, and each scalar with the
 /// same tag, step and wall time to a TensorBoard event file when one is attached
 /// ([`MetricsWriter::with_events`]).
@@ -55,12 +69,9 @@ impl MetricsWriter {
     /// rewritten through a temporary file and a rename.
     pub fn append(path: &Path, step: usize) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut kept = String::with_capacity(text.len());
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            if i == 0 && *line == METRICS_HEADER {
-                kept.push_str(line);
-                kept.push('\n');
+        let mut kept = format!("{METRICS_HEADER}\n");
+        for (i, line) in whole_lines(&text).lines().enumerate() {
+            if (i == 0 && line == METRICS_HEADER) || line.is_empty() {
                 continue;
             }
             let fields: Vec<&str> = line.split(',').collect();
@@ -74,9 +85,6 @@ impl MetricsWriter {
                     kept.push_str(line);
                     kept.push('\n');
                 }
-                // A process killed while writing can leave half a last row: drop it.
-                None if i + 1 == lines.len() && !text.ends_with('\n') => {}
-                None if line.is_empty() => {}
                 None => {
                     return Err(Error::Metrics {
                         path: path.to_path_buf(),

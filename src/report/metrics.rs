@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::logging::METRICS_HEADER;
+use crate::logging::{METRICS_HEADER, whole_lines};
 
 /// Every tag's points in file order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -20,8 +20,8 @@ impl Series {
     }
 }
 
-/// Reads `path`. A run still writing may have left half a last row, which is skipped;
-/// any other malformed row is an error naming its line.
+/// Reads `path`. A run still writing may have left half a last row, which is skipped
+/// ([`whole_lines`]); any other malformed row is an error naming its line.
 pub fn read(path: &Path) -> Result<Series> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let bad = |line: usize, problem: &str| Error::Metrics {
@@ -29,14 +29,13 @@ pub fn read(path: &Path) -> Result<Series> {
         line,
         problem: problem.to_string(),
     };
-    let mut lines = text.lines().enumerate().peekable();
+    let mut lines = whole_lines(&text).lines().enumerate();
     match lines.next() {
         Some((_, header)) if header == METRICS_HEADER => {}
         _ => return Err(bad(1, &format!("expected the header `{METRICS_HEADER}`"))),
     }
     let mut series = Series::default();
-    while let Some((i, line)) = lines.next() {
-        let last = lines.peek().is_none() && !text.ends_with('\n');
+    for (i, line) in lines {
         let fields: Vec<&str> = line.split(',').collect();
         let parsed = match fields.as_slice() {
             [_, step, tag, value] => step
@@ -52,7 +51,7 @@ pub fn read(path: &Path) -> Result<Series> {
                 .entry(tag.to_string())
                 .or_default()
                 .push((step, value)),
-            None if last || line.is_empty() => {}
+            None if line.is_empty() => {}
             None => return Err(bad(i + 1, "not a `wall_time,step,tag,value` row")),
         }
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::events::{EventStream, QUEUE, encode};
+use crate::logging::whole_lines;
 use crate::run_dir::files;
 
 /// How often a followed run's files are looked at (only the bytes added since are
@@ -159,9 +160,8 @@ pub fn read_rows(path: &Path) -> Vec<Row> {
 
 /// The rows of the complete lines of `text`, and the bytes they took.
 fn complete_rows(text: &str) -> (Vec<Row>, usize) {
-    let end = text.rfind('\n').map_or(0, |i| i + 1);
-    let rows = text[..end].lines().filter_map(parse_row).collect();
-    (rows, end)
+    let whole = whole_lines(text);
+    (whole.lines().filter_map(parse_row).collect(), whole.len())
 }
 
 /// One `wall_time,step,tag,value` line (the header and anything malformed: `None`).

@@ -154,3 +154,42 @@ fn an_adam_run_resumes_on_the_cpu_where_there_is_no_gpu_at_all() {
     let pointer = checkpoint::read(&run.join(files::CHECKPOINT)).unwrap();
     assert_eq!(pointer.position.epoch, 3, "two epochs done");
 }
+
+#[test]
+fn a_half_written_last_row_is_dropped_on_resume() {
+    // A run killed while writing `metrics.csv` can leave half a last row, and half a row
+    // may still parse: `…,test/accuracy,0.` for `…,test/accuracy,0.9284`.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("torn");
+    let c = config(tmp.path(), "manual", "sgd", 2);
+    run_bin_ok(
+        &["--config", &c, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
+    let metrics = run.join("metrics.csv");
+    let whole = std::fs::read_to_string(&metrics).unwrap();
+    let last = whole.trim_end().rsplit('\n').next().unwrap();
+    let value_at = last.rfind(',').unwrap() + 1;
+    let torn = &last[..value_at + 2];
+    let before_last = &whole[..whole.len() - last.len() - 1];
+    std::fs::write(&metrics, format!("{before_last}{torn}")).unwrap();
+
+    run_bin_ok(
+        &["--resume", run.to_str().unwrap(), "--epochs", "3"],
+        tmp.path(),
+    );
+    let resumed = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        resumed.starts_with(before_last),
+        "the whole rows before the torn one are kept"
+    );
+    let after = &resumed[before_last.len()..];
+    assert!(
+        !after.lines().any(|line| line == torn),
+        "the torn row `{torn}` was kept:\n{after}"
+    );
+    assert!(
+        after.lines().all(|line| line.split(',').count() == 4),
+        "{after}"
+    );
+}

@@ -415,6 +415,31 @@ fn report_works_on_a_run_that_is_still_training() {
 }
 
 #[test]
+fn the_report_reads_only_whole_rows_of_a_run_still_writing() {
+    // Half a last row may still parse (`0.9284` cut to `0.`): it must not become a point.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("metrics.csv");
+    std::fs::write(
+        &path,
+        "wall_time,step,tag,value\n1.0,100,test/accuracy,0.91\n2.0,200,test/accuracy,0.",
+    )
+    .unwrap();
+    let series = mnist_nn::report::metrics::read(&path).unwrap();
+    assert_eq!(series.get("test/accuracy"), &[(100.0, 0.91)]);
+
+    // A malformed row that is not the last is an error naming its line.
+    std::fs::write(
+        &path,
+        "wall_time,step,tag,value\n1.0,100,test/accuracy\n2.0,200,test/accuracy,0.93\n",
+    )
+    .unwrap();
+    let err = mnist_nn::report::metrics::read(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("metrics.csv: line 2:"), "{err}");
+}
+
+#[test]
 fn report_shows_what_augmentation_made_of_the_first_training_images() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("augmented");
