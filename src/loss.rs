@@ -28,10 +28,17 @@ pub fn log_softmax_columns(z: Tensor<2>) -> Tensor<2> {
 }
 
 /// Mean cross-entropy of `softmax(z)` against one-hot `y`, both `(classes, m)`.
+///
+/// The sum runs along each class's row, then over the classes: reductions along an
+/// axis, which every backend adds up in a fixed order. A whole-tensor `sum()` on wgpu
+/// adds its workgroups' partial sums atomically, in whatever order they finish, so the
+/// loss's last bits would vary from run to run on a GPU.
 pub fn cross_entropy(z: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
     let m = z.dims()[1];
     (log_softmax_columns(z) * y)
-        .sum()
+        .sum_dim(1)
+        .sum_dim(0)
+        .reshape([1])
         .neg()
         .div_scalar(m as f64)
 }

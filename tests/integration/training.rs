@@ -1,10 +1,17 @@
 //! The training loop, through the library: trajectories, reproducibility, backends.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
+use burn::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use mnist_nn::NUM_CLASSES;
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::{Config, Mode};
 use mnist_nn::data::Mnist;
+use mnist_nn::loss::cross_entropy;
 use mnist_nn::model::{HostParams, TwoLayerNet};
 use mnist_nn::train::{Trained, train};
 
@@ -94,6 +101,42 @@ fn autodiff_sgd_follows_the_manual_trajectory() {
         (lm - la).abs() < 1e-4 * lm,
         "epoch losses {lm} (manual) vs {la} (autodiff)"
     );
+}
+
+#[test]
+fn the_loss_of_a_large_batch_has_the_same_bits_every_time() {
+    // A whole-tensor `sum()` on wgpu adds workgroups' partial sums atomically, in the
+    // order they finish: computed so, this loss of 200,000 columns took two
+    // values, 3.3905504 and 3.3905506, within 100 tries in each of 3 runs on
+    // lavapipe; on a GPU, whose workgroups finish in any order, its last bits would vary
+    // from run to run. Every logged loss goes through `cross_entropy`, so a run's metrics
+    // repeat only if this does.
+    let m = 200_000;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let logits: Vec<f32> = (0..NUM_CLASSES * m)
+        .map(|_| rng.random_range(-3.0..3.0))
+        .collect();
+    let one_hot: Vec<f32> = (0..NUM_CLASSES * m)
+        // Row k, column j: column j's label is j mod 10.
+        .map(|i| f32::from(u8::from(i / m == (i % m) % NUM_CLASSES)))
+        .collect();
+    for (kind, device) in devices() {
+        let z2 = Tensor::<2>::from_data(TensorData::new(logits.clone(), [NUM_CLASSES, m]), &device);
+        let y = Tensor::<2>::from_data(TensorData::new(one_hot.clone(), [NUM_CLASSES, m]), &device);
+        let bits: BTreeSet<u32> = (0..100)
+            .map(|_| {
+                let loss = cross_entropy(z2.clone(), y.clone());
+                loss.try_into_scalar::<f32>().unwrap().to_bits()
+            })
+            .collect();
+        assert_eq!(
+            bits.len(),
+            1,
+            "{kind}: {} different losses: {:?}",
+            bits.len(),
+            bits.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>()
+        );
+    }
 }
 
 #[test]
