@@ -109,11 +109,16 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// The widest hidden layer a config may ask for: 65,536 units, 82 times Simard's 800
+/// and 16 times the bench's widest. Its `W1` alone is 784 × 65,536 floats (205 MB); a
+/// width of 2³² + 1 once overflowed the size of `W1`'s buffer and ended in a panic.
+pub const MAX_HIDDEN: usize = 1 << 16;
+
 /// The network's shape and starting point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Hidden units.
+    /// Hidden units, 1 to [`MAX_HIDDEN`].
     pub hidden: usize,
     /// Weight initialisation.
     #[serde(default)]

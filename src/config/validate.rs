@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{BatchSize, Config, Mode, OptimizerKind};
+use super::{BatchSize, Config, MAX_HIDDEN, Mode, OptimizerKind};
 use crate::error::ConfigError;
 
 impl Config {
@@ -33,6 +33,16 @@ impl Config {
         }
         if self.model.hidden == 0 {
             return bad("model.hidden", "must be at least 1".into());
+        }
+        if self.model.hidden > MAX_HIDDEN {
+            return bad(
+                "model.hidden",
+                format!(
+                    "is {}; at most {MAX_HIDDEN} (W1 alone would hold {} floats)",
+                    self.model.hidden,
+                    self.model.hidden.saturating_mul(crate::IMAGE_PIXELS)
+                ),
+            );
         }
         if self.train.epochs == 0 {
             return bad("train.epochs", "must be at least 1".into());

@@ -223,6 +223,15 @@ fn invalid_toml_gives_line_and_column() {
 #[test]
 fn impossible_values() {
     rejected(&with("hidden = 32", "hidden = 0"), &["model.hidden"]);
+    // 2³² + 1 units once overflowed W1's size and panicked.
+    rejected(
+        &with("hidden = 32", "hidden = 4294967297"),
+        &["model.hidden", "at most 65536"],
+    );
+    rejected(
+        &with("hidden = 32", "hidden = 9223372036854775807"),
+        &["model.hidden", "at most 65536"],
+    );
     rejected(
         &with("learning_rate = 0.05", "learning_rate = 0"),
         &["train.learning_rate"],
