@@ -356,6 +356,9 @@ impl Error {
     /// ```
     /// let e = mnist_nn::Error::device("evaluating", "device lost\nCaused by: x");
     /// assert_eq!(e.to_string(), "the device failed while evaluating: device lost");
+    /// // W1 of 50,000 hidden units: 784 × 50,000 floats.
+    /// let e = mnist_nn::Error::device("training", "failed\n  can't allocate buffer of size: 156800000");
+    /// assert!(e.to_string().contains("a buffer of 157 MB; try a smaller train.batch_size or model.hidden"));
     /// ```
     pub fn device(during: impl Into<String>, source: impl std::fmt::Display) -> Self {
         let report = source.to_string();
@@ -365,8 +368,8 @@ impl Error {
             .and_then(|bytes| bytes.trim().parse::<u64>().ok());
         let message = match allocation {
             Some(bytes) => format!(
-                "it could not allocate a buffer of {:.0} MB; try a smaller train.batch_size, \
-                 or a CPU backend (--backend flex or ndarray)",
+                "it could not allocate a buffer of {:.0} MB; try a smaller train.batch_size \
+                 or model.hidden, or a CPU backend (--backend flex or ndarray)",
                 bytes as f64 / 1e6
             ),
             None => report.lines().next().unwrap_or("unknown error").to_string(),
