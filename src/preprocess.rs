@@ -40,14 +40,20 @@ pub struct Gray {
     pub pixels: Vec<f32>,
 }
 
+/// Widest and tallest image file `predict` reads, in pixels: a 108-megapixel phone
+/// photograph (12,000 × 9,000) fits. Decoding and preprocessing take about 12 bytes
+/// a pixel, so a 30,000 × 30,000 PNG of blank paper (under 1 MB) once took 10.5 GB.
+pub const MAX_FILE_SIDE: u32 = 12_000;
+
 impl Gray {
-    /// Reads a PNG, JPEG or PGM/PBM/PPM file and converts it to grayscale.
+    /// Reads a PNG, JPEG or PGM/PBM/PPM file and converts it to grayscale, refusing
+    /// images wider or taller than [`MAX_FILE_SIDE`] before decoding their pixels.
     pub fn open(path: &Path) -> Result<Gray> {
         let reader = image::ImageReader::open(path)
             .map_err(|e| Error::io(path, e))?
             .with_guessed_format()
             .map_err(|e| Error::io(path, e))?;
-        decode(reader, image::Limits::default()).map_err(|message| Error::Image {
+        decode(reader, MAX_FILE_SIDE).map_err(|message| Error::Image {
             path: path.to_path_buf(),
             message,
         })
@@ -60,25 +66,29 @@ impl Gray {
         let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| PreprocessError::Decode(e.to_string()))?;
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(max_side);
-        limits.max_image_height = Some(max_side);
-        decode(reader, limits).map_err(PreprocessError::Decode)
+        decode(reader, max_side).map_err(PreprocessError::Decode)
     }
 }
 
-/// The grayscale pixels of the image `reader` holds, or what is wrong with it.
+/// The grayscale pixels of the image `reader` holds, or what is wrong with it; an
+/// image wider or taller than `max_side` is refused from its header, before its pixels
+/// are allocated.
 fn decode<R: std::io::BufRead + std::io::Seek>(
-    mut reader: image::ImageReader<R>,
-    limits: image::Limits,
+    reader: image::ImageReader<R>,
+    max_side: u32,
 ) -> std::result::Result<Gray, String> {
     if reader.format().is_none() {
         return Err("not a PNG, JPEG or PGM/PPM/PBM image (unrecognised content)".into());
     }
-    reader.limits(limits);
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| format!("cannot decode: {e}"))?;
+    let (width, height) = decoder.dimensions();
+    if width > max_side || height > max_side {
+        return Err(format!(
+            "the image is {width}×{height} pixels; at most {max_side} on a side"
+        ));
+    }
     // A phone stores a photograph as its sensor saw it and says in the Exif data how to
     // turn it upright; a digit read sideways would be another digit, or none.
     let upright = decoder

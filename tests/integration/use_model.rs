@@ -225,6 +225,12 @@ fn predict_reports_an_unreadable_image_and_still_answers_the_others() {
     GrayImage::from_pixel(40, 40, Luma([255]))
         .save(&blank)
         .unwrap();
+    // One row past the limit, a few hundred bytes: refused from its header (a 30,000-pixel
+    // square of blank paper under 1 MB once took 10.5 GB to decode and preprocess).
+    let huge = tmp.path().join("huge.png");
+    GrayImage::from_pixel(12_001, 1, Luma([255]))
+        .save(&huge)
+        .unwrap();
     let out = run_bin(
         &[
             "predict",
@@ -233,6 +239,7 @@ fn predict_reports_an_unreadable_image_and_still_answers_the_others() {
             good.to_str().unwrap(),
             bad.to_str().unwrap(),
             blank.to_str().unwrap(),
+            huge.to_str().unwrap(),
         ],
         tmp.path(),
     );
@@ -243,6 +250,10 @@ fn predict_reports_an_unreadable_image_and_still_answers_the_others() {
     assert!(stderr.contains("not-an-image.png"), "{stderr}");
     assert!(
         stderr.contains("blank.png") && stderr.contains("blank"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("huge.png: the image is 12001×1 pixels; at most 12000 on a side"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
