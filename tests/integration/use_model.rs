@@ -290,21 +290,6 @@ fn exported_weights_read_back_equal_in_both_formats() {
 
 #[test]
 fn exported_weights_give_the_same_predictions_in_numpy() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let probe = std::process::Command::new(&python)
-        .args(["-c", "import numpy, safetensors.numpy"])
-        .output();
-    let required = std::env::var_os("MNIST_NN_REQUIRE_PYTHON").is_some();
-    match probe {
-        Ok(o) if o.status.success() => {}
-        _ if required => {
-            panic!("MNIST_NN_REQUIRE_PYTHON is set but numpy + safetensors do not import")
-        }
-        _ => {
-            eprintln!("SKIPPING the numpy check: {python} cannot import numpy and safetensors");
-            return;
-        }
-    }
     let run = trained_run();
     let tmp = tempfile::tempdir().unwrap();
     let n = 1000;
@@ -322,12 +307,11 @@ fn exported_weights_give_the_same_predictions_in_numpy() {
     for format in [Format::Safetensors, Format::Npz] {
         let path = tmp.path().join(format!("w.{}", format.extension()));
         export::write(&saved_params(run), format, &path).unwrap();
-        let out = std::process::Command::new(&python)
-            .arg(crate::util::root().join("tests/numpy_forward.py"))
-            .arg(&path)
-            .arg(&images)
-            .output()
-            .unwrap();
+        let script = crate::util::root().join("tests/numpy_forward.py");
+        let args = [script.as_os_str(), path.as_os_str(), images.as_os_str()];
+        let Some(out) = crate::util::python_check(&args, "numpy") else {
+            return;
+        };
         assert!(
             out.status.success(),
             "{}",
