@@ -23,9 +23,12 @@ const LIVE_WITHIN: Duration = Duration::from_secs(60);
 pub struct RunEntry {
     /// The directory's name.
     pub name: String,
-    /// `summary.json`'s status, `training` while one is being written, or
-    /// `unfinished` (killed, or training elsewhere without progress for a minute).
+    /// `summary.json`'s status, `training` while one is being written,
+    /// `unfinished` (killed, or training elsewhere without progress for a minute), or
+    /// `unreadable` (its `config.toml` does not load: [`RunEntry::problem`] says why).
     pub status: String,
+    /// Why the run is `unreadable`: its config's error, naming the file and key.
+    pub problem: Option<String>,
     /// Epochs with a row in `metrics.csv`.
     pub epochs_done: usize,
     /// Epochs the config asks for.
@@ -93,8 +96,16 @@ pub fn list(root: &Path) -> Vec<RunEntry> {
     runs
 }
 
+/// Run `dir`'s line in the list; `None` when it holds no `config.toml` (not a run).
 fn entry(dir: &Path, name: String) -> Option<RunEntry> {
-    let config = crate::config::Config::load(&dir.join(files::CONFIG)).ok()?;
+    let config_path = dir.join(files::CONFIG);
+    if !config_path.is_file() {
+        return None;
+    }
+    let (epochs, problem) = match crate::config::Config::load(&config_path) {
+        Ok(config) => (config.train.epochs, None),
+        Err(e) => (0, Some(e.to_string())),
+    };
     let metrics = dir.join(files::METRICS);
     let modified = std::fs::metadata(&metrics)
         .and_then(|m| m.modified())
@@ -103,16 +114,18 @@ fn entry(dir: &Path, name: String) -> Option<RunEntry> {
     let summary = read_summary(dir);
     let recent = modified.elapsed().is_ok_and(|age| age < LIVE_WITHIN);
     let status = match summary.as_ref().and_then(|s| s["status"].as_str()) {
+        _ if problem.is_some() => "unreadable".into(),
         Some(status) => status.to_string(),
         None if recent => "training".into(),
         None => "unfinished".into(),
     };
     Some(RunEntry {
         name,
-        live: summary.is_none() && recent,
+        live: summary.is_none() && recent && problem.is_none(),
         status,
+        problem,
         epochs_done: rows.iter().filter(|r| r.tag == "train/loss").count(),
-        epochs: config.train.epochs,
+        epochs,
         test_accuracy: rows
             .iter()
             .rev()

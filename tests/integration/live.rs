@@ -349,6 +349,31 @@ fn append(path: &Path, text: &str) {
 }
 
 #[test]
+fn a_run_whose_config_does_not_load_is_listed_with_the_reason() {
+    // It once vanished from the list, so a damaged run looked deleted.
+    let runs = tempfile::tempdir().unwrap();
+    let address = server(runs.path());
+    let broken = runs.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    write(
+        &broken.join("config.toml"),
+        "name = \"broken\"\nseed = = 3\n",
+    );
+    std::fs::create_dir(runs.path().join("not-a-run")).unwrap();
+    let listed = get(&address, "/api/runs").json();
+    let listed = listed["runs"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["name"], "broken");
+    assert_eq!(listed[0]["status"], "unreadable");
+    assert_eq!(listed[0]["live"], false);
+    let problem = listed[0]["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("config.toml") && problem.contains("line 2"),
+        "{problem}"
+    );
+}
+
+#[test]
 fn a_run_written_by_another_process_is_followed_row_by_row() {
     let runs = tempfile::tempdir().unwrap();
     let address = server(runs.path());

@@ -51,12 +51,13 @@
     const cells = [
       run.name,
       run.status,
-      `${run.epochs_done ?? '–'} / ${run.epochs ?? '–'}`,
+      `${run.epochs_done ?? '–'} / ${run.problem ? '–' : run.epochs ?? '–'}`,
       run.test_accuracy === null || run.test_accuracy === undefined
         ? '–' : `${(100 * run.test_accuracy).toFixed(2)}%`,
       run.modified ? new Date(1000 * run.modified).toLocaleString() : '–',
     ];
     cells.forEach((text) => { tr.insertCell().textContent = text; });
+    if (run.problem) tr.cells[1].title = run.problem;
     if (run.live) {
       const badge = document.createElement('span');
       badge.className = 'badge live';
