@@ -36,6 +36,16 @@ fn format_word() -> impl TypedValueParser<Value = Format> {
         .try_map(|word| word.parse::<Format>())
 }
 
+/// `--epochs`: a whole number, at least 1 (the flag's own error, rather than one
+/// about the config's `train.epochs` that the flag replaced).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Train the classic two-layer MNIST network on Burn, with hand-derived (manual) or
 /// autodiff gradients, on the CPU or the GPU; then evaluate, predict, report and export.
 ///
@@ -74,7 +84,7 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     pub(crate) seed: Option<u64>,
     /// Epochs, replacing the config's `train.epochs` (with --resume: the total to reach).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub(crate) epochs: Option<usize>,
     /// Output directory (default: artifacts/<name>, or <name>-2, -3… if taken).
     #[arg(long, value_name = "DIR")]

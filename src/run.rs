@@ -133,9 +133,10 @@ pub fn resume(
             path: config_path,
             key: "train.epochs".into(),
             problem: format!(
-                "is {} and the run has already finished {done} epochs; pass --epochs N with \
-                 N > {done} to train further",
-                config.train.epochs
+                "is {} and the run has already finished {done} epoch{}; pass --epochs N \
+                 with N > {done} to train further",
+                config.train.epochs,
+                if done == 1 { "" } else { "s" }
             ),
         }));
     }

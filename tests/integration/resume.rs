@@ -93,7 +93,7 @@ fn resume_refuses_a_finished_run_and_a_directory_without_checkpoint() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("already finished 1 epochs") && err.contains("--epochs"),
+        err.contains("already finished 1 epoch;") && err.contains("--epochs"),
         "{err}"
     );
 
