@@ -110,8 +110,9 @@ impl std::str::FromStr for Mode {
 }
 
 /// The widest hidden layer a config may ask for: 65,536 units, 82 times Simard's 800
-/// and 16 times the bench's widest. Its `W1` alone is 784 × 65,536 floats (205 MB); a
-/// width of 2³² + 1 once overflowed the size of `W1`'s buffer and ended in a panic.
+/// and 16 times the bench's widest. Its `W1` alone is 784 × 65,536 floats (205 MB);
+/// 2³² + 1 units once aborted on allocating 13 TB, and 2⁶³ − 1 overflowed `W1`'s size
+/// (a panic).
 pub const MAX_HIDDEN: usize = 1 << 16;
 
 /// The network's shape and starting point.

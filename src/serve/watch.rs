@@ -31,8 +31,8 @@ pub struct RunEntry {
     pub problem: Option<String>,
     /// Epochs with a row in `metrics.csv`.
     pub epochs_done: usize,
-    /// Epochs the config asks for.
-    pub epochs: usize,
+    /// Epochs the config asks for (`None` when it does not load).
+    pub epochs: Option<usize>,
     /// The last test accuracy, if any.
     pub test_accuracy: Option<f64>,
     /// When `metrics.csv` last changed (Unix seconds).
@@ -74,7 +74,7 @@ pub fn run_path(root: &Path, name: &str) -> Result<PathBuf, (u16, String)> {
         ));
     }
     let dir = root.join(name);
-    if !dir.join(files::CONFIG).is_file() {
+    if !is_run(&dir) {
         return Err((404, format!("no run {name:?} in {}", root.display())));
     }
     Ok(dir)
@@ -96,15 +96,19 @@ pub fn list(root: &Path) -> Vec<RunEntry> {
     runs
 }
 
-/// Run `dir`'s line in the list; `None` when it holds no `config.toml` (not a run).
+/// Whether `dir` is a run: a directory holding a `config.toml`.
+fn is_run(dir: &Path) -> bool {
+    dir.join(files::CONFIG).is_file()
+}
+
+/// Run `dir`'s line in the list; `None` when it is not a run.
 fn entry(dir: &Path, name: String) -> Option<RunEntry> {
-    let config_path = dir.join(files::CONFIG);
-    if !config_path.is_file() {
+    if !is_run(dir) {
         return None;
     }
-    let (epochs, problem) = match crate::config::Config::load(&config_path) {
-        Ok(config) => (config.train.epochs, None),
-        Err(e) => (0, Some(e.to_string())),
+    let (epochs, problem) = match crate::config::Config::load(&dir.join(files::CONFIG)) {
+        Ok(config) => (Some(config.train.epochs), None),
+        Err(e) => (None, Some(e.to_string())),
     };
     let metrics = dir.join(files::METRICS);
     let modified = std::fs::metadata(&metrics)

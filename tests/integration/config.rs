@@ -223,7 +223,7 @@ fn invalid_toml_gives_line_and_column() {
 #[test]
 fn impossible_values() {
     rejected(&with("hidden = 32", "hidden = 0"), &["model.hidden"]);
-    // 2³² + 1 units once overflowed W1's size and panicked.
+    // 2³² + 1 units once aborted on allocating W1 (13 TB); 2⁶³ − 1 overflowed its size.
     rejected(
         &with("hidden = 32", "hidden = 4294967297"),
         &["model.hidden", "at most 65536"],

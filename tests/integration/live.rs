@@ -366,6 +366,7 @@ fn a_run_whose_config_does_not_load_is_listed_with_the_reason() {
     assert_eq!(listed[0]["name"], "broken");
     assert_eq!(listed[0]["status"], "unreadable");
     assert_eq!(listed[0]["live"], false);
+    assert!(listed[0]["epochs"].is_null(), "{listed:?}");
     let problem = listed[0]["problem"].as_str().unwrap();
     assert!(
         problem.contains("config.toml") && problem.contains("line 2"),

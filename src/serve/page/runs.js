@@ -51,7 +51,7 @@
     const cells = [
       run.name,
       run.status,
-      `${run.epochs_done ?? '–'} / ${run.problem ? '–' : run.epochs ?? '–'}`,
+      `${run.epochs_done ?? '–'} / ${run.epochs ?? '–'}`,
       run.test_accuracy === null || run.test_accuracy === undefined
         ? '–' : `${(100 * run.test_accuracy).toFixed(2)}%`,
       run.modified ? new Date(1000 * run.modified).toLocaleString() : '–',
