@@ -175,6 +175,19 @@ pub enum Error {
         /// The run directory.
         dir: PathBuf,
     },
+    /// Another process is training in the directory (it holds the run's `train.lock`).
+    #[error(
+        "{dir}: a run is being trained there by {holder}; a run directory takes one \
+         trainer at a time: wait for it to end or stop it (Ctrl-C), or choose another \
+         directory",
+        holder = holder(*.pid)
+    )]
+    RunBusy {
+        /// The run directory.
+        dir: PathBuf,
+        /// The process id the trainer wrote in `train.lock`, once written.
+        pid: Option<u32>,
+    },
     /// A file the run needs is not there.
     #[error("{path}: {what} not found{hint}")]
     MissingFile {
@@ -387,4 +400,9 @@ impl Error {
             source,
         }
     }
+}
+
+/// A trainer named by its process id, for [`Error::RunBusy`].
+fn holder(pid: Option<u32>) -> String {
+    pid.map_or("another process".into(), |pid| format!("process {pid}"))
 }

@@ -61,11 +61,11 @@
 //! [`data`], [`equations`], [`preprocess`], [`train`], [`eval`], [`export`], [`import`],
 //! [`config`], [`backend`],
 //! [`schedule`], [`augment`], [`word`], [`tensorboard`],
-//! and the run directory a training run writes ([`run_dir`], [`run`], [`checkpoint`],
-//! [`logging`]). Two parts serve the `mnist-nn` program and are kept here because its
-//! tests drive them directly: [`report`] (figures and a page of a run) and [`serve`]
-//! (the draw-a-digit web page). The command line, the progress display and the
-//! commands' printing are the binary's (`src/main.rs`, `src/cli/`).
+//! and the run directory a training run writes ([`run_dir`], [`run_lock`], [`run`],
+//! [`checkpoint`], [`logging`]). Two parts serve the `mnist-nn` program and are kept
+//! here because its tests drive them directly: [`report`] (figures and a page of a run)
+//! and [`serve`] (the draw-a-digit web page). The command line, the progress display
+//! and the commands' printing are the binary's (`src/main.rs`, `src/cli/`).
 
 pub mod augment;
 pub mod autodiff;
@@ -94,6 +94,7 @@ pub mod preprocess;
 pub mod report;
 pub mod run;
 pub mod run_dir;
+pub mod run_lock;
 pub mod schedule;
 pub mod serve;
 pub mod sparse;

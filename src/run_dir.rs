@@ -12,12 +12,15 @@
 //!   checkpoints/       its network and optimizer files
 //!   eval.json          written by `eval`
 //!   report/            written by `report`
+//!   train.lock         locked while a process trains the run (see crate::run_lock)
 //! ```
 //!
 //! [`RunDir::open`] reads `config.toml`, `summary.json` and `checkpoint.json` once;
 //! everything after that (the network on any device, the training state, the paths of
 //! the other files) comes from the opened value, and what a run writes through it
-//! (checkpoints, the summary) updates it, so no file is read twice.
+//! (checkpoints, the summary) updates it, so no file is read twice. A run opened to be
+//! written ([`RunDir::create`], [`RunDir::open_to_train`]) holds the directory's
+//! [`RunLock`] for as long as it lives.
 //!
 //! ```
 //! # fn main() -> mnist_nn::Result<()> {
@@ -50,6 +53,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::logging::{Summary, write_atomic, write_json};
 use crate::model::TwoLayerNet;
+use crate::run_lock::RunLock;
 use crate::train::{StateRef, TrainState};
 
 /// File names inside a run directory.
@@ -72,6 +76,8 @@ pub mod files {
     pub const EVAL: &str = "eval.json";
     /// The folder `report` writes.
     pub const REPORT: &str = "report";
+    /// Locked while a process trains the run (see [`crate::run_lock`]).
+    pub const LOCK: &str = "train.lock";
 }
 
 /// Which of a run's networks to use.
@@ -93,27 +99,45 @@ pub struct RunDir {
     /// `None` without a `checkpoint.json`; its problem, kept until a caller needs it,
     /// when it is unusable (a run with a `model.bpk` can be used without it).
     checkpoint: Option<std::result::Result<Checkpoint, String>>,
+    /// Held while this value trains the run; `None` when opened only to be read.
+    _lock: Option<RunLock>,
+}
+
+/// A new, empty directory made for a run by [`RunDir::claim`]. Dropped while still
+/// empty (the run failed before writing anything: a missing data directory, no GPU), it
+/// is removed again, and so is the runs directory if the claim made it, so a failed
+/// start leaves nothing behind.
+#[derive(Debug)]
+pub struct Claim {
+    path: PathBuf,
+    /// The runs directory, when the claim made it.
+    made: Option<PathBuf>,
+}
+
+impl Claim {
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // Each fails, as it should, once something has been written there.
+        if std::fs::remove_dir(&self.path).is_ok()
+            && let Some(made) = &self.made
+        {
+            let _ = std::fs::remove_dir(made);
+        }
+    }
 }
 
 impl RunDir {
-    /// Opens the run in `path`: reads and checks `config.toml`, and `summary.json` and
-    /// `checkpoint.json` where they exist.
+    /// Opens the run in `path` to be read: reads and checks `config.toml`, and
+    /// `summary.json` and `checkpoint.json` where they exist.
     pub fn open(path: &Path) -> Result<Self> {
-        if !path.is_dir() {
-            return Err(Error::NotARunDir {
-                path: path.to_path_buf(),
-            });
-        }
-        let config_path = path.join(files::CONFIG);
-        if !config_path.exists() {
-            return Err(Error::MissingFile {
-                path: config_path,
-                what: "run config",
-                hint: ": not a run directory (a run's folder holds the config.toml, \
-                       model.bpk and metrics.csv that training or `import` wrote)",
-            });
-        }
-        let config = Config::load(&config_path)?;
+        require_run(path)?;
+        let config = Config::load(&path.join(files::CONFIG))?;
         let summary_path = path.join(files::SUMMARY);
         let summary = match std::fs::read(&summary_path) {
             Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| Error::RunFile {
@@ -135,45 +159,68 @@ impl RunDir {
             config,
             summary,
             checkpoint,
+            _lock: None,
         })
     }
 
-    /// Makes `path` the directory of a new run of `config`, writing its `config.toml`.
-    /// A directory that already holds a run (a `metrics.csv`) is refused, and so is a
-    /// path that is a file.
+    /// Opens the run in `path` to train it further (`--resume`): as [`RunDir::open`],
+    /// after taking its lock. [`Error::RunBusy`] while another process trains it.
+    pub fn open_to_train(path: &Path) -> Result<Self> {
+        require_run(path)?;
+        let lock = RunLock::acquire(path)?;
+        let mut run = Self::open(path)?;
+        run._lock = Some(lock);
+        Ok(run)
+    }
+
+    /// Makes `path` the directory of a new run of `config`, taking its lock and writing
+    /// its `config.toml`. A directory that already holds a run (a `metrics.csv`) is
+    /// refused, and so are one that another process is training in and a path that is
+    /// a file.
     pub fn create(path: &Path, config: Config) -> Result<Self> {
-        if path.join(files::METRICS).exists() {
-            return Err(Error::RunExists {
-                dir: path.to_path_buf(),
-            });
-        }
         if path.exists() && !path.is_dir() {
             return Err(Error::NotADirectory {
                 path: path.to_path_buf(),
             });
         }
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        let lock = RunLock::acquire(path)?;
+        if path.join(files::METRICS).exists() {
+            return Err(Error::RunExists {
+                dir: path.to_path_buf(),
+            });
+        }
         let run = Self {
             path: path.to_path_buf(),
             config,
             summary: None,
             checkpoint: None,
+            _lock: Some(lock),
         };
         run.write_config()?;
         Ok(run)
     }
 
-    /// The first free directory for a run named `name` under `artifacts`:
-    /// `artifacts/<name>`, else `artifacts/<name>-2`, `-3`…, so that no earlier run is
-    /// overwritten.
-    pub fn first_free(artifacts: &Path, name: &str) -> PathBuf {
+    /// Makes the first free directory for a run named `name` under `artifacts` (made
+    /// if missing): `artifacts/<name>`, else `artifacts/<name>-2`, `-3`…, so that no
+    /// earlier run is overwritten. Each name is taken by creating its directory, which
+    /// succeeds for one process only: runs started at the same moment get a directory
+    /// each.
+    pub fn claim(artifacts: &Path, name: &str) -> Result<Claim> {
+        let made = (!artifacts.is_dir()).then(|| artifacts.to_path_buf());
+        std::fs::create_dir_all(artifacts).map_err(|e| Error::io(artifacts, e))?;
         let mut dir = artifacts.join(name);
         let mut k = 2;
-        while dir.exists() {
-            dir = artifacts.join(format!("{name}-{k}"));
-            k += 1;
+        loop {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(Claim { path: dir, made }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    dir = artifacts.join(format!("{name}-{k}"));
+                    k += 1;
+                }
+                Err(e) => return Err(Error::io(dir, e)),
+            }
         }
-        dir
     }
 
     /// The directory.
@@ -310,4 +357,23 @@ impl RunDir {
         let pointer = self.require_checkpoint()?;
         checkpoint::load(&self.path, pointer, &self.config, device)
     }
+}
+
+/// Checks that `path` is a run directory: a directory holding a `config.toml`.
+fn require_run(path: &Path) -> Result<()> {
+    if !path.is_dir() {
+        return Err(Error::NotARunDir {
+            path: path.to_path_buf(),
+        });
+    }
+    let config_path = path.join(files::CONFIG);
+    if !config_path.exists() {
+        return Err(Error::MissingFile {
+            path: config_path,
+            what: "run config",
+            hint: ": not a run directory (a run's folder holds the config.toml, \
+                   model.bpk and metrics.csv that training or `import` wrote)",
+        });
+    }
+    Ok(())
 }

@@ -35,7 +35,7 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
             backend: cli.backend,
         };
         eprintln!("resuming {} from its last checkpoint", dir.display());
-        let run = RunDir::open(dir)?;
+        let run = RunDir::open_to_train(dir)?;
         ui.epochs = Some(cli.epochs.unwrap_or(run.config().train.epochs));
         (
             dir.clone(),
@@ -51,10 +51,16 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
             epochs: cli.epochs,
         });
         config.validate(Path::new("<command line>"))?;
-        let dir = cli
-            .out
-            .clone()
-            .unwrap_or_else(|| RunDir::first_free(Path::new(ARTIFACTS), &config.name));
+        // The new directory is made now, so the line below names the one it will be
+        // (and removed again if the run fails before writing to it).
+        let claim;
+        let dir = match &cli.out {
+            Some(out) => out.clone(),
+            None => {
+                claim = RunDir::claim(Path::new(ARTIFACTS), &config.name)?;
+                claim.path().to_path_buf()
+            }
+        };
         eprintln!(
             "training {} (hidden {}, {} mode, backend {}, batch {}, α {}, {} epochs) → {}",
             config.name,
@@ -334,11 +340,15 @@ pub fn import(
                 )
             })?,
     };
+    let claim;
     let dir = match out {
-        Some(d) => d.to_path_buf(),
-        None => RunDir::first_free(Path::new("artifacts"), &name),
+        Some(out) => out,
+        None => {
+            claim = RunDir::claim(Path::new(ARTIFACTS), &name)?;
+            claim.path()
+        }
     };
-    let imported = mnist_nn::import::import(weights, &dir, &name, data.to_path_buf())?;
+    let imported = mnist_nn::import::import(weights, dir, &name, data.to_path_buf())?;
     let s = &imported.summary;
     let test = s.test.map_or(String::new(), |t| {
         format!(

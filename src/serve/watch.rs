@@ -11,21 +11,21 @@ use serde::Serialize;
 use super::events::{EventStream, QUEUE, encode};
 use crate::logging::whole_lines;
 use crate::run_dir::files;
+use crate::run_lock::RunLock;
 
 /// How often a followed run's files are looked at (only the bytes added since are
 /// read).
 pub const POLL: Duration = Duration::from_millis(500);
-/// A run whose `metrics.csv` changed this recently, with no summary yet, is live.
-const LIVE_WITHIN: Duration = Duration::from_secs(60);
 
 /// One run in `GET /api/runs`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunEntry {
     /// The directory's name.
     pub name: String,
-    /// `summary.json`'s status, `training` while one is being written,
-    /// `unfinished` (killed, or training elsewhere without progress for a minute), or
-    /// `unreadable` (its `config.toml` does not load: [`RunEntry::problem`] says why).
+    /// `training` while a process trains it (it holds the run's lock, see
+    /// [`crate::run_lock`]), else `summary.json`'s status, `unfinished` (killed, or
+    /// written by a version without locks), or `unreadable` (its `config.toml` does not
+    /// load: [`RunEntry::problem`] says why).
     pub status: String,
     /// Why the run is `unreadable`: its config's error, naming the file and key.
     pub problem: Option<String>,
@@ -116,16 +116,16 @@ fn entry(dir: &Path, name: String) -> Option<RunEntry> {
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let rows = read_rows(&metrics);
     let summary = read_summary(dir);
-    let recent = modified.elapsed().is_ok_and(|age| age < LIVE_WITHIN);
+    let live = problem.is_none() && RunLock::held(dir);
     let status = match summary.as_ref().and_then(|s| s["status"].as_str()) {
         _ if problem.is_some() => "unreadable".into(),
+        _ if live => "training".into(),
         Some(status) => status.to_string(),
-        None if recent => "training".into(),
         None => "unfinished".into(),
     };
     Some(RunEntry {
         name,
-        live: summary.is_none() && recent && problem.is_none(),
+        live,
         status,
         problem,
         epochs_done: rows.iter().filter(|r| r.tag == "train/loss").count(),

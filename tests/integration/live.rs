@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use mnist_nn::run_lock::RunLock;
 use mnist_nn::serve::{App, Options, View, start_app};
 use serde_json::{Value, json};
 
@@ -386,8 +387,14 @@ fn a_run_written_by_another_process_is_followed_row_by_row() {
         &metrics,
         "wall_time,step,tag,value\n1.0,860,train/loss,0.5\n1.0,860,train/accuracy,0.8\n",
     );
+    // Fresh rows alone do not make a run live (a run killed a moment ago has them):
+    // the trainer's lock does, held here for the other process.
     let listed = get(&address, "/api/runs").json();
     assert_eq!(listed["runs"][0]["name"], "elsewhere");
+    assert_eq!(listed["runs"][0]["live"], false);
+    assert_eq!(listed["runs"][0]["status"], "unfinished");
+    let trainer = RunLock::acquire(&dir).unwrap();
+    let listed = get(&address, "/api/runs").json();
     assert_eq!(listed["runs"][0]["live"], true);
     assert_eq!(listed["runs"][0]["status"], "training");
 
@@ -409,6 +416,13 @@ fn a_run_written_by_another_process_is_followed_row_by_row() {
     let (name, summary) = events.next(Duration::from_secs(10)).expect("the summary");
     assert_eq!(name, "summary");
     assert_eq!(summary["status"], "completed");
+    // A resumed run keeps its earlier summary while it trains again.
+    let listed = get(&address, "/api/runs").json();
+    assert_eq!(listed["runs"][0]["status"], "training");
+    drop(trainer);
+    let listed = get(&address, "/api/runs").json();
+    assert_eq!(listed["runs"][0]["status"], "completed");
+    assert_eq!(listed["runs"][0]["live"], false);
     let detail = get(&address, "/api/runs/elsewhere").json();
     assert_eq!(detail["rows"].as_array().unwrap().len(), 3);
     assert!(detail["config"].as_str().unwrap().contains("learning_rate"));

@@ -22,6 +22,7 @@ mod pool;
 mod preprocess;
 mod resume;
 mod run_dir;
+mod run_lock;
 mod schedule;
 mod serve;
 mod sparse;

@@ -22,7 +22,7 @@ use super::events::{Hub, Keep};
 use crate::config::Config;
 use crate::model::TwoLayerNet;
 use crate::run::{load_data, run_on};
-use crate::run_dir::RunDir;
+use crate::run_dir::{Claim, RunDir};
 use crate::train::Ending;
 
 /// Least time between two published steps (while running; every step is published
@@ -179,9 +179,9 @@ impl Trainer {
                 ),
             ));
         }
-        std::fs::create_dir_all(artifacts)
-            .map_err(|e| refuse(500, format!("cannot create {}: {e}", artifacts.display())))?;
-        let dir = RunDir::first_free(artifacts, &config.name);
+        let claim =
+            RunDir::claim(artifacts, &config.name).map_err(|e| refuse(500, e.to_string()))?;
+        let dir = claim.path();
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -203,7 +203,7 @@ impl Trainer {
         let trainer = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("training".into())
-            .spawn(move || trainer.train(config, dir, control));
+            .spawn(move || trainer.train(config, claim, control));
         if let Err(e) = spawned {
             self.finish(State::Failed, Some(format!("cannot start a thread: {e}")));
         }
@@ -251,7 +251,8 @@ impl Trainer {
     }
 
     /// The training thread: runs to the end and publishes how it ended.
-    fn train(self: Arc<Self>, config: Config, dir: PathBuf, control: Arc<Control>) {
+    /// `claim` is the run's new directory, removed if the run fails before writing to it.
+    fn train(self: Arc<Self>, config: Config, claim: Claim, control: Arc<Control>) {
         let started = std::time::Instant::now();
         let form = PathBuf::from("the Train form");
         // The images are read once: the run trains on them, and the page's confusion
@@ -266,7 +267,7 @@ impl Trainer {
             .ok()
             .map(|device| (data.test.to_device(&device), data.test.labels.clone()));
         let mut live = Live::new(&self, control, test);
-        match run_on(config, &data, &dir, &mut live, started) {
+        match run_on(config, &data, claim.path(), &mut live, started) {
             Ok(outcome) => {
                 let (state, message) = match outcome.ending {
                     Ending::Interrupted => (
