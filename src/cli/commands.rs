@@ -39,7 +39,7 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
         ui.epochs = Some(cli.epochs.unwrap_or(run.config().train.epochs));
         (
             dir.clone(),
-            mnist_nn::run::resume(run, &overrides, &mut ui)?,
+            mnist_nn::run::resume(run, &overrides, &mut ui).map_err(|e| resumable(e, dir))?,
         )
     } else {
         let config_path = cli.config.as_deref().unwrap_or(Path::new("config.toml"));
@@ -73,7 +73,8 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
         ui.epochs = Some(config.train.epochs);
-        let outcome = mnist_nn::run::run(config, config_path, &dir, &mut ui)?;
+        let outcome = mnist_nn::run::run(config, config_path, &dir, &mut ui)
+            .map_err(|e| resumable(e, &dir))?;
         (dir, outcome)
     };
     let summary = &outcome.summary;
@@ -118,6 +119,26 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `error`, followed by how to continue the run in `dir` when a write failed (a full
+/// disk, a folder made read-only) after a checkpoint, which such a failure leaves whole.
+fn resumable(error: mnist_nn::Error, dir: &Path) -> anyhow::Error {
+    let writing = matches!(
+        error,
+        mnist_nn::Error::Io { .. } | mnist_nn::Error::SaveRecord { .. }
+    );
+    let step = RunDir::open(dir)
+        .ok()
+        .and_then(|run| run.checkpoint().ok().flatten().map(|c| c.position.step));
+    match step {
+        Some(step) if writing => anyhow::anyhow!(
+            "{error}\nthe run's last checkpoint (step {step}) is whole: once that is mended, \
+             continue with\n  cargo run --release -- --resume {}",
+            dir.display()
+        ),
+        _ => error.into(),
+    }
 }
 
 /// The test set: the given IDX directory, or the run's `data.dir`.

@@ -319,6 +319,43 @@ fn a_write_failing_mid_run_stops_with_the_path_and_keeps_what_was_written() {
 }
 
 #[test]
+fn a_write_failing_after_a_checkpoint_says_how_to_resume_and_the_resume_completes() {
+    // A folder in the way of epoch 2's checkpoint file (600 steps an epoch): its save
+    // fails as one on a full disk does (seen: "No space left on device" from the same
+    // call on a full tmpfs), after epoch 1's checkpoint was written.
+    let tmp = tempfile::tempdir().unwrap();
+    let c = config(tmp.path(), 3, 0.05);
+    let straight = tmp.path().join("straight");
+    run_bin_ok(
+        &["--config", &c, "--out", straight.to_str().unwrap()],
+        tmp.path(),
+    );
+    let run = tmp.path().join("run");
+    let blocker = run.join("checkpoints").join("model-step-1200.bpk");
+    std::fs::create_dir_all(&blocker).unwrap();
+    write(&blocker, "in the way", "");
+    let out = run_bin(
+        &["--config", &c, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let hint = format!(
+        "the run's last checkpoint (step 600) is whole: once that is mended, continue \
+         with\n  cargo run --release -- --resume {}\n",
+        run.display()
+    );
+    assert!(
+        stderr.contains("model-step-1200.bpk") && stderr.contains(&hint),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&blocker).unwrap();
+    run_bin_ok(&["--resume", run.to_str().unwrap()], tmp.path());
+    assert_same_params(&straight, &run, "failed save, then --resume");
+}
+
+#[test]
 fn a_device_out_of_memory_report_becomes_one_line_with_a_hint() {
     // The shape of the report Burn gives when a wgpu buffer cannot be allocated (seen
     // with configs/seed.toml's full batch of 55,000 images on Mesa's lavapipe, before
