@@ -126,6 +126,15 @@ pub fn resume(
         config.backend = backend;
     }
     config.validate(&config_path)?;
+    if run.summary().is_some_and(|s| s.status == Status::Imported) {
+        return Err(Error::RunFile {
+            path: run.file(files::SUMMARY),
+            problem: "the run was imported from a weights file: it has no training to \
+                      continue (no checkpoint, no optimizer state); train a new run with \
+                      --config"
+                .into(),
+        });
+    }
     let pointer = run.require_checkpoint()?;
     let done = pointer.epochs_done();
     if done >= config.train.epochs && pointer.position.batch == 0 {

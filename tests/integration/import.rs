@@ -55,6 +55,15 @@ fn export_then_import_gives_the_same_parameters_and_the_same_test_figures() {
         );
         let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
         assert!(summary.contains("\"status\": \"imported\""), "{summary}");
+        // There is nothing to resume, and the error says why rather than "checkpoint
+        // not found (is this a run directory? …)".
+        let resumed = run_bin(&["--resume", run.to_str().unwrap()], tmp.path());
+        let stderr = String::from_utf8_lossy(&resumed.stderr);
+        assert_eq!(resumed.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("imported from a weights file: it has no training to continue"),
+            "{stderr}"
+        );
     }
 }
 
