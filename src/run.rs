@@ -20,6 +20,16 @@ use crate::train::{
 
 /// Loads the data `config` names and checks what depends on it.
 pub fn load_data(config: &Config, config_path: &Path) -> Result<Mnist> {
+    if config.data.dir.is_file() {
+        return Err(Error::Config(ConfigError::Invalid {
+            path: config_path.to_path_buf(),
+            key: "data.dir".into(),
+            problem: format!(
+                "{} is a file; it should be the directory that holds the four IDX files",
+                config.data.dir.display()
+            ),
+        }));
+    }
     if !config.data.dir.is_dir() {
         return Err(Error::MissingFile {
             path: config.data.dir.clone(),

@@ -284,4 +284,23 @@ fn bad_input_exits_non_zero_with_one_clear_message() {
         !tmp.path().join("artifacts").exists(),
         "nothing written when the data is missing"
     );
+    // A data.dir that is a file is named as one, with the config and its key.
+    let text = std::fs::read_to_string(&sgd)
+        .unwrap()
+        .replace("dir = \"data/mnist\"", &format!("dir = {sgd:?}"));
+    assert!(
+        text.contains(sgd.to_str().unwrap()),
+        "sgd.toml sets data.dir"
+    );
+    let file_data = write(tmp.path(), "file-data.toml", &text);
+    let o = mnist_nn(&["--config", file_data.to_str().unwrap()], tmp.path());
+    assert!(
+        !o.status.success()
+            && stderr(&o).contains("file-data.toml")
+            && stderr(&o).contains("data.dir")
+            && stderr(&o).contains("sgd.toml is a file; it should be the directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!tmp.path().join("artifacts").exists());
 }
