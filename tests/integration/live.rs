@@ -420,6 +420,7 @@ fn a_run_written_by_another_process_is_followed_row_by_row() {
     let listed = get(&address, "/api/runs").json();
     assert_eq!(listed["runs"][0]["status"], "training");
     drop(trainer);
+    crate::util::wait_until_released(&dir);
     let listed = get(&address, "/api/runs").json();
     assert_eq!(listed["runs"][0]["status"], "completed");
     assert_eq!(listed["runs"][0]["live"], false);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mnist_nn::run_dir::{RunDir, files};
 use mnist_nn::run_lock::RunLock;
 
-use crate::util::{bin, copy_of_run, root, run_bin, write};
+use crate::util::{bin, copy_of_run, root, run_bin, wait_until_released, write};
 
 /// Every file under `dir` with its bytes, by path relative to `dir`.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -92,7 +92,7 @@ fn a_run_being_trained_refuses_a_second_trainer_and_keeps_its_files() {
     assert!(RunDir::open(&run).is_ok());
 
     drop(trainer);
-    assert!(!RunLock::held(&run));
+    wait_until_released(&run);
     let o = run_bin(
         &["--resume", run.to_str().unwrap(), "--epochs", "2"],
         tmp.path(),

@@ -342,3 +342,19 @@ pub fn photo(
         pixels,
     }
 }
+
+/// Waits until no process holds `dir`'s run lock, failing the test after 10 s. A lock
+/// this process dropped can outlive the drop by a moment: a child that another test
+/// forks meanwhile shares the lock's file until it reaches `exec` (which closes it),
+/// and on two busy cores a child can wait that long to be scheduled.
+pub fn wait_until_released(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while mnist_nn::run_lock::RunLock::held(dir) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}: still locked 10 s after its holder let go",
+            dir.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
