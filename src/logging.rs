@@ -321,14 +321,17 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it (`path` with `.tmp`
-/// appended) and a rename. Errors name `path`, the file the caller asked for.
+/// appended) and a rename, so `path` holds the old bytes or the new, never part of
+/// either. Errors name `path`, the file the caller asked for; the temporary file is
+/// removed on any error (a full disk keeps no half-written one).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, e)
+        })
 }

@@ -356,6 +356,33 @@ fn a_write_failing_after_a_checkpoint_says_how_to_resume_and_the_resume_complete
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn a_file_whose_write_fails_keeps_its_old_bytes_and_leaves_no_temporary() {
+    // Every write to /dev/full fails with "No space left on device": a link to it where
+    // the temporary file goes fails the write as a full disk does.
+    if !Path::new("/dev/full").exists() {
+        eprintln!("SKIPPING: no /dev/full here");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "summary.json", "{\"old\": true}\n");
+    let temporary = tmp.path().join("summary.json.tmp");
+    std::os::unix::fs::symlink("/dev/full", &temporary).unwrap();
+    let e = mnist_nn::logging::write_json(&path, &serde_json::json!({"new": true}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("summary.json") && e.contains("No space left on device"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"old\": true}\n");
+    assert!(
+        std::fs::symlink_metadata(&temporary).is_err(),
+        "the temporary file is removed"
+    );
+}
+
+#[test]
 fn a_device_out_of_memory_report_becomes_one_line_with_a_hint() {
     // The shape of the report Burn gives when a wgpu buffer cannot be allocated (seen
     // with configs/seed.toml's full batch of 55,000 images on Mesa's lavapipe, before
