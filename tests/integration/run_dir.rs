@@ -8,26 +8,7 @@ use mnist_nn::run::{ResumeOverrides, resume};
 use mnist_nn::run_dir::{RunDir, files};
 use mnist_nn::serve::LoadedRun;
 
-use crate::util::{copy_of_run, trained_run};
-
-/// Every file of the shared run, copied to a fresh directory (so that writing into it
-/// disturbs no other test).
-fn whole_copy() -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    copy_of_run(
-        &run,
-        &[
-            files::CONFIG,
-            files::METRICS,
-            files::MODEL,
-            files::SUMMARY,
-            files::CHECKPOINT,
-            files::CHECKPOINTS,
-        ],
-    );
-    (tmp, run)
-}
+use crate::util::{copy_of_run, trained_run, whole_copy};
 
 /// Config parses on this thread while `work` runs.
 fn parses_during(work: impl FnOnce()) -> usize {

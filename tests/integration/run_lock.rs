@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mnist_nn::run_dir::{RunDir, files};
 use mnist_nn::run_lock::RunLock;
 
-use crate::util::{bin, copy_of_run, root, run_bin, wait_until_released, write};
+use crate::util::{bin, root, run_bin, wait_until_released, whole_copy, write};
 
 /// Every file under `dir` with its bytes, by path relative to `dir`.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -46,19 +46,7 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn a_run_being_trained_refuses_a_second_trainer_and_keeps_its_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    copy_of_run(
-        &run,
-        &[
-            files::CONFIG,
-            files::METRICS,
-            files::MODEL,
-            files::SUMMARY,
-            files::CHECKPOINT,
-            files::CHECKPOINTS,
-        ],
-    );
+    let (tmp, run) = whole_copy();
     // This test stands for the first trainer.
     let trainer = RunDir::open_to_train(&run).unwrap();
     assert!(RunLock::held(&run));

@@ -358,3 +358,22 @@ pub fn wait_until_released(dir: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Every file of the shared run, copied to a fresh directory (so that writing into it
+/// disturbs no other test).
+pub fn whole_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    copy_of_run(
+        &run,
+        &[
+            mnist_nn::run_dir::files::CONFIG,
+            mnist_nn::run_dir::files::METRICS,
+            mnist_nn::run_dir::files::MODEL,
+            mnist_nn::run_dir::files::SUMMARY,
+            mnist_nn::run_dir::files::CHECKPOINT,
+            mnist_nn::run_dir::files::CHECKPOINTS,
+        ],
+    );
+    (tmp, run)
+}
