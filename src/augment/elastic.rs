@@ -5,26 +5,98 @@
 //! Δx = α·(G_σ ∗ U_x),  Δy = α·(G_σ ∗ U_y),   U ~ uniform(−1, 1) per pixel
 //! ```
 //!
-//! where `G_σ` is a normalised Gaussian of standard deviation `σ`. The noise is drawn
-//! on a grid wider than the image by the kernel's radius on every side, so every
-//! output pixel's displacement is a full weighted sum and the field has the same
-//! statistics everywhere: each component has mean 0 and standard deviation
-//! `α·‖G_σ‖₂/√3` (a sum of independent uniforms of variance ⅓).
+//! where `G_σ` is a normalised Gaussian of standard deviation `σ`, over noise wide
+//! enough that every output pixel's displacement is a full weighted sum.
+//!
+//! The field is drawn from its law rather than by smoothing noise. On the image, the
+//! smoothed noise is `G·U·Gᵀ`, with `G` the 28 × (28 + 2r) matrix of the 1-D kernel's
+//! shifts and `U` the noise grid, so each component has the covariance
+//! `⅓·(C ⊗ C)` with `C = G·Gᵀ`, 28×28. With `C = Σ λ_k·u_k·u_kᵀ` (largest first) and
+//! `B` the matrix of columns `√λ_k·u_k`, the field `α·B·Z·Bᵀ`, `Z` a square matrix of
+//! independent draws of mean 0 and variance ⅓, has the covariance `(α²/3)·(BBᵀ ⊗ BBᵀ)`:
+//! the smoothed noise's own, less the eigenvalues left out. A Gaussian is smooth, so
+//! few are kept ([`FieldBasis`]: 10 of 28 at σ = 4), and a component costs two small
+//! products and 4·10² uniform draws where the smoothing took two passes over
+//! (28 + 2r)² draws. Each entry of `Z` is a sum of four uniform draws, halved: variance
+//! ⅓ and near-normal, as are the sums of hundreds of draws it stands for.
 
+use super::jacobi::symmetric_eigen;
 use super::{ImageRng, SourceGrid};
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
-/// The 1-D Gaussian of standard deviation `sigma`, cut at `2σ` (where it holds 95% of
+/// The 1-D Gaussian of standard deviation `sigma`, cut at `3σ` (where it holds 99.7% of
 /// its weight) and normalised to sum 1; the 2-D kernel is its outer product with itself.
-/// Cutting at 3σ instead made the field a third dearer (an epoch of hidden 800 with
-/// every distortion on went from +16% to +30% against a plain one) for the last 4%.
+/// (It was cut at 2σ while the field was made by smoothing, where 3σ made the field a
+/// third dearer; drawn through [`FieldBasis`] the cut costs nothing.)
 pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
-    let radius = (2.0 * sigma).ceil().max(1.0) as i32;
+    let radius = (3.0 * sigma).ceil().max(1.0) as i32;
     let weights: Vec<f32> = (-radius..=radius)
         .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
         .collect();
     let total: f32 = weights.iter().sum();
     weights.into_iter().map(|w| w / total).collect()
+}
+
+/// Lanes of a row: the 28 values of an image row and 4 more, so that a row is two
+/// 16-lane vectors on AVX-512 (28 took a 16-, an 8- and a 4-lane operation). The
+/// extra lanes hold zeros and are dropped.
+const LANES: usize = 32;
+
+/// The part of `C`'s trace (the variance along one axis) that the basis may leave out:
+/// in two dimensions about twice that of the field's variance, so the dropped
+/// displacement has a standard deviation of 0.45% of the field's (0.006 px at σ = 4,
+/// α = 34).
+const DROPPED: f64 = 1e-5;
+
+/// The leading scaled eigenvectors `√λ_k·u_k` of the smoothed noise's covariance `C`
+/// along one axis (see the module's doc): the columns of `B`.
+#[derive(Debug, Clone)]
+pub struct FieldBasis {
+    columns: Vec<[f32; LANES]>,
+}
+
+impl FieldBasis {
+    /// The basis for a Gaussian of standard deviation `sigma` ([`gaussian_kernel`]):
+    /// as few columns as leave out at most 10⁻⁵ of `C`'s trace.
+    pub fn new(sigma: f32) -> Self {
+        let kernel = gaussian_kernel(sigma);
+        // G's rows are the kernel's shifts, so C_ij is the kernel's autocorrelation at
+        // lag |i − j|.
+        let lag = |d: usize| -> f64 {
+            kernel
+                .iter()
+                .zip(kernel.iter().skip(d))
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum()
+        };
+        let n = IMAGE_SIDE;
+        let covariance = (0..n * n).map(|i| lag((i / n).abs_diff(i % n))).collect();
+        let eigen = symmetric_eigen(covariance, n);
+        let total: f64 = eigen.values.iter().sum();
+        let mut rank = 0;
+        let mut kept = 0.0;
+        while rank < n && total - kept > DROPPED * total {
+            kept += eigen.values[rank];
+            rank += 1;
+        }
+        let columns = eigen.values[..rank.max(1)]
+            .iter()
+            .zip(&eigen.vectors)
+            .map(|(&lambda, u)| {
+                let mut column = [0.0f32; LANES];
+                for (c, &x) in column.iter_mut().zip(u) {
+                    *c = (lambda.max(0.0).sqrt() * x) as f32;
+                }
+                column
+            })
+            .collect();
+        Self { columns }
+    }
+
+    /// How many eigenvectors the basis keeps.
+    pub fn rank(&self) -> usize {
+        self.columns.len()
+    }
 }
 
 /// The displacement of every pixel (row-major), in pixels.
@@ -37,13 +109,13 @@ pub struct DisplacementField {
 }
 
 impl DisplacementField {
-    /// A field drawn from `rng`: uniform noise smoothed by `kernel` (from
-    /// [`gaussian_kernel`]) and scaled by `alpha`.
+    /// A field drawn from `rng`: smoothed uniform noise, drawn through `basis`
+    /// ([`FieldBasis`]), scaled by `alpha`.
     #[inline(always)]
-    pub fn draw(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Self {
+    pub fn draw(rng: &mut ImageRng, alpha: f32, basis: &FieldBasis) -> Self {
         Self {
-            dx: smoothed_noise(rng, alpha, kernel),
-            dy: smoothed_noise(rng, alpha, kernel),
+            dx: component(rng, alpha, basis),
+            dy: component(rng, alpha, basis),
         }
     }
 
@@ -59,77 +131,49 @@ impl DisplacementField {
     }
 }
 
-/// Lanes of a smoothing row: the 28 values of an image row and 4 more, so that a row
-/// is two 16-lane vectors on AVX-512 (28 took a 16-, an 8- and a 4-lane operation).
-/// The extra lanes read past a row's end into the next (the grid is padded at its end)
-/// and are dropped with the rest of the working rows.
-const LANES: usize = 32;
-
-/// One component: noise on a `(28 + 2r)²` grid, smoothed along rows then columns by
-/// the separable kernel (radius `r`), keeping the inner 28×28, times `alpha`.
+/// One component, `α·B·Z·Bᵀ` (row-major), with `Z`'s `n²` entries each half the sum of
+/// four uniform draws in `(−1, 1)`: variance ⅓, as the noise it stands for.
 #[inline(always)]
-fn smoothed_noise(rng: &mut ImageRng, alpha: f32, kernel: &[f32]) -> Vec<f32> {
-    let taps = kernel.len();
-    let wide = IMAGE_SIDE + taps - 1;
-    let mut noise = vec![0.0f32; wide * wide + (LANES - IMAGE_SIDE)];
-    rng.fill_symmetric(&mut noise[..wide * wide]);
-    // Along rows: `wide` rows of 28 outputs, each a sum of shifted noise rows.
-    // The kernel is symmetric (w[k] = w[taps − 1 − k]): pairs of shifted rows are added
-    // first, halving the multiplies.
-    let half = taps / 2;
-    let mut rows = vec![[0.0f32; LANES]; wide];
-    for (r, out) in rows.iter_mut().enumerate() {
-        let src = &noise[r * wide..];
-        let mut sum = add_scaled([0.0f32; LANES], kernel[half], &src[half..]);
-        for (k, &w) in kernel[..half].iter().enumerate() {
-            sum = add_pair_scaled(sum, w, &src[k..], &src[taps - 1 - k..]);
+fn component(rng: &mut ImageRng, alpha: f32, basis: &FieldBasis) -> Vec<f32> {
+    let b = &basis.columns;
+    let n = b.len();
+    let draws = n * n;
+    let mut noise = vec![0.0f32; 4 * draws];
+    rng.fill_symmetric(&mut noise);
+    // Plain loops over arrays, no iterator adaptors: they are inlined into the vector
+    // versions of the image's making (`EpochAugmenter::image`), where the adaptors'
+    // folds were left as calls compiled for the baseline.
+    // Column k of α·B·Z, over the image's rows: Σ_j z_jk·B_j.
+    let mut t = [[0.0f32; LANES]; IMAGE_SIDE];
+    for (k, tk) in t.iter_mut().enumerate().take(n) {
+        let mut column = [0.0f32; LANES];
+        for (j, bj) in b.iter().enumerate() {
+            let i = j * n + k;
+            let z = 0.5
+                * alpha
+                * (noise[i] + noise[draws + i] + noise[2 * draws + i] + noise[3 * draws + i]);
+            column = add_scaled(column, z, bj);
         }
-        *out = sum;
+        *tk = column;
     }
-    // Along columns: output row `y` sums rows `y..y + taps` of the row-smoothed grid.
+    // Row y of α·B·Z·Bᵀ: Σ_k (α·B·Z)_yk·B_k.
     let mut field = vec![0.0f32; IMAGE_PIXELS];
     for (y, out) in field.chunks_exact_mut(IMAGE_SIDE).enumerate() {
-        let mut sum = [0.0f32; LANES];
-        for (&w, src) in kernel.iter().zip(&rows[y..]) {
-            sum = add_scaled(sum, w, src);
+        let mut row = [0.0f32; LANES];
+        for (tk, bk) in t.iter().zip(b) {
+            row = add_scaled(row, tk[y], bk);
         }
-        for (o, v) in out.iter_mut().zip(sum) {
-            *o = alpha * v;
-        }
+        out.copy_from_slice(&row[..IMAGE_SIDE]);
     }
     field
 }
 
-/// `sum + w · (a[..32] + b[..32])`, as [`add_scaled`].
-///
-/// # Panics
-/// If `a` or `b` is shorter than [`LANES`].
+/// `sum + w · row`, on rows of fixed size held by value (so that nothing can alias
+/// them), which the compiler unrolls and vectorises.
 #[inline(always)]
-fn add_pair_scaled(mut sum: [f32; LANES], w: f32, a: &[f32], b: &[f32]) -> [f32; LANES] {
-    let a: &[f32; LANES] = a
-        .first_chunk()
-        .expect("a smoothing source row is padded to at least 32 values");
-    let b: &[f32; LANES] = b
-        .first_chunk()
-        .expect("a smoothing source row is padded to at least 32 values");
+fn add_scaled(mut sum: [f32; LANES], w: f32, row: &[f32; LANES]) -> [f32; LANES] {
     for i in 0..LANES {
-        sum[i] += w * (a[i] + b[i]);
-    }
-    sum
-}
-
-/// `sum + w · src[..32]`, on a row held by value (so that nothing can alias it) and of
-/// fixed size, which the compiler unrolls and vectorises.
-///
-/// # Panics
-/// If `src` is shorter than [`LANES`] (the callers' grids are padded so it never is).
-#[inline(always)]
-fn add_scaled(mut sum: [f32; LANES], w: f32, src: &[f32]) -> [f32; LANES] {
-    let src: &[f32; LANES] = src
-        .first_chunk()
-        .expect("a smoothing source row is padded to at least 32 values");
-    for i in 0..LANES {
-        sum[i] += w * src[i];
+        sum[i] += w * row[i];
     }
     sum
 }

@@ -34,13 +34,14 @@
 
 mod affine;
 mod elastic;
+mod jacobi;
 mod resample;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use affine::Affine;
-pub use elastic::{DisplacementField, gaussian_kernel};
+pub use elastic::{DisplacementField, FieldBasis, gaussian_kernel};
 pub use resample::{SourceGrid, bilinear};
 
 use crate::prefetch::prefetch;
@@ -143,23 +144,21 @@ pub struct Distortion {
     pub elastic: Option<DisplacementField>,
 }
 
-/// Makes distorted images as an [`Augment`] says: holds the settings and the Gaussian
-/// kernel of the elastic field, computed once.
+/// Makes distorted images as an [`Augment`] says: holds the settings and the basis the
+/// elastic fields are drawn through, computed once.
 #[derive(Debug, Clone)]
 pub struct Augmenter {
     settings: Augment,
-    kernel: Vec<f32>,
+    /// `Some` where `elastic_alpha` is above 0.
+    basis: Option<FieldBasis>,
 }
 
 impl Augmenter {
     /// An augmenter for `settings`.
     pub fn new(settings: Augment) -> Self {
-        let kernel = if settings.elastic_alpha > 0.0 {
-            gaussian_kernel(settings.elastic_sigma as f32)
-        } else {
-            Vec::new()
-        };
-        Self { settings, kernel }
+        let basis =
+            (settings.elastic_alpha > 0.0).then(|| FieldBasis::new(settings.elastic_sigma as f32));
+        Self { settings, basis }
     }
 
     /// The distortions of `epoch` in a run seeded with `seed`.
@@ -191,8 +190,10 @@ impl Augmenter {
         let rotation = uniform(s.rotation).to_radians();
         let zoom = [1.0 + uniform(s.scale), 1.0 + uniform(s.scale)];
         let shear = uniform(s.shear);
-        let elastic = (s.elastic_alpha > 0.0)
-            .then(|| DisplacementField::draw(rng, s.elastic_alpha as f32, &self.kernel));
+        let elastic = self
+            .basis
+            .as_ref()
+            .map(|basis| DisplacementField::draw(rng, s.elastic_alpha as f32, basis));
         Distortion {
             shift,
             rotation,

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use mnist_nn::IMAGE_PIXELS;
-use mnist_nn::augment::{Augment, Augmenter, Distortion, gaussian_kernel, image_rng};
+use mnist_nn::augment::{Augment, Augmenter, Distortion, FieldBasis, gaussian_kernel, image_rng};
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::Config;
 use mnist_nn::data::pixel_value;
@@ -125,6 +125,7 @@ fn elastic_fields_have_the_spread_of_their_formula_and_images_stay_in_range() {
     // Each displacement is α·Σ w·u over the (2r+1)² kernel weights w with independent
     // u ~ uniform(−1, 1) of variance ⅓: its standard deviation is α·‖w‖₂/√3, and its
     // mean absolute value that times √(2/π) (a sum of hundreds of uniforms is normal).
+    // The field is drawn through `FieldBasis` with that covariance, less 10⁻⁵ of it.
     let (alpha, sigma) = (34.0f32, 4.0f32);
     let kernel = gaussian_kernel(sigma);
     // The 2-D kernel is g(i)·g(j), so ‖w‖₂² = (Σ g²)², and ‖w‖₂ = Σ g².
@@ -189,6 +190,66 @@ fn elastic_fields_have_the_spread_of_their_formula_and_images_stay_in_range() {
             "image {index}: ink {ink_in} became {ink_out}"
         );
     }
+}
+
+#[test]
+fn elastic_fields_are_correlated_as_smoothed_noise_is() {
+    // Smoothed noise has the covariance (α²/3)·C(dx)·C(dy), C(d) the 1-D kernel's
+    // autocorrelation at lag d, so two displacements d pixels apart along a row or a
+    // column have the correlation C(d)/C(0): for the Gaussian of σ = 4, about
+    // exp(−d²/4σ²), 0.94, 0.78 and 0.37 at d = 2, 4, 8. A field drawn through too few
+    // or wrongly oriented eigenvectors is correlated otherwise (one eigenvector: near 1
+    // at every lag; rows for columns: not the same at every place).
+    let sigma = 4.0f32;
+    let kernel = gaussian_kernel(sigma);
+    let lag = |d: usize| -> f64 {
+        kernel
+            .iter()
+            .zip(kernel.iter().skip(d))
+            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+            .sum()
+    };
+    let aug = Augmenter::new(Augment {
+        elastic_alpha: 34.0,
+        elastic_sigma: f64::from(sigma),
+        ..Augment::default()
+    });
+    let epoch = aug.epoch(9, 2);
+    let fields: Vec<Vec<f32>> = (0..400)
+        .flat_map(|index| {
+            let field = epoch.draw(index).elastic.expect("α > 0 draws a field");
+            [field.dx, field.dy]
+        })
+        .collect();
+    for d in [2usize, 4, 8] {
+        for (along, step) in [("a row", 1usize), ("a column", 28)] {
+            let (mut sab, mut saa, mut sbb) = (0.0f64, 0.0f64, 0.0f64);
+            for f in &fields {
+                for y in 0..28 - if step == 28 { d } else { 0 } {
+                    for x in 0..28 - if step == 1 { d } else { 0 } {
+                        let a = f64::from(f[y * 28 + x]);
+                        let b = f64::from(f[y * 28 + x + d * step]);
+                        sab += a * b;
+                        saa += a * a;
+                        sbb += b * b;
+                    }
+                }
+            }
+            let measured = sab / (saa * sbb).sqrt();
+            let want = lag(d) / lag(0);
+            // ~6,000 independent values (400 fields of two components, each of about
+            // 28²/(4πσ²) ≈ 4): the standard error of a correlation ρ is (1 − ρ²)/√6000,
+            // at most 0.013; 0.05 is about four of them.
+            assert!(
+                (measured - want).abs() < 0.05,
+                "lag {d} along {along}: correlation {measured:.3}, smoothed noise's {want:.3}"
+            );
+        }
+    }
+    // The basis keeps what the doc says: 10 of the 28 eigenvectors at σ = 4, all of
+    // them for a kernel of a pixel or two.
+    assert_eq!(FieldBasis::new(4.0).rank(), 10);
+    assert_eq!(FieldBasis::new(0.5).rank(), 28);
 }
 
 #[test]
