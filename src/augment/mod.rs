@@ -13,7 +13,9 @@
 //! with `t` the shift (so the digit moves by `+t`), `θ` the rotation, `k` the shear,
 //! `z` the zoom, and `U` a field of independent uniform draws in `(−1, 1)` for x and
 //! y, smoothed by a Gaussian of standard deviation `σ` and scaled by `α` (Simard,
-//! Steinkraus & Platt, ICDAR 2003). Reads outside the image are background (0).
+//! Steinkraus & Platt, ICDAR 2003); the field is drawn from that law through the
+//! leading eigenvectors of its covariance ([`FieldBasis`]) rather than by smoothing
+//! noise. Reads outside the image are background (0).
 //!
 //! Every image's distortion is drawn from its own generator, seeded by the run's seed,
 //! the epoch and the image's index in the training split ([`image_rng`]). So the same
