@@ -215,7 +215,7 @@ fn elastic_fields_are_correlated_as_smoothed_noise_is() {
         ..Augment::default()
     });
     let epoch = aug.epoch(9, 2);
-    let fields: Vec<Vec<f32>> = (0..400)
+    let fields: Vec<Vec<f32>> = (0..1000)
         .flat_map(|index| {
             let field = epoch.draw(index).elastic.expect("α > 0 draws a field");
             [field.dx, field.dy]
@@ -237,9 +237,9 @@ fn elastic_fields_are_correlated_as_smoothed_noise_is() {
             }
             let measured = sab / (saa * sbb).sqrt();
             let want = lag(d) / lag(0);
-            // ~6,000 independent values (400 fields of two components, each of about
-            // 28²/(4πσ²) ≈ 4): the standard error of a correlation ρ is (1 − ρ²)/√6000,
-            // at most 0.013; 0.05 is about four of them.
+            // ~7,800 independent values (1,000 fields of two components, each of about
+            // 28²/(4πσ²) ≈ 3.9): the standard error of a correlation ρ is about
+            // (1 − ρ²)/√7800, at most 0.011; 0.05 is over four of them.
             assert!(
                 (measured - want).abs() < 0.05,
                 "lag {d} along {along}: correlation {measured:.3}, smoothed noise's {want:.3}"
