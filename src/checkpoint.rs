@@ -1,7 +1,8 @@
 //! Checkpoints: what `--resume` needs to continue a run exactly where it stopped.
 //!
 //! A run directory's `checkpoint.json` names the current checkpoint's files under
-//! `checkpoints/` (the network, and the optimizer's state in autodiff mode) and holds the
+//! `checkpoints/` (the network, and the state of the update: the Burn optimizer's where
+//! it is one, manual momentum's velocity) and holds the
 //! loop's [`Position`] and the records of the finished epochs. The files of a new
 //! checkpoint are written under new names first; only then is `checkpoint.json` replaced
 //! (write to a temporary file, rename), and only after that are the old files removed.
@@ -21,7 +22,7 @@ use burn_dispatch::DispatchDevice;
 use serde::{Deserialize, Serialize};
 
 use crate::autodiff::optimizer_for;
-use crate::config::{Config, Mode, OptimizerKind};
+use crate::config::{Config, OptimizerKind};
 use crate::error::{Error, Result};
 use crate::gradients::Gradients;
 use crate::logging::write_json;
@@ -176,8 +177,8 @@ pub fn load(
     device: &Device,
 ) -> Result<TrainState> {
     let model = load_model(&dir.join(&pointer.model), config, device)?;
-    let optimizer = match (config.mode, &pointer.optimizer) {
-        (Mode::Autodiff, Some(file)) => {
+    let optimizer = match (config.burn_optimizer(), &pointer.optimizer) {
+        (true, Some(file)) => {
             let path = dir.join(file);
             default_device_follows(device);
             let optim =
@@ -189,18 +190,27 @@ pub fn load(
                     })?;
             Some(optim)
         }
-        (Mode::Autodiff, None) => {
+        (true, None) => {
             return Err(Error::RunFile {
                 path: dir.join(files::CHECKPOINT),
-                problem: "autodiff run, but the checkpoint has no optimizer state".into(),
+                problem: format!(
+                    "the run's update is Burn's {} optimizer, but the checkpoint has no optimizer state",
+                    config.train.optimizer.name()
+                ),
             });
         }
-        (Mode::Manual, _) => None,
+        (false, _) => None,
     };
-    let velocity = match (&pointer.velocity, config.mode, config.train.optimizer) {
-        (Some(file), Mode::Manual, OptimizerKind::Momentum) => Some(Gradients::from_net(
-            &load_model(&dir.join(file), config, device)?,
-        )),
+    let velocity = match (
+        &pointer.velocity,
+        config.burn_optimizer(),
+        config.train.optimizer,
+    ) {
+        (Some(file), false, OptimizerKind::Momentum) => Some(Gradients::from_net(&load_model(
+            &dir.join(file),
+            config,
+            device,
+        )?)),
         _ => None,
     };
     Ok(TrainState {

@@ -1,7 +1,8 @@
 //! The network together with its update rule: the seed's manual gradient descent
-//! ([`crate::manual::manual_step`]) or Burn's autodiff and an optimizer
-//! ([`crate::autodiff::autodiff_step`]). The training loop and the benchmark drive the
-//! same [`Learner`].
+//! ([`crate::manual::manual_step`]), Burn's autodiff and an optimizer
+//! ([`crate::autodiff::autodiff_step`]), or the hand-derived gradients and a Burn
+//! optimizer ([`Learner::ManualOptimizer`]). The training loop and the benchmark drive
+//! the same [`Learner`].
 //!
 //! ```
 //! use burn::prelude::*;
@@ -32,7 +33,7 @@ use crate::blocks::{Block, autodiff_blocked, manual_blocked};
 use crate::config::{Config, Mode, OptimizerKind};
 use crate::gradients::Gradients;
 use crate::input::{Input, Products};
-use crate::manual::{MOMENTUM, manual_step_then, momentum_step_then};
+use crate::manual::{MOMENTUM, manual_pass_then, manual_step_then, momentum_step_then};
 use crate::model::TwoLayerNet;
 use crate::sparse::SparseX;
 
@@ -57,6 +58,11 @@ pub enum Learner {
     ManualMomentum(TwoLayerNet, Option<Box<Gradients>>, Products),
     /// Autodiff gradients and a Burn optimizer, on the autodiff device.
     Autodiff(TwoLayerNet, ModuleOptimizer),
+    /// Hand-derived gradients and a Burn optimizer (manual mode's Nesterov, Adam, AdamW
+    /// and weight decay: [`Config::burn_optimizer`]): the network on the autodiff
+    /// device, as the optimizer takes it, its gradients computed by hand on its plain
+    /// view (`valid()`), with the products' rule.
+    ManualOptimizer(TwoLayerNet, ModuleOptimizer, Products),
 }
 
 impl std::fmt::Debug for Learner {
@@ -66,6 +72,9 @@ impl std::fmt::Debug for Learner {
             Learner::Manual(net, _) => f.debug_tuple("Manual").field(net).finish(),
             Learner::ManualMomentum(net, ..) => f.debug_tuple("ManualMomentum").field(net).finish(),
             Learner::Autodiff(net, _) => f.debug_tuple("Autodiff").field(net).finish(),
+            Learner::ManualOptimizer(net, ..) => {
+                f.debug_tuple("ManualOptimizer").field(net).finish()
+            }
         }
     }
 }
@@ -83,10 +92,11 @@ impl Learner {
         Learner::Autodiff(net.to_device(&device.clone().autodiff()).train(), optimizer)
     }
 
-    /// The learner a run's config asks for, from `net` (on the plain `device`): in
-    /// autodiff mode with the optimizer state `saved` (from a checkpoint) or a fresh
-    /// optimizer of `[train]`; in manual mode with momentum, with the velocity
-    /// `velocity` (from a checkpoint) or none yet.
+    /// The learner a run's config asks for, from `net` (on the plain `device`): where
+    /// the update is a Burn optimizer's ([`Config::burn_optimizer`]), with the
+    /// optimizer state `saved` (from a checkpoint) or a fresh optimizer of `[train]`;
+    /// in manual mode with momentum, with the velocity `velocity` (from a checkpoint)
+    /// or none yet.
     pub fn for_config(
         config: &Config,
         net: TwoLayerNet,
@@ -99,16 +109,18 @@ impl Learner {
         } else {
             Products::Dense
         };
+        let optimizer = || saved.unwrap_or_else(|| optimizer_for(&config.train));
         match config.mode {
+            Mode::Autodiff => Learner::autodiff(net, optimizer(), device),
+            Mode::Manual if config.burn_optimizer() => Learner::ManualOptimizer(
+                net.to_device(&device.clone().autodiff()).train(),
+                optimizer(),
+                products,
+            ),
             Mode::Manual if config.train.optimizer == OptimizerKind::Momentum => {
                 Learner::ManualMomentum(net, velocity.map(Box::new), products)
             }
             Mode::Manual => Learner::Manual(net, products),
-            Mode::Autodiff => Learner::autodiff(
-                net,
-                saved.unwrap_or_else(|| optimizer_for(&config.train)),
-                device,
-            ),
         }
     }
 
@@ -138,6 +150,7 @@ impl Learner {
             self,
             Learner::Manual(_, Products::SparseWherePays)
                 | Learner::ManualMomentum(_, _, Products::SparseWherePays)
+                | Learner::ManualOptimizer(_, _, Products::SparseWherePays)
         )
     }
 
@@ -175,7 +188,9 @@ impl Learner {
     /// The products' rule of a manual learner ([`Products::Dense`] in autodiff mode).
     fn products(&self) -> Products {
         match self {
-            Learner::Manual(_, products) | Learner::ManualMomentum(_, _, products) => *products,
+            Learner::Manual(_, products)
+            | Learner::ManualMomentum(_, _, products)
+            | Learner::ManualOptimizer(_, _, products) => *products,
             Learner::Autodiff(..) => Products::Dense,
         }
     }
@@ -185,13 +200,15 @@ impl Learner {
         match self {
             Learner::Manual(net, _)
             | Learner::ManualMomentum(net, ..)
-            | Learner::Autodiff(net, _) => net.hidden(),
+            | Learner::Autodiff(net, _)
+            | Learner::ManualOptimizer(net, ..) => net.hidden(),
         }
     }
 
-    /// A manual step on `x` (manual learners only): [`crate::manual::manual_step`] or
-    /// [`crate::manual::momentum_step`], calling `after_forward` once the forward pass is
-    /// done.
+    /// A manual step on `x` (manual learners only): [`crate::manual::manual_step`],
+    /// [`crate::manual::momentum_step`], or the hand-derived gradients
+    /// ([`crate::manual::manual_pass`]) and the Burn optimizer's step, calling
+    /// `after_forward` once the forward pass is done.
     fn manual_step_on(
         self,
         x: Input,
@@ -209,6 +226,12 @@ impl Learner {
                     momentum_step_then(net, velocity.map(|v| *v), x, y, alpha, after_forward);
                 let v = Some(Box::new(v));
                 (Learner::ManualMomentum(net, v, products), loss, z2)
+            }
+            Learner::ManualOptimizer(net, mut optim, products) => {
+                let (loss, z2, grads) = manual_pass_then(&net.valid(), x, y, after_forward);
+                let grads = grads.into_params(&net);
+                let net = optim.step(alpha, net, grads);
+                (Learner::ManualOptimizer(net, optim, products), loss, z2)
             }
             Learner::Autodiff(..) => unreachable!("manual steps only"),
         }
@@ -250,6 +273,16 @@ impl Learner {
                 let net = optim.step(alpha, net, grads);
                 (Learner::Autodiff(net, optim), pass.loss, pass.z2)
             }
+            Learner::ManualOptimizer(net, mut optim, products) => {
+                let pass = manual_blocked(&net.valid(), blocks);
+                let grads = pass.grads.into_params(&net);
+                let net = optim.step(alpha, net, grads);
+                (
+                    Learner::ManualOptimizer(net, optim, products),
+                    pass.loss,
+                    pass.z2,
+                )
+            }
         }
     }
 
@@ -257,15 +290,15 @@ impl Learner {
     pub fn model(&self) -> TwoLayerNet {
         match self {
             Learner::Manual(net, _) | Learner::ManualMomentum(net, ..) => net.clone(),
-            Learner::Autodiff(net, _) => net.valid(),
+            Learner::Autodiff(net, _) | Learner::ManualOptimizer(net, ..) => net.valid(),
         }
     }
 
-    /// The optimizer and its state (autodiff mode only).
+    /// The Burn optimizer and its state, where the update is one.
     pub fn optimizer(&self) -> Option<&ModuleOptimizer> {
         match self {
             Learner::Manual(..) | Learner::ManualMomentum(..) => None,
-            Learner::Autodiff(_, optim) => Some(optim),
+            Learner::Autodiff(_, optim) | Learner::ManualOptimizer(_, optim, _) => Some(optim),
         }
     }
 

@@ -15,8 +15,7 @@
 //! epochs = 10
 //! batch_size = 64         # or "full"
 //! learning_rate = 0.1
-//! optimizer = "sgd"       # sgd | momentum | nesterov | adam | adamw (autodiff mode
-//!                         # for all but sgd); weight_decay = λ (autodiff mode only)
+//! optimizer = "sgd"       # sgd | momentum | nesterov | adam | adamw; weight_decay = λ
 //!
 //! [train.schedule]        # optional; constant when absent (see crate::schedule)
 //! kind = "cosine"         # constant | step | cosine | linear
@@ -69,7 +68,8 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// The hand-derived backward ([`crate::manual`]) and plain gradient descent.
+    /// The hand-derived backward ([`crate::manual`]), and the seed's gradient descent
+    /// (or momentum) computed in place, or a Burn optimizer ([`Config::burn_optimizer`]).
     #[default]
     Manual,
     /// Burn's autodiff of the mean cross-entropy and a Burn optimizer.
@@ -136,17 +136,18 @@ pub struct TrainConfig {
     pub batch_size: BatchSize,
     /// `α` of `W -= α·dW`.
     pub learning_rate: f64,
-    /// The Burn optimizer of `autodiff` mode; `manual` mode is plain gradient descent
-    /// and accepts only `sgd`.
+    /// The update: in `manual` mode `sgd` and `momentum` (without `weight_decay`) are
+    /// computed in place ([`crate::update`]), the others by the Burn optimizer on the
+    /// hand-derived gradients; in `autodiff` mode every one is the Burn optimizer's.
     #[serde(default)]
     pub optimizer: OptimizerKind,
     /// Evaluate on validation and test images every this many epochs (and after the
     /// last).
     #[serde(default = "one")]
     pub eval_every: usize,
-    /// Weight decay λ of `autodiff` mode's optimizer: an L2 penalty for sgd, momentum,
-    /// nesterov and adam, the decoupled decay of adamw (0.01 when absent). Manual mode
-    /// is the seed's plain gradient descent and takes none.
+    /// Weight decay λ of the Burn optimizer: an L2 penalty for sgd, momentum, nesterov
+    /// and adam, the decoupled decay of adamw (0.01 when absent). In manual mode it
+    /// makes even `sgd` and `momentum` the Burn optimizer's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
     /// Stop when the validation accuracy reaches this fraction (e.g. 0.98), logging
@@ -410,6 +411,30 @@ impl Config {
         if let Some(e) = o.epochs {
             self.train.epochs = e;
         }
+    }
+
+    /// Whether the update is a Burn optimizer's, with a state a checkpoint keeps: always
+    /// in autodiff mode; in manual mode for every update but the seed's own two, plain
+    /// gradient descent and momentum without weight decay, which manual mode computes
+    /// in place ([`crate::update`]).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use mnist_nn::config::Config;
+    /// let text = |optimizer: &str| format!(
+    ///     "name = \"n\"\nmode = \"manual\"\n[model]\nhidden = 8\n[train]\nepochs = 1\nbatch_size = 8\n\
+    ///      learning_rate = 0.1\noptimizer = \"{optimizer}\"\n[data]\ndir = \"d\"\n");
+    /// let manual = |o: &str| Config::parse(&text(o), Path::new("x.toml")).unwrap();
+    /// assert!(!manual("momentum").burn_optimizer());
+    /// assert!(manual("adam").burn_optimizer());
+    /// ```
+    pub fn burn_optimizer(&self) -> bool {
+        self.mode == Mode::Autodiff
+            || self.train.weight_decay.is_some()
+            || !matches!(
+                self.train.optimizer,
+                OptimizerKind::Sgd | OptimizerKind::Momentum
+            )
     }
 
     /// The config as TOML, as written to a run's `config.toml`.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{BatchSize, Config, MAX_HIDDEN, Mode, OptimizerKind};
+use super::{BatchSize, Config, MAX_HIDDEN};
 use crate::error::ConfigError;
 
 impl Config {
@@ -79,32 +79,13 @@ impl Config {
         if let Some((key, problem)) = self.train.augment.problem() {
             return bad(&format!("train.augment.{key}"), problem);
         }
-        let manual_ok = matches!(
-            self.train.optimizer,
-            OptimizerKind::Sgd | OptimizerKind::Momentum
-        );
-        if self.mode == Mode::Manual && !manual_ok {
+        if let Some(decay) = self.train.weight_decay
+            && !(decay.is_finite() && decay >= 0.0)
+        {
             return bad(
-                "train.optimizer",
-                format!(
-                    "is \"{}\", but manual mode is gradient descent, plain (\"sgd\") or with momentum (\"momentum\"); use one of those or mode = \"autodiff\"",
-                    self.train.optimizer.name()
-                ),
+                "train.weight_decay",
+                format!("is {decay}; it must be a finite number ≥ 0"),
             );
-        }
-        if let Some(decay) = self.train.weight_decay {
-            if !(decay.is_finite() && decay >= 0.0) {
-                return bad(
-                    "train.weight_decay",
-                    format!("is {decay}; it must be a finite number ≥ 0"),
-                );
-            }
-            if self.mode == Mode::Manual {
-                return bad(
-                    "train.weight_decay",
-                    "is set, but manual mode is the seed's plain gradient descent; remove it or use mode = \"autodiff\"".into(),
-                );
-            }
         }
         if let Some(t) = self.train.target_accuracy
             && !(t > 0.0 && t <= 1.0)

@@ -78,7 +78,8 @@ impl Position {
 pub struct TrainState {
     /// The network, on the plain device.
     pub model: TwoLayerNet,
-    /// The optimizer and its state (autodiff mode only).
+    /// The Burn optimizer and its state, where the update is one
+    /// ([`crate::config::Config::burn_optimizer`]).
     pub optimizer: Option<ModuleOptimizer>,
     /// The momentum velocity (manual mode with momentum, after its first step).
     pub velocity: Option<Gradients>,
@@ -106,7 +107,7 @@ impl TrainState {
 pub struct StateRef<'a> {
     /// The network, on the plain device.
     pub model: &'a TwoLayerNet,
-    /// The optimizer (autodiff mode only).
+    /// The Burn optimizer, where the update is one.
     pub optimizer: Option<&'a ModuleOptimizer>,
     /// The momentum velocity (manual mode with momentum).
     pub velocity: Option<&'a Gradients>,

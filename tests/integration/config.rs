@@ -279,18 +279,34 @@ fn unknown_backend_mode_init_or_optimizer() {
 }
 
 #[test]
-fn manual_mode_accepts_plain_sgd_and_momentum_only() {
+fn manual_mode_takes_every_optimizer_and_weight_decay() {
+    // The seed's gradient descent and momentum are computed in place; every other
+    // update, and any weight decay, is the Burn optimizer's on the hand-derived
+    // gradients.
     let manual = with("mode = \"autodiff\"", "mode = \"manual\"");
-    assert!(parse(&manual).is_ok(), "manual mode with momentum");
+    let momentum = parse(&manual).expect("manual mode with momentum");
+    assert!(
+        !momentum.burn_optimizer(),
+        "manual momentum is computed in place"
+    );
     for other in ["adam", "nesterov", "adamw"] {
-        rejected(
-            &manual.replace(
-                "optimizer = \"momentum\"",
-                &format!("optimizer = \"{other}\""),
-            ),
-            &["train.optimizer", other, "manual"],
+        let text = manual.replace(
+            "optimizer = \"momentum\"",
+            &format!("optimizer = \"{other}\""),
         );
+        let c = parse(&text).unwrap_or_else(|e| panic!("manual mode with {other}: {e}"));
+        assert!(c.burn_optimizer(), "manual {other} is Burn's optimizer");
     }
+    let decayed = parse(&manual.replace(
+        "optimizer = \"momentum\"",
+        "optimizer = \"momentum\"\nweight_decay = 0.001",
+    ))
+    .expect("manual momentum with weight decay");
+    assert!(
+        decayed.burn_optimizer(),
+        "weight decay is Burn's optimizer's"
+    );
+    assert!(parse(GOOD).expect("autodiff mode").burn_optimizer());
 }
 
 #[test]
@@ -315,11 +331,12 @@ fn command_line_overrides_replace_the_file() {
     // Manual mode takes momentum too; an override that makes the config invalid is
     // caught by validation.
     assert!(c.validate(Path::new("<command line>")).is_ok());
-    c.train.optimizer = OptimizerKind::Adam;
-    assert!(
-        c.validate(Path::new("<command line>")).is_err(),
-        "manual mode with Adam is invalid"
-    );
+    c.apply(&Overrides {
+        epochs: Some(0),
+        ..Overrides::default()
+    });
+    let e = c.validate(Path::new("<command line>")).unwrap_err();
+    assert!(e.to_string().contains("epochs"), "{e}");
 }
 
 #[test]

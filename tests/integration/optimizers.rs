@@ -1,9 +1,12 @@
 //! The optimizers a config can name, each held to its update formula (PyTorch's
-//! definition) for two steps on the same batch, from Burn's autodiff gradients.
+//! definition) for two steps on the same batch, from Burn's autodiff gradients; and
+//! manual mode's, from the hand-derived ones.
 
 use mnist_nn::autodiff::{ADAMW_DEFAULT_DECAY, autodiff_gradients, autodiff_step, optimizer_with};
 use mnist_nn::backend::BackendKind;
 use mnist_nn::config::OptimizerKind;
+use mnist_nn::input::Products;
+use mnist_nn::learner::Learner;
 use mnist_nn::manual::{backward_manual, momentum_step};
 use mnist_nn::model::{HostParams, Init, TwoLayerNet};
 
@@ -176,4 +179,54 @@ fn manual_momentum_follows_its_formula_and_matches_burns_momentum() {
     let v = velocity.expect("three steps made a velocity").dw1;
     let (gap, _) = crate::util::max_diff(&values(v), &values(last));
     assert!(gap > 1e-3, "the velocity equals a gradient: {gap}");
+}
+
+#[test]
+fn manual_mode_with_a_burn_optimizer_follows_autodiff_mode() {
+    // Manual mode's Nesterov, Adam and AdamW, and any weight decay, are the Burn
+    // optimizer's step on the hand-derived gradients: three steps from the same start
+    // on the same batch move W1 as autodiff mode's same optimizer does.
+    let device = BackendKind::Flex.device().unwrap();
+    let ad = device.clone().autodiff();
+    let p = HostParams::init(12, Init::He, 41);
+    let (x, y, _) = random_batch(16, 42, &device);
+    let start: Vec<f64> = p.w1.iter().map(|&v| f64::from(v)).collect();
+    let moved =
+        |after: &[f64]| -> Vec<f64> { after.iter().zip(&start).map(|(a, b)| a - b).collect() };
+    let cases = [
+        (OptimizerKind::Nesterov, None),
+        (OptimizerKind::Adam, None),
+        (OptimizerKind::Adam, Some(1e-3)),
+        (OptimizerKind::AdamW, None),
+        (OptimizerKind::Sgd, Some(0.05)),
+    ];
+    for (kind, decay) in cases {
+        let alpha = if matches!(kind, OptimizerKind::Adam | OptimizerKind::AdamW) {
+            0.01
+        } else {
+            0.2
+        };
+        let mut manual = Learner::ManualOptimizer(
+            TwoLayerNet::from_host(&p, &ad),
+            optimizer_with(kind, decay),
+            Products::Dense,
+        );
+        let mut auto =
+            Learner::Autodiff(TwoLayerNet::from_host(&p, &ad), optimizer_with(kind, decay));
+        for step in 1..=3 {
+            manual = manual.step(x.clone(), y.clone(), alpha).0;
+            auto = auto.step(x.clone(), y.clone(), alpha).0;
+            // The two backwards sum the same products in other orders, a few ulps
+            // apart, and the optimizers then do the same f32 arithmetic: ~1e-6 of a
+            // move. A step with the wrong optimizer, or one whose state is not carried
+            // from step to step (Adam's second step is not its first), moves weights
+            // by 10% of a move and more, so 1e-3 of the largest move tells them apart.
+            assert_close(
+                &format!("{kind:?} decay {decay:?} step {step}"),
+                &moved(&values(manual.model().W1.val())),
+                &moved(&values(auto.model().W1.val())),
+                1e-3,
+            );
+        }
+    }
 }

@@ -526,7 +526,7 @@ async function loadModel(model) {
 function describe(model) {
   const c = model.config;
   const batch = c.train.batch_size === 'full' ? 'full batch' : `batch ${c.train.batch_size}`;
-  const how = c.mode === 'manual' ? 'hand-derived gradients'
+  const how = c.mode === 'manual' ? `hand-derived gradients with ${c.train.optimizer}`
     : `autodiff with ${c.train.optimizer}`;
   let text = `Run ${model.run}: 784 inputs → ${model.hidden} hidden units (ReLU) → 10 `
     + `(softmax), trained with ${how}, ${c.train.epochs} epochs, ${batch}, `
