@@ -89,7 +89,7 @@ impl Learner {
     /// Burn's learner: `net` moved to the autodiff version of `device`, trained by
     /// `optimizer`.
     pub fn autodiff(net: TwoLayerNet, optimizer: ModuleOptimizer, device: &Device) -> Self {
-        Learner::Autodiff(net.to_device(&device.clone().autodiff()).train(), optimizer)
+        Learner::Autodiff(on_autodiff(net, device), optimizer)
     }
 
     /// The learner a run's config asks for, from `net` (on the plain `device`): where
@@ -112,11 +112,9 @@ impl Learner {
         let optimizer = || saved.unwrap_or_else(|| optimizer_for(&config.train));
         match config.mode {
             Mode::Autodiff => Learner::autodiff(net, optimizer(), device),
-            Mode::Manual if config.burn_optimizer() => Learner::ManualOptimizer(
-                net.to_device(&device.clone().autodiff()).train(),
-                optimizer(),
-                products,
-            ),
+            Mode::Manual if config.burn_optimizer() => {
+                Learner::ManualOptimizer(on_autodiff(net, device), optimizer(), products)
+            }
             Mode::Manual if config.train.optimizer == OptimizerKind::Momentum => {
                 Learner::ManualMomentum(net, velocity.map(Box::new), products)
             }
@@ -309,4 +307,9 @@ impl Learner {
             _ => None,
         }
     }
+}
+
+/// `net` moved to the autodiff version of `device`, where a Burn optimizer takes it.
+fn on_autodiff(net: TwoLayerNet, device: &Device) -> TwoLayerNet {
+    net.to_device(&device.clone().autodiff()).train()
 }
