@@ -37,6 +37,17 @@ pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
     weights.into_iter().map(|w| w / total).collect()
 }
 
+/// The autocorrelation of `kernel` at `lag`: `Σ_t g(t)·g(t + lag)`. Noise smoothed by
+/// the kernel has this covariance between two values `lag` apart along an axis, over
+/// the variance of one noise value.
+pub fn autocorrelation(kernel: &[f32], lag: usize) -> f64 {
+    kernel
+        .iter()
+        .zip(kernel.iter().skip(lag))
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum()
+}
+
 /// Lanes of a row: the 28 values of an image row and 4 more, so that a row is two
 /// 16-lane vectors on AVX-512 (28 took a 16-, an 8- and a 4-lane operation). The
 /// extra lanes hold zeros and are dropped.
@@ -62,15 +73,10 @@ impl FieldBasis {
         let kernel = gaussian_kernel(sigma);
         // G's rows are the kernel's shifts, so C_ij is the kernel's autocorrelation at
         // lag |i − j|.
-        let lag = |d: usize| -> f64 {
-            kernel
-                .iter()
-                .zip(kernel.iter().skip(d))
-                .map(|(&a, &b)| f64::from(a) * f64::from(b))
-                .sum()
-        };
         let n = IMAGE_SIDE;
-        let covariance = (0..n * n).map(|i| lag((i / n).abs_diff(i % n))).collect();
+        let covariance = (0..n * n)
+            .map(|i| autocorrelation(&kernel, (i / n).abs_diff(i % n)))
+            .collect();
         let eigen = symmetric_eigen(covariance, n);
         let total: f64 = eigen.values.iter().sum();
         let mut rank = 0;

@@ -43,7 +43,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use affine::Affine;
-pub use elastic::{DisplacementField, FieldBasis, gaussian_kernel};
+pub use elastic::{DisplacementField, FieldBasis, autocorrelation, gaussian_kernel};
 pub use resample::{SourceGrid, bilinear};
 
 use crate::prefetch::prefetch;
