@@ -2,7 +2,7 @@
 //!
 //! A run directory's `checkpoint.json` names the current checkpoint's files under
 //! `checkpoints/` (the network, and the state of the update: the Burn optimizer's where
-//! it is one, manual momentum's velocity) and holds the
+//! it is one, manual momentum's velocity, manual Adam's moments) and holds the
 //! loop's [`Position`] and the records of the finished epochs. The files of a new
 //! checkpoint are written under new names first; only then is `checkpoint.json` replaced
 //! (write to a temporary file, rename), and only after that are the old files removed.
@@ -21,6 +21,7 @@ use burn::prelude::*;
 use burn_dispatch::DispatchDevice;
 use serde::{Deserialize, Serialize};
 
+use crate::adam::AdamMoments;
 use crate::autodiff::optimizer_for;
 use crate::config::{Config, OptimizerKind};
 use crate::error::{Error, Result};
@@ -47,12 +48,28 @@ pub struct Checkpoint {
     /// record), relative to the run directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub velocity: Option<PathBuf>,
+    /// Adam's moments (manual mode with Adam, [`crate::adam`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moments: Option<MomentFiles>,
     /// Where the loop stands.
     pub position: Position,
     /// How each epoch's shuffle is drawn (for people reading the file).
     pub rng: String,
     /// One record per finished epoch.
     pub history: Vec<EpochRecord>,
+}
+
+/// Where a checkpoint keeps manual Adam's moments: `m` and `v`, each saved as a
+/// network's record, and the steps taken.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MomentFiles {
+    /// The first moments' file, relative to the run directory.
+    pub first: PathBuf,
+    /// The second moments' file, relative to the run directory.
+    pub second: PathBuf,
+    /// Adam's steps taken (its bias corrections depend on them).
+    pub steps: u32,
 }
 
 impl Checkpoint {
@@ -92,18 +109,30 @@ pub fn save(dir: &Path, state: &StateRef<'_>) -> Result<Checkpoint> {
         None => None,
     };
     let velocity = match state.velocity {
-        Some(v) => {
-            let file = Path::new(files::CHECKPOINTS).join(format!("velocity-{tag}.bpk"));
-            v.clone()
-                .into_net()
-                .save_file(dir.join(&file))
-                .map_err(|e| Error::SaveRecord {
-                    path: dir.join(&file),
-                    what: "momentum velocity",
-                    reason: e.to_string(),
-                })?;
-            Some(file)
-        }
+        Some(v) => Some(save_set(
+            dir,
+            v,
+            &format!("velocity-{tag}"),
+            "momentum velocity",
+        )?),
+        None => None,
+    };
+    let moments = match state.moments {
+        Some(m) => Some(MomentFiles {
+            first: save_set(
+                dir,
+                &m.first,
+                &format!("adam-m-{tag}"),
+                "Adam's first moments",
+            )?,
+            second: save_set(
+                dir,
+                &m.second,
+                &format!("adam-v-{tag}"),
+                "Adam's second moments",
+            )?,
+            steps: m.steps,
+        }),
         None => None,
     };
     let pointer = Checkpoint {
@@ -111,6 +140,7 @@ pub fn save(dir: &Path, state: &StateRef<'_>) -> Result<Checkpoint> {
         model,
         optimizer,
         velocity,
+        moments,
         position: state.at,
         rng: "epoch e shuffles with ChaCha8 seeded by `seed`, stream e".into(),
         history: state.history.to_vec(),
@@ -120,12 +150,33 @@ pub fn save(dir: &Path, state: &StateRef<'_>) -> Result<Checkpoint> {
     Ok(pointer)
 }
 
+/// Saves a set of four parameter-shaped tensors (`what`) as a network's record in
+/// `checkpoints/<name>.bpk`; returns the file's path relative to `dir`.
+fn save_set(dir: &Path, set: &Gradients, name: &str, what: &'static str) -> Result<PathBuf> {
+    let file = Path::new(files::CHECKPOINTS).join(format!("{name}.bpk"));
+    set.clone()
+        .into_net()
+        .save_file(dir.join(&file))
+        .map_err(|e| Error::SaveRecord {
+            path: dir.join(&file),
+            what,
+            reason: e.to_string(),
+        })?;
+    Ok(file)
+}
+
 /// Removes checkpoint files that `current` does not name. Failing to remove one loses
 /// nothing, so errors are ignored.
 fn remove_stale(dir: &Path, current: &Checkpoint) {
     let keep: Vec<PathBuf> = std::iter::once(dir.join(&current.model))
         .chain(current.optimizer.iter().map(|o| dir.join(o)))
         .chain(current.velocity.iter().map(|v| dir.join(v)))
+        .chain(
+            current
+                .moments
+                .iter()
+                .flat_map(|m| [dir.join(&m.first), dir.join(&m.second)]),
+        )
         .collect();
     let Ok(entries) = std::fs::read_dir(dir.join(files::CHECKPOINTS)) else {
         return;
@@ -213,10 +264,34 @@ pub fn load(
         )?)),
         _ => None,
     };
+    let moments = match (&pointer.moments, config.adam_in_place()) {
+        (Some(files), true) => {
+            let set = |file: &PathBuf| {
+                load_model(&dir.join(file), config, device).map(|net| Gradients::from_net(&net))
+            };
+            Some(AdamMoments {
+                first: set(&files.first)?,
+                second: set(&files.second)?,
+                steps: files.steps,
+            })
+        }
+        (None, true) => {
+            return Err(Error::RunFile {
+                path: dir.join(files::CHECKPOINT),
+                problem: "the run's update is Adam computed in place (manual mode), but the \
+                          checkpoint has no Adam moments (one written before manual mode \
+                          computed Adam in place keeps Burn's optimizer state instead; start \
+                          the run again)"
+                    .into(),
+            });
+        }
+        (_, false) => None,
+    };
     Ok(TrainState {
         model,
         optimizer,
         velocity,
+        moments,
         at: pointer.position,
         history: pointer.history.clone(),
     })

@@ -1,6 +1,7 @@
 //! The network together with its update rule: the seed's manual gradient descent
 //! ([`crate::manual::manual_step`]), Burn's autodiff and an optimizer
-//! ([`crate::autodiff::autodiff_step`]), or the hand-derived gradients and a Burn
+//! ([`crate::autodiff::autodiff_step`]), the hand-derived gradients and Adam computed
+//! in place ([`Learner::ManualAdam`]), or the hand-derived gradients and a Burn
 //! optimizer ([`Learner::ManualOptimizer`]). The training loop and the benchmark drive
 //! the same [`Learner`].
 //!
@@ -28,6 +29,7 @@
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
+use crate::adam::AdamMoments;
 use crate::autodiff::{autodiff_step, optimizer_for};
 use crate::blocks::{Block, autodiff_blocked, manual_blocked};
 use crate::config::{Config, Mode, OptimizerKind};
@@ -56,10 +58,14 @@ pub enum Learner {
     /// Hand-derived gradients and gradient descent with momentum, on the plain device,
     /// with the velocity (`None` before the first step) and the products' rule.
     ManualMomentum(TwoLayerNet, Option<Box<Gradients>>, Products),
+    /// Hand-derived gradients and Adam computed in place ([`crate::adam`]), on the plain
+    /// device, with Adam's moments, the L2 penalty (`weight_decay`) if any, and the
+    /// products' rule.
+    ManualAdam(TwoLayerNet, Box<AdamMoments>, Option<f64>, Products),
     /// Autodiff gradients and a Burn optimizer, on the autodiff device.
     Autodiff(TwoLayerNet, ModuleOptimizer),
-    /// Hand-derived gradients and a Burn optimizer (manual mode's Nesterov, Adam, AdamW
-    /// and weight decay: [`Config::burn_optimizer`]): the network on the autodiff
+    /// Hand-derived gradients and a Burn optimizer (manual mode's Nesterov, AdamW and
+    /// weight decay without Adam: [`Config::burn_optimizer`]): the network on the autodiff
     /// device, as the optimizer takes it, its gradients computed by hand on its plain
     /// view (`valid()`), with the products' rule.
     ManualOptimizer(TwoLayerNet, ModuleOptimizer, Products),
@@ -71,6 +77,7 @@ impl std::fmt::Debug for Learner {
         match self {
             Learner::Manual(net, _) => f.debug_tuple("Manual").field(net).finish(),
             Learner::ManualMomentum(net, ..) => f.debug_tuple("ManualMomentum").field(net).finish(),
+            Learner::ManualAdam(net, ..) => f.debug_tuple("ManualAdam").field(net).finish(),
             Learner::Autodiff(net, _) => f.debug_tuple("Autodiff").field(net).finish(),
             Learner::ManualOptimizer(net, ..) => {
                 f.debug_tuple("ManualOptimizer").field(net).finish()
@@ -96,12 +103,14 @@ impl Learner {
     /// the update is a Burn optimizer's ([`Config::burn_optimizer`]), with the
     /// optimizer state `saved` (from a checkpoint) or a fresh optimizer of `[train]`;
     /// in manual mode with momentum, with the velocity `velocity` (from a checkpoint)
-    /// or none yet.
+    /// or none yet; in manual mode with Adam, with the `moments` (from a checkpoint) or
+    /// zero ones.
     pub fn for_config(
         config: &Config,
         net: TwoLayerNet,
         saved: Option<ModuleOptimizer>,
         velocity: Option<Gradients>,
+        moments: Option<AdamMoments>,
         device: &Device,
     ) -> Self {
         let products = if config.train.sparse_input {
@@ -112,6 +121,11 @@ impl Learner {
         let optimizer = || saved.unwrap_or_else(|| optimizer_for(&config.train));
         match config.mode {
             Mode::Autodiff => Learner::autodiff(net, optimizer(), device),
+            Mode::Manual if config.adam_in_place() => {
+                let moments = moments.unwrap_or_else(|| AdamMoments::zeros(&net));
+                let l2 = config.train.weight_decay;
+                Learner::ManualAdam(net, Box::new(moments), l2, products)
+            }
             Mode::Manual if config.burn_optimizer() => {
                 Learner::ManualOptimizer(on_autodiff(net, device), optimizer(), products)
             }
@@ -148,6 +162,7 @@ impl Learner {
             self,
             Learner::Manual(_, Products::SparseWherePays)
                 | Learner::ManualMomentum(_, _, Products::SparseWherePays)
+                | Learner::ManualAdam(_, _, _, Products::SparseWherePays)
                 | Learner::ManualOptimizer(_, _, Products::SparseWherePays)
         )
     }
@@ -188,6 +203,7 @@ impl Learner {
         match self {
             Learner::Manual(_, products)
             | Learner::ManualMomentum(_, _, products)
+            | Learner::ManualAdam(_, _, _, products)
             | Learner::ManualOptimizer(_, _, products) => *products,
             Learner::Autodiff(..) => Products::Dense,
         }
@@ -198,6 +214,7 @@ impl Learner {
         match self {
             Learner::Manual(net, _)
             | Learner::ManualMomentum(net, ..)
+            | Learner::ManualAdam(net, ..)
             | Learner::Autodiff(net, _)
             | Learner::ManualOptimizer(net, ..) => net.hidden(),
         }
@@ -205,7 +222,7 @@ impl Learner {
 
     /// A manual step on `x` (manual learners only): [`crate::manual::manual_step`],
     /// [`crate::manual::momentum_step`], or the hand-derived gradients
-    /// ([`crate::manual::manual_pass`]) and the Burn optimizer's step, calling
+    /// ([`crate::manual::manual_pass`]) and Adam's step in place or the Burn optimizer's, calling
     /// `after_forward` once the forward pass is done.
     fn manual_step_on(
         self,
@@ -224,6 +241,15 @@ impl Learner {
                     momentum_step_then(net, velocity.map(|v| *v), x, y, alpha, after_forward);
                 let v = Some(Box::new(v));
                 (Learner::ManualMomentum(net, v, products), loss, z2)
+            }
+            Learner::ManualAdam(net, moments, l2, products) => {
+                let (loss, z2, grads) = manual_pass_then(&net, x, y, after_forward);
+                let (net, moments) = net.adam_descent(grads, *moments, l2, alpha);
+                (
+                    Learner::ManualAdam(net, Box::new(moments), l2, products),
+                    loss,
+                    z2,
+                )
             }
             Learner::ManualOptimizer(net, mut optim, products) => {
                 let (loss, z2, grads) = manual_pass_then(&net.valid(), x, y, after_forward);
@@ -265,6 +291,12 @@ impl Learner {
                     pass.z2,
                 )
             }
+            Learner::ManualAdam(net, moments, l2, products) => {
+                let pass = manual_blocked(&net, blocks);
+                let (net, moments) = net.adam_descent(pass.grads, *moments, l2, alpha);
+                let learner = Learner::ManualAdam(net, Box::new(moments), l2, products);
+                (learner, pass.loss, pass.z2)
+            }
             Learner::Autodiff(net, mut optim) => {
                 let pass = autodiff_blocked(&net, blocks);
                 let grads = pass.grads.into_params(&net);
@@ -287,7 +319,9 @@ impl Learner {
     /// The network on the plain device, for evaluation and saving.
     pub fn model(&self) -> TwoLayerNet {
         match self {
-            Learner::Manual(net, _) | Learner::ManualMomentum(net, ..) => net.clone(),
+            Learner::Manual(net, _)
+            | Learner::ManualMomentum(net, ..)
+            | Learner::ManualAdam(net, ..) => net.clone(),
             Learner::Autodiff(net, _) | Learner::ManualOptimizer(net, ..) => net.valid(),
         }
     }
@@ -295,7 +329,7 @@ impl Learner {
     /// The Burn optimizer and its state, where the update is one.
     pub fn optimizer(&self) -> Option<&ModuleOptimizer> {
         match self {
-            Learner::Manual(..) | Learner::ManualMomentum(..) => None,
+            Learner::Manual(..) | Learner::ManualMomentum(..) | Learner::ManualAdam(..) => None,
             Learner::Autodiff(_, optim) | Learner::ManualOptimizer(_, optim, _) => Some(optim),
         }
     }
@@ -304,6 +338,14 @@ impl Learner {
     pub fn velocity(&self) -> Option<&Gradients> {
         match self {
             Learner::ManualMomentum(_, v, _) => v.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Adam's moments, where manual mode computes Adam in place.
+    pub fn moments(&self) -> Option<&AdamMoments> {
+        match self {
+            Learner::ManualAdam(_, moments, ..) => Some(moments),
             _ => None,
         }
     }

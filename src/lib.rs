@@ -67,6 +67,7 @@
 //! and [`serve`] (the draw-a-digit web page). The command line, the progress display
 //! and the commands' printing are the binary's (`src/main.rs`, `src/cli/`).
 
+pub mod adam;
 pub mod augment;
 pub mod autodiff;
 pub mod backend;

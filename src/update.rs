@@ -1,8 +1,9 @@
-//! The two element-wise updates of manual mode, each computed in one pass:
+//! The element-wise updates of manual mode, each computed in one pass:
 //!
 //! ```text
 //! w − α·d                      (gradient descent: W −= α·dW)
 //! v' = μ·v + d,  w − α·v'      (with momentum: v = μ·v + dW; W −= α·v)
+//! Adam's moments and step      (adam_step: as Burn's Adam, with or without an L2 penalty)
 //! ```
 //!
 //! On flex, when the parameter (and the velocity) is the only handle on its buffer,
@@ -162,6 +163,110 @@ pub fn momentum_step<const D: usize>(
     (w - v.clone().mul_scalar(alpha), v)
 }
 
+/// The constants of one step of Adam, in `f32` as Burn's `Adam` computes them (its
+/// `AdaptiveMomentum`): with `t` the step's number from 1,
+/// `scale = √(1 − β2ᵗ) / (1 − β1ᵗ)` and `epsilon = ε·√(1 − β2ᵗ)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamCoefficients {
+    /// The L2 penalty λ (`dW + λ·W`, Adam's `weight_decay`), if any.
+    pub penalty: Option<f32>,
+    /// β1, the first moment's decay.
+    pub beta_1: f32,
+    /// β2, the second moment's decay.
+    pub beta_2: f32,
+    /// `√(1 − β2ᵗ) / (1 − β1ᵗ)`: both bias corrections in one factor.
+    pub scale: f32,
+    /// `ε·√(1 − β2ᵗ)`, added to `√v`.
+    pub epsilon: f32,
+    /// The learning rate α.
+    pub rate: f32,
+}
+
+/// One step of Adam on a parameter `w` with gradient `d` and moments `m`, `v` (zero
+/// before the first step), in the order of Burn's `Adam`:
+///
+/// ```text
+/// g = λ·w + d          (with an L2 penalty; else g = d)
+/// m = β1·m + (1 − β1)·g
+/// v = β2·v + (1 − β2)·g²
+/// w = w − α·(scale·m / (√v + epsilon))
+/// ```
+///
+/// Returns the new `w`, `m` and `v`. On flex, where the three hold the only handles on
+/// their buffers, in one pass written over them on Rayon's pool (Burn's takes about
+/// twelve passes on one thread, each into a new tensor); elsewhere as Burn operations.
+/// The two ways give the same bits.
+///
+/// # Panics
+///
+/// When `w`, `m`, `v` and `d` differ in shape.
+pub fn adam_step<const D: usize>(
+    w: Tensor<D>,
+    m: Tensor<D>,
+    v: Tensor<D>,
+    d: Tensor<D>,
+    c: &AdamCoefficients,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    for (t, what) in [
+        (&m, "first moment"),
+        (&v, "second moment"),
+        (&d, "gradient"),
+    ] {
+        assert_eq!(
+            w.dims(),
+            t.dims(),
+            "a parameter and its {what} differ in shape"
+        );
+    }
+    let (w, m, v) = match (sole_flex(w), sole_flex(m), sole_flex(v)) {
+        (Ok(mut w), Ok(mut m), Ok(mut v)) => {
+            let updated = match (
+                contiguous_mut(&mut w),
+                contiguous_mut(&mut m),
+                contiguous_mut(&mut v),
+            ) {
+                (Some(w_values), Some(m_values), Some(v_values)) => with_flex_f32(&d, |d| {
+                    let part = part_len(w_values.len());
+                    let parts: Vec<_> = w_values
+                        .chunks_mut(part)
+                        .zip(m_values.chunks_mut(part))
+                        .zip(v_values.chunks_mut(part).zip(d.chunks(part)))
+                        .collect();
+                    crate::pool::for_each_by_thread(parts, |_, ((w, m), (v, d))| {
+                        loops::adam(w, m, v, d, c)
+                    });
+                }),
+                _ => None,
+            };
+            let (w, m, v) = (
+                Tensor::from_primitive::<Flex>(w),
+                Tensor::from_primitive::<Flex>(m),
+                Tensor::from_primitive::<Flex>(v),
+            );
+            if updated.is_some() {
+                return (w, m, v);
+            }
+            (w, m, v)
+        }
+        (w, m, v) => (as_tensor(w), as_tensor(m), as_tensor(v)),
+    };
+    let g = match c.penalty {
+        Some(penalty) => w.clone().mul_scalar(penalty).add(d),
+        None => d,
+    };
+    let m = m
+        .mul_scalar(c.beta_1)
+        .add(g.clone().mul_scalar(1.0 - c.beta_1));
+    let v = v
+        .mul_scalar(c.beta_2)
+        .add(g.square().mul_scalar(1.0 - c.beta_2));
+    let u = m
+        .clone()
+        .mul_scalar(c.scale)
+        .div(v.clone().sqrt().add_scalar(c.epsilon));
+    (w - u.mul_scalar(c.rate), m, v)
+}
+
 /// `t`'s flex tensor when `t` is an `f32` tensor on flex that holds the only handle on
 /// its buffer; else `t` as it was.
 // The error is the tensor given back whole, moved once per parameter and step.
@@ -209,7 +314,7 @@ fn contiguous_mut(t: &mut FlexTensor) -> Option<&mut [f32]> {
     storage.get_mut(start..end)
 }
 
-/// The two loops, compiled for AVX-512F and for AVX2 besides plain x86-64 (whose
+/// The loops, compiled for AVX-512F and for AVX2 besides plain x86-64 (whose
 /// 128-bit vectors took 8% of `configs/fast.toml`'s samples); the widest that the CPU
 /// runs is taken. No variant fuses the multiply-add (Rust never contracts `a * b + c`),
 /// so all give the same bits.
@@ -244,6 +349,86 @@ mod loops {
             }
         }
         momentum_body(w, v, d, m, a);
+    }
+
+    /// [`super::adam_step`]'s arithmetic, element by element.
+    pub fn adam(
+        w: &mut [f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        d: &[f32],
+        c: &super::AdamCoefficients,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                return unsafe { adam_avx512(w, m, v, d, c) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { adam_avx2(w, m, v, d, c) };
+            }
+        }
+        adam_any(w, m, v, d, c);
+    }
+
+    /// [`adam`] for the penalty given, each loop free of its test.
+    #[inline(always)]
+    fn adam_any(
+        w: &mut [f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        d: &[f32],
+        c: &super::AdamCoefficients,
+    ) {
+        match c.penalty {
+            Some(penalty) => adam_body(w, m, v, d, c, |w, d| w * penalty + d),
+            None => adam_body(w, m, v, d, c, |_, d| d),
+        }
+    }
+
+    #[inline(always)]
+    fn adam_body(
+        w: &mut [f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        d: &[f32],
+        c: &super::AdamCoefficients,
+        gradient: impl Fn(f32, f32) -> f32,
+    ) {
+        let (b1, b2) = (c.beta_1, c.beta_2);
+        let (f1, f2) = (1.0 - b1, 1.0 - b2);
+        for ((w, m), (v, &d)) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut().zip(d)) {
+            let g = gradient(*w, d);
+            *m = *m * b1 + g * f1;
+            *v = *v * b2 + g * g * f2;
+            *w -= *m * c.scale / (v.sqrt() + c.epsilon) * c.rate;
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn adam_avx512(
+        w: &mut [f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        d: &[f32],
+        c: &super::AdamCoefficients,
+    ) {
+        adam_any(w, m, v, d, c);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn adam_avx2(
+        w: &mut [f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        d: &[f32],
+        c: &super::AdamCoefficients,
+    ) {
+        adam_any(w, m, v, d, c);
     }
 
     #[inline(always)]

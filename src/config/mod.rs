@@ -69,7 +69,8 @@ pub struct Config {
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The hand-derived backward ([`crate::manual`]), and the seed's gradient descent
-    /// (or momentum) computed in place, or a Burn optimizer ([`Config::burn_optimizer`]).
+    /// (or momentum, or Adam) computed in place, or a Burn optimizer
+    /// ([`Config::burn_optimizer`]).
     #[default]
     Manual,
     /// Burn's autodiff of the mean cross-entropy and a Burn optimizer.
@@ -414,9 +415,9 @@ impl Config {
     }
 
     /// Whether the update is a Burn optimizer's, with a state a checkpoint keeps: always
-    /// in autodiff mode; in manual mode for every update but the seed's own two, plain
-    /// gradient descent and momentum without weight decay, which manual mode computes
-    /// in place ([`crate::update`]).
+    /// in autodiff mode; in manual mode for every update but the three it computes in
+    /// place ([`crate::update`]): plain gradient descent and momentum without weight
+    /// decay, and Adam with or without its L2 penalty ([`Config::adam_in_place`]).
     ///
     /// ```
     /// use std::path::Path;
@@ -426,15 +427,24 @@ impl Config {
     ///      learning_rate = 0.1\noptimizer = \"{optimizer}\"\n[data]\ndir = \"d\"\n");
     /// let manual = |o: &str| Config::parse(&text(o), Path::new("x.toml")).unwrap();
     /// assert!(!manual("momentum").burn_optimizer());
-    /// assert!(manual("adam").burn_optimizer());
+    /// assert!(!manual("adam").burn_optimizer());
+    /// assert!(manual("adam").adam_in_place());
+    /// assert!(manual("nesterov").burn_optimizer());
     /// ```
     pub fn burn_optimizer(&self) -> bool {
         self.mode == Mode::Autodiff
-            || self.train.weight_decay.is_some()
-            || !matches!(
-                self.train.optimizer,
-                OptimizerKind::Sgd | OptimizerKind::Momentum
-            )
+            || (!self.adam_in_place()
+                && (self.train.weight_decay.is_some()
+                    || !matches!(
+                        self.train.optimizer,
+                        OptimizerKind::Sgd | OptimizerKind::Momentum
+                    )))
+    }
+
+    /// Whether the update is Adam computed in place ([`crate::adam`]): manual mode with
+    /// `optimizer = "adam"`, its `weight_decay` the L2 penalty.
+    pub fn adam_in_place(&self) -> bool {
+        self.mode == Mode::Manual && self.train.optimizer == OptimizerKind::Adam
     }
 
     /// The config as TOML, as written to a run's `config.toml`.

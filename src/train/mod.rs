@@ -189,10 +189,11 @@ fn train_on(
         model,
         optimizer,
         velocity,
+        moments,
         mut at,
         mut history,
     } = state;
-    let mut learner = Learner::for_config(config, model, optimizer, velocity, device);
+    let mut learner = Learner::for_config(config, model, optimizer, velocity, moments, device);
     let epochs = config.train.epochs;
     let ending = loop {
         if at.epoch > epochs {
@@ -252,6 +253,7 @@ fn offer_checkpoint(
         model: &learner.model(),
         optimizer: learner.optimizer(),
         velocity: learner.velocity(),
+        moments: learner.moments(),
         at,
         history,
     })

@@ -4,6 +4,7 @@
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
+use crate::adam::AdamMoments;
 use crate::eval::Evaluation;
 use crate::gradients::Gradients;
 use crate::model::TwoLayerNet;
@@ -83,6 +84,8 @@ pub struct TrainState {
     pub optimizer: Option<ModuleOptimizer>,
     /// The momentum velocity (manual mode with momentum, after its first step).
     pub velocity: Option<Gradients>,
+    /// Adam's moments (manual mode with Adam).
+    pub moments: Option<AdamMoments>,
     /// Where the loop stands.
     pub at: Position,
     /// One record per finished epoch.
@@ -96,6 +99,7 @@ impl TrainState {
             model,
             optimizer: None,
             velocity: None,
+            moments: None,
             at: Position::START,
             history: Vec::new(),
         }
@@ -111,6 +115,8 @@ pub struct StateRef<'a> {
     pub optimizer: Option<&'a ModuleOptimizer>,
     /// The momentum velocity (manual mode with momentum).
     pub velocity: Option<&'a Gradients>,
+    /// Adam's moments (manual mode with Adam).
+    pub moments: Option<&'a AdamMoments>,
     /// Where the loop stands.
     pub at: Position,
     /// One record per finished epoch.

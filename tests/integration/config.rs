@@ -280,22 +280,28 @@ fn unknown_backend_mode_init_or_optimizer() {
 
 #[test]
 fn manual_mode_takes_every_optimizer_and_weight_decay() {
-    // The seed's gradient descent and momentum are computed in place; every other
-    // update, and any weight decay, is the Burn optimizer's on the hand-derived
-    // gradients.
+    // The seed's gradient descent and momentum, and Adam (with its L2 penalty too), are
+    // computed in place; every other update, and weight decay on the seed's two, is the
+    // Burn optimizer's on the hand-derived gradients.
     let manual = with("mode = \"autodiff\"", "mode = \"manual\"");
     let momentum = parse(&manual).expect("manual mode with momentum");
     assert!(
         !momentum.burn_optimizer(),
         "manual momentum is computed in place"
     );
-    for other in ["adam", "nesterov", "adamw"] {
+    for (other, decay, burns) in [
+        ("adam", "", false),
+        ("adam", "\nweight_decay = 0.001", false),
+        ("nesterov", "", true),
+        ("adamw", "", true),
+    ] {
         let text = manual.replace(
             "optimizer = \"momentum\"",
-            &format!("optimizer = \"{other}\""),
+            &format!("optimizer = \"{other}\"{decay}"),
         );
         let c = parse(&text).unwrap_or_else(|e| panic!("manual mode with {other}: {e}"));
-        assert!(c.burn_optimizer(), "manual {other} is Burn's optimizer");
+        assert_eq!(c.burn_optimizer(), burns, "manual {other}{decay}");
+        assert_eq!(c.adam_in_place(), other == "adam", "manual {other}{decay}");
     }
     let decayed = parse(&manual.replace(
         "optimizer = \"momentum\"",

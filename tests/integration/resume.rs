@@ -21,8 +21,8 @@ fn config(dir: &Path, mode: &str, optimizer: &str, epochs: usize) -> String {
 #[test]
 fn two_epochs_then_resume_to_four_equals_four_straight() {
     // Manual SGD has no optimizer state; manual momentum's velocity and Adam's moments
-    // and step count (Burn's Adam on autodiff's gradients, or on the hand-derived ones
-    // in manual mode) must survive the checkpoint too.
+    // and step count (Burn's Adam on autodiff's gradients; in manual mode the learner's
+    // own, computed in place) must survive the checkpoint too.
     for (mode, optimizer) in [
         ("manual", "sgd"),
         ("manual", "momentum"),
@@ -47,9 +47,11 @@ fn two_epochs_then_resume_to_four_equals_four_straight() {
             halfway.position.epoch, 3,
             "{mode}: checkpoint after epoch 2"
         );
+        assert_eq!(halfway.optimizer.is_some(), mode == "autodiff");
         assert_eq!(
-            halfway.optimizer.is_some(),
-            mode == "autodiff" || optimizer == "adam"
+            halfway.moments.as_ref().map(|m| m.steps),
+            (mode == "manual" && optimizer == "adam").then_some(80),
+            "{mode} {optimizer}: Adam's moments after 2 epochs of 40 steps (2,000 images, batch 50)"
         );
         assert_eq!(
             halfway.velocity.is_some(),
@@ -197,4 +199,40 @@ fn a_half_written_last_row_is_dropped_on_resume() {
         after.lines().all(|line| line.split(',').count() == 4),
         "{after}"
     );
+}
+
+#[test]
+fn a_manual_adam_checkpoint_without_its_moments_is_refused_by_name() {
+    // Manual mode's Adam keeps its moments in the checkpoint; one that lacks them (as
+    // an earlier version's did, which kept Burn's optimizer state) would restart Adam
+    // from zero moments mid-run. The resume stops, names the file and the problem,
+    // and leaves the run as it was.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("adam");
+    let c = config(tmp.path(), "manual", "adam", 1);
+    run_bin_ok(
+        &["--config", &c, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
+    let pointer = run.join(files::CHECKPOINT);
+    let text = std::fs::read_to_string(&pointer).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(json["moments"]["steps"].as_u64() == Some(40), "{text}");
+    json.as_object_mut().unwrap().remove("moments");
+    let without = serde_json::to_string_pretty(&json).unwrap();
+    std::fs::write(&pointer, &without).unwrap();
+    let model_before = saved_params(&run);
+    let out = run_bin(
+        &["--resume", run.to_str().unwrap(), "--epochs", "2"],
+        tmp.path(),
+    );
+    assert!(!out.status.success(), "resumed without Adam's moments");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("checkpoint.json") && err.contains("no Adam moments"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read_to_string(&pointer).unwrap(), without);
+    assert_eq!(saved_params(&run), model_before, "the saved model changed");
 }

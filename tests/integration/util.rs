@@ -289,6 +289,7 @@ impl StopAt {
             model: mnist_nn::model::TwoLayerNet::from_host(&params, device),
             optimizer: None,
             velocity: None,
+            moments: None,
             at,
             history,
         }
