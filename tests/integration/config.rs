@@ -114,11 +114,12 @@ fn shipped_configs_are_valid_and_as_documented() {
     let simard = Config::load(&root().join("configs/simard.toml")).unwrap();
     assert_eq!(
         (
+            simard.mode,
             simard.model.hidden,
             simard.train.augment.elastic_alpha,
             simard.train.augment.elastic_sigma
         ),
-        (800, 34.0, 4.0)
+        (Mode::Manual, 800, 34.0, 4.0)
     );
     // The fastest CPU backend (README's benchmark), in every shipped config.
     for c in [&sgd, &seed, &adam, &fast, &simard] {
