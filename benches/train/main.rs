@@ -158,8 +158,19 @@ fn shapes(backend: BackendKind) -> Vec<(usize, Option<usize>)> {
 
 /// The test accuracy whose time is measured.
 const TARGET: f64 = 0.98;
-/// Our configs timed to [`TARGET`].
-const TO_ACCURACY_CONFIGS: [&str; 2] = ["configs/fast.toml", "configs/adam.toml"];
+/// Our recipes timed to [`TARGET`]: the report's name for each, its config, and the
+/// mode replacing the config's (as `--mode` does), if any. `adam.toml` in both modes,
+/// beside PyTorch's Adam recipes: autodiff mode runs Burn's Adam, manual mode Adam in
+/// place.
+const TO_ACCURACY_CONFIGS: [(&str, &str, Option<Mode>); 3] = [
+    ("configs/fast.toml", "configs/fast.toml", None),
+    ("configs/adam.toml", "configs/adam.toml", None),
+    (
+        "configs/adam.toml --mode manual",
+        "configs/adam.toml",
+        Some(Mode::Manual),
+    ),
+];
 /// PyTorch's recipes timed to [`TARGET`] (`bench/torch_ref.py`'s `RECIPES`).
 const TORCH_RECIPES: [&str; 5] = ["adam", "adam-cosine", "fast", "fast-512", "fast-b64"];
 
@@ -343,14 +354,14 @@ fn main() -> anyhow::Result<()> {
             }
             let mut ours = Vec::new();
             for &backend in &o.backends {
-                for config in TO_ACCURACY_CONFIGS {
+                for (name, config, mode) in TO_ACCURACY_CONFIGS {
                     eprintln!(
-                        "bench: time to 98% test accuracy, {config} on {backend} ({rep}/{})",
+                        "bench: time to 98% test accuracy, {name} on {backend} ({rep}/{})",
                         o.accuracy_reps
                     );
-                    let reached =
-                        training::time_to_accuracy(&root.join(config), backend, &data, TARGET)?;
-                    ours.push((config, backend, reached));
+                    let path = root.join(config);
+                    let reached = training::time_to_accuracy(&path, mode, backend, &data, TARGET)?;
+                    ours.push((name, backend, reached));
                 }
             }
             our_runs.push(ours);

@@ -301,10 +301,12 @@ pub struct Reached {
 
 /// Epochs, training seconds (evaluations excluded) and test accuracy when `target`
 /// test accuracy is first reached with the settings of the config at `path` (its
-/// optimizer, rate, schedule, batch, hidden size and epochs) on `backend`, on all the
-/// training images, evaluating after every epoch; `None` if its epochs do not reach it.
+/// optimizer, rate, schedule, batch, hidden size and epochs; its mode, or `mode` where
+/// given) on `backend`, on all the training images, evaluating after every epoch; `None`
+/// if its epochs do not reach it.
 pub fn time_to_accuracy(
     path: &Path,
+    mode: Option<Mode>,
     backend: BackendKind,
     data: &Mnist,
     target: f64,
@@ -312,6 +314,7 @@ pub fn time_to_accuracy(
     let device = backend.device()?;
     let mut config = Config::load(path)?;
     config.backend = backend;
+    config.mode = mode.unwrap_or(config.mode);
     config.train.eval_every = 1;
     config.train.target_accuracy = None;
     config.train.patience = None;
