@@ -64,8 +64,8 @@ pub enum Learner {
     ManualAdam(TwoLayerNet, Box<AdamMoments>, Option<f64>, Products),
     /// Autodiff gradients and a Burn optimizer, on the autodiff device.
     Autodiff(TwoLayerNet, ModuleOptimizer),
-    /// Hand-derived gradients and a Burn optimizer (manual mode's Nesterov, AdamW and
-    /// weight decay without Adam: [`Config::burn_optimizer`]): the network on the autodiff
+    /// Hand-derived gradients and a Burn optimizer (manual mode's Nesterov, AdamW, and
+    /// weight decay on SGD or momentum: [`Config::burn_optimizer`]): the network on the autodiff
     /// device, as the optimizer takes it, its gradients computed by hand on its plain
     /// view (`valid()`), with the products' rule.
     ManualOptimizer(TwoLayerNet, ModuleOptimizer, Products),
@@ -222,8 +222,9 @@ impl Learner {
 
     /// A manual step on `x` (manual learners only): [`crate::manual::manual_step`],
     /// [`crate::manual::momentum_step`], or the hand-derived gradients
-    /// ([`crate::manual::manual_pass`]) and Adam's step in place or the Burn optimizer's, calling
-    /// `after_forward` once the forward pass is done.
+    /// ([`crate::manual::manual_pass`]) and then Adam's step in place
+    /// ([`TwoLayerNet::adam_descent`]) or the Burn optimizer's, calling `after_forward`
+    /// once the forward pass is done.
     fn manual_step_on(
         self,
         x: Input,
