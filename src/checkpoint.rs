@@ -228,7 +228,11 @@ pub fn load(
     device: &Device,
 ) -> Result<TrainState> {
     let model = load_model(&dir.join(&pointer.model), config, device)?;
-    let optimizer = match (config.burn_optimizer(), &pointer.optimizer) {
+    // Manual Adam's checkpoints from before it was computed in place keep Burn's Adam
+    // state instead of the moments; such a run carries on with Burn's Adam, which takes
+    // the same steps to the bit.
+    let burns_adam = config.adam_in_place() && pointer.moments.is_none();
+    let optimizer = match (config.burn_optimizer() || burns_adam, &pointer.optimizer) {
         (true, Some(file)) => {
             let path = dir.join(file);
             default_device_follows(device);
@@ -242,12 +246,19 @@ pub fn load(
             Some(optim)
         }
         (true, None) => {
-            return Err(Error::RunFile {
-                path: dir.join(files::CHECKPOINT),
-                problem: format!(
+            let problem = if burns_adam {
+                "the run's update is Adam in manual mode, but the checkpoint has neither \
+                 Adam's moments nor Burn's optimizer state"
+                    .to_string()
+            } else {
+                format!(
                     "the run's update is Burn's {} optimizer, but the checkpoint has no optimizer state",
                     config.train.optimizer.name()
-                ),
+                )
+            };
+            return Err(Error::RunFile {
+                path: dir.join(files::CHECKPOINT),
+                problem,
             });
         }
         (false, _) => None,
@@ -275,16 +286,8 @@ pub fn load(
                 steps: files.steps,
             })
         }
-        (None, true) => {
-            return Err(Error::RunFile {
-                path: dir.join(files::CHECKPOINT),
-                problem: "the run's update is Adam computed in place (manual mode), but the \
-                          checkpoint has no Adam moments (one written before manual mode \
-                          computed Adam in place keeps Burn's optimizer state instead; start \
-                          the run again)"
-                    .into(),
-            });
-        }
+        // Burn's Adam state, loaded above.
+        (None, true) => None,
         (_, false) => None,
     };
     Ok(TrainState {

@@ -104,7 +104,8 @@ impl Learner {
     /// optimizer state `saved` (from a checkpoint) or a fresh optimizer of `[train]`;
     /// in manual mode with momentum, with the velocity `velocity` (from a checkpoint)
     /// or none yet; in manual mode with Adam, with the `moments` (from a checkpoint) or
-    /// zero ones.
+    /// zero ones, or, given Burn's Adam state `saved` (a checkpoint from before manual
+    /// mode computed Adam in place), Burn's Adam on the hand-derived gradients.
     pub fn for_config(
         config: &Config,
         net: TwoLayerNet,
@@ -118,15 +119,18 @@ impl Learner {
         } else {
             Products::Dense
         };
+        let has_saved = saved.is_some();
         let optimizer = || saved.unwrap_or_else(|| optimizer_for(&config.train));
         match config.mode {
             Mode::Autodiff => Learner::autodiff(net, optimizer(), device),
-            Mode::Manual if config.adam_in_place() => {
+            // A checkpoint of manual Adam with Burn's state (written before Adam was
+            // computed in place) carries on with Burn's Adam: the same steps.
+            Mode::Manual if config.adam_in_place() && !has_saved => {
                 let moments = moments.unwrap_or_else(|| AdamMoments::zeros(&net));
                 let l2 = config.train.weight_decay;
                 Learner::ManualAdam(net, Box::new(moments), l2, products)
             }
-            Mode::Manual if config.burn_optimizer() => {
+            Mode::Manual if config.burn_optimizer() || config.adam_in_place() => {
                 Learner::ManualOptimizer(on_autodiff(net, device), optimizer(), products)
             }
             Mode::Manual if config.train.optimizer == OptimizerKind::Momentum => {

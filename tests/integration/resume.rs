@@ -203,10 +203,10 @@ fn a_half_written_last_row_is_dropped_on_resume() {
 
 #[test]
 fn a_manual_adam_checkpoint_without_its_moments_is_refused_by_name() {
-    // Manual mode's Adam keeps its moments in the checkpoint; one that lacks them (as
-    // an earlier version's did, which kept Burn's optimizer state) would restart Adam
-    // from zero moments mid-run. The resume stops, names the file and the problem,
-    // and leaves the run as it was.
+    // Manual mode's Adam keeps its moments in the checkpoint (or, from before it was
+    // computed in place, Burn's optimizer state). One with neither would restart Adam
+    // from zero moments mid-run: the resume stops, names the file and the problem, and
+    // leaves the run as it was.
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("adam");
     let c = config(tmp.path(), "manual", "adam", 1);
@@ -218,6 +218,7 @@ fn a_manual_adam_checkpoint_without_its_moments_is_refused_by_name() {
     let text = std::fs::read_to_string(&pointer).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(json["moments"]["steps"].as_u64() == Some(40), "{text}");
+    assert!(json["optimizer"].is_null(), "{text}");
     json.as_object_mut().unwrap().remove("moments");
     let without = serde_json::to_string_pretty(&json).unwrap();
     std::fs::write(&pointer, &without).unwrap();
@@ -229,10 +230,54 @@ fn a_manual_adam_checkpoint_without_its_moments_is_refused_by_name() {
     assert!(!out.status.success(), "resumed without Adam's moments");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("checkpoint.json") && err.contains("no Adam moments"),
+        err.contains("checkpoint.json") && err.contains("neither Adam's moments nor"),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(std::fs::read_to_string(&pointer).unwrap(), without);
     assert_eq!(saved_params(&run), model_before, "the saved model changed");
+}
+
+/// Saves every checkpoint it is offered in its directory, as a run does.
+struct SaveCheckpoints(std::path::PathBuf);
+
+impl mnist_nn::train::Observer for SaveCheckpoints {
+    fn checkpoint(&mut self, state: &mnist_nn::train::StateRef<'_>) -> mnist_nn::Result<()> {
+        checkpoint::save(&self.0, state).map(|_| ())
+    }
+}
+
+#[test]
+fn a_manual_adam_checkpoint_of_burns_optimizer_state_resumes_exactly() {
+    // Before manual mode computed Adam in place, its checkpoints kept Burn's Adam state
+    // (`optimizer`, no `moments`). Such a run resumes with Burn's Adam on the
+    // hand-derived gradients, whose steps are the in-place ones to the bit: 2 epochs so
+    // saved and resumed to 4 equal 4 epochs in place from the start.
+    use mnist_nn::autodiff::optimizer_for;
+    use mnist_nn::train::{TrainState, train, train_from};
+    let text = "name = \"a\"\nseed = 5\nmode = \"manual\"\n[model]\nhidden = 16\n[train]\n\
+                epochs = 2\nbatch_size = 100\nlearning_rate = 0.003\noptimizer = \"adam\"\n\
+                weight_decay = 0.0001\n[data]\ndir = \"d\"\n";
+    let mut c = mnist_nn::config::Config::parse(text, Path::new("a.toml")).unwrap();
+    let device = mnist_nn::backend::BackendKind::Flex.device().unwrap();
+    let data = crate::util::small_mnist();
+    let fresh = || mnist_nn::model::TwoLayerNet::new(16, c.model.init, c.seed, &device);
+    let tmp = tempfile::tempdir().unwrap();
+    // The earlier kind of run: a state holding Burn's Adam.
+    let mut old_kind = TrainState::new(fresh());
+    old_kind.optimizer = Some(optimizer_for(&c.train));
+    let mut save = SaveCheckpoints(tmp.path().to_path_buf());
+    train_from(&c, old_kind, &data, &device, &mut save).unwrap();
+    let pointer = checkpoint::read(&tmp.path().join(files::CHECKPOINT)).unwrap();
+    assert!(pointer.optimizer.is_some() && pointer.moments.is_none());
+    c.train.epochs = 4;
+    let state = checkpoint::load(tmp.path(), &pointer, &c, &device).unwrap();
+    assert!(state.optimizer.is_some() && state.moments.is_none());
+    let resumed = train_from(&c, state, &data, &device, &mut ()).unwrap();
+    let straight = train(&c, fresh(), &data, &device, &mut ()).unwrap();
+    assert_eq!(
+        resumed.model.to_host().unwrap(),
+        straight.model.to_host().unwrap(),
+        "Burn's Adam resumed against Adam in place"
+    );
 }
