@@ -181,7 +181,7 @@ pub enum LoadError {
     #[error(transparent)]
     Idx(#[from] IdxError),
     /// More validation images asked for than the train file holds.
-    #[error("data.validation = {validation} leaves no training images: {path} holds {available}")]
+    #[error("is {validation}, which leaves no training images: {path} holds {available}")]
     Validation {
         /// Requested hold-out.
         validation: usize,

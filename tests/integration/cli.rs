@@ -223,7 +223,11 @@ fn bad_input_exits_non_zero_with_one_clear_message() {
     let cases = [
         ("hidden = 4", "hidden = 0", "model.hidden"),
         ("hidden = 4", "hidden = 4\nwidth = 3", "width"),
-        ("validation = 5000", "validation = 60000", "data.validation"),
+        (
+            "validation = 5000",
+            "validation = 60000",
+            "`data.validation` is 60000, which leaves no training images",
+        ),
         ("batch_size = 16", "batch_size = 201", "train.batch_size"),
     ];
     for (from, to, needle) in cases {
