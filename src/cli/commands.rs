@@ -62,7 +62,7 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
             }
         };
         eprintln!(
-            "training {} (hidden {}, {} mode, backend {}, batch {}, α {}, {} epochs) → {}",
+            "training {} (hidden {}, {} mode, backend {}, batch {}, α {}, {} epoch{}) → {}",
             config.name,
             config.model.hidden,
             config.mode,
@@ -70,6 +70,7 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
             config.train.batch_size,
             config.train.learning_rate,
             config.train.epochs,
+            if config.train.epochs == 1 { "" } else { "s" },
             dir.display()
         );
         ui.epochs = Some(config.train.epochs);
