@@ -6,15 +6,18 @@
 //! Adam's moments and step      (adam_step: as Burn's Adam, with or without an L2 penalty)
 //! ```
 //!
-//! On flex, when the parameter (and the velocity) is the only handle on its buffer,
+//! On flex and ndarray, when the parameter (and the velocity) is the only handle on its buffer,
 //! the new values are written over the old ones, on Rayon's pool, in one pass over
 //! the tensors. Written as Burn operations the same update takes two to four passes,
 //! each on one thread (flex runs element-wise operations on the calling thread), and
 //! allocates a new tensor where the velocity is shared (`configs/fast.toml`, hidden 512,
 //! on a 2-core Xeon: epochs of 1.47–1.75 s before, 0.86–0.95 s after). The arithmetic is the same, operation for operation (`α`
 //! and `μ` rounded to `f32`, a product then a sum, no fused multiply-add), so the
-//! results are equal to the last bit; elsewhere (ndarray, wgpu, a shared buffer,
-//! another float type) the Burn operations run.
+//! results are equal to the last bit; elsewhere (wgpu, a shared buffer, another float
+//! type) the Burn operations run. On ndarray the pass replaced operations that already
+//! reused a unique array, but one per pass and on one thread: `configs/fast.toml` on
+//! ndarray, 2-core Zen 4, epochs of 0.85–0.95 s before, 0.68–0.72 s after; `adam.toml
+//! --mode manual` 1.70–1.89 s before, 1.28–1.45 s after (the same `metrics.csv`).
 //!
 //! A velocity smaller in magnitude than the least normal `f32` (2⁻¹²⁶, about
 //! 1.2·10⁻³⁸) is set to zero, on both paths. The velocity of a weight whose pixel is
@@ -42,6 +45,10 @@
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor};
+// ndarray is deprecated in Burn 0.22 in favour of flex, but it is still this crate's
+// second CPU backend (the design card's); its updates are written in place as flex's.
+#[allow(deprecated)]
+use burn_ndarray::{NdArray, NdArrayTensor};
 
 /// The most floats per task on Rayon's pool: 256 KiB of each operand, enough that a
 /// task's work (about 20 µs) dwarfs handing it out.
@@ -77,19 +84,19 @@ pub fn minus_scaled<const D: usize>(w: Tensor<D>, d: Tensor<D>, alpha: f64) -> T
         d.dims(),
         "a parameter and its gradient differ in shape"
     );
-    let w = match sole_flex(w) {
+    let w = match sole(w) {
         Ok(mut w) => {
             let a = alpha as f32;
-            let updated = contiguous_mut(&mut w).and_then(|w_values| {
+            let updated = w.values_mut().and_then(|w_values| {
                 let part = part_len(w_values.len());
-                with_flex_f32(&d, |d| {
+                with_f32(&d, |d| {
                     let parts: Vec<_> = w_values.chunks_mut(part).zip(d.chunks(part)).collect();
                     crate::pool::for_each_by_thread(parts, |_, (w, d)| {
                         loops::minus_scaled(w, d, a)
                     });
                 })
             });
-            let w = Tensor::from_primitive::<Flex>(w);
+            let w = w.into_tensor();
             if updated.is_some() {
                 return w;
             }
@@ -129,11 +136,11 @@ pub fn momentum_step<const D: usize>(
         d.dims(),
         "a velocity and its gradient differ in shape"
     );
-    let (w, v) = match (sole_flex(w), sole_flex(v)) {
+    let (w, v) = match (sole(w), sole(v)) {
         (Ok(mut w), Ok(mut v)) => {
             let (a, m) = (alpha as f32, mu as f32);
-            let updated = match (contiguous_mut(&mut w), contiguous_mut(&mut v)) {
-                (Some(w_values), Some(v_values)) => with_flex_f32(&d, |d| {
+            let updated = match (w.values_mut(), v.values_mut()) {
+                (Some(w_values), Some(v_values)) => with_f32(&d, |d| {
                     let part = part_len(w_values.len());
                     let parts: Vec<_> = w_values
                         .chunks_mut(part)
@@ -146,10 +153,7 @@ pub fn momentum_step<const D: usize>(
                 }),
                 _ => None,
             };
-            let (w, v) = (
-                Tensor::from_primitive::<Flex>(w),
-                Tensor::from_primitive::<Flex>(v),
-            );
+            let (w, v) = (w.into_tensor(), v.into_tensor());
             if updated.is_some() {
                 return (w, v);
             }
@@ -192,7 +196,7 @@ pub struct AdamCoefficients {
 /// w = w − α·(scale·m / (√v + epsilon))
 /// ```
 ///
-/// Returns the new `w`, `m` and `v`. On flex, where the three hold the only handles on
+/// Returns the new `w`, `m` and `v`. On flex and ndarray, where the three hold the only handles on
 /// their buffers, in one pass written over them on Rayon's pool (Burn's Adam takes 13
 /// to 15 passes on one thread, each into a new tensor); elsewhere as Burn operations.
 /// The two ways give the same bits.
@@ -218,14 +222,10 @@ pub fn adam_step<const D: usize>(
             "a parameter and its {what} differ in shape"
         );
     }
-    let (w, m, v) = match (sole_flex(w), sole_flex(m), sole_flex(v)) {
+    let (w, m, v) = match (sole(w), sole(m), sole(v)) {
         (Ok(mut w), Ok(mut m), Ok(mut v)) => {
-            let updated = match (
-                contiguous_mut(&mut w),
-                contiguous_mut(&mut m),
-                contiguous_mut(&mut v),
-            ) {
-                (Some(w_values), Some(m_values), Some(v_values)) => with_flex_f32(&d, |d| {
+            let updated = match (w.values_mut(), m.values_mut(), v.values_mut()) {
+                (Some(w_values), Some(m_values), Some(v_values)) => with_f32(&d, |d| {
                     let part = part_len(w_values.len());
                     let parts: Vec<_> = w_values
                         .chunks_mut(part)
@@ -238,11 +238,7 @@ pub fn adam_step<const D: usize>(
                 }),
                 _ => None,
             };
-            let (w, m, v) = (
-                Tensor::from_primitive::<Flex>(w),
-                Tensor::from_primitive::<Flex>(m),
-                Tensor::from_primitive::<Flex>(v),
-            );
+            let (w, m, v) = (w.into_tensor(), m.into_tensor(), v.into_tensor());
             if updated.is_some() {
                 return (w, m, v);
             }
@@ -267,51 +263,93 @@ pub fn adam_step<const D: usize>(
     (w - u.mul_scalar(c.rate), m, v)
 }
 
-/// `t`'s flex tensor when `t` is an `f32` tensor on flex that holds the only handle on
-/// its buffer; else `t` as it was.
-// The error is the tensor given back whole, moved once per parameter and step.
-#[allow(clippy::result_large_err)]
-fn sole_flex<const D: usize>(t: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
-    if t.dtype() != DType::F32 {
-        return Err(t);
+/// An `f32` tensor of a CPU backend, held as that backend's own tensor while it is the
+/// only handle on its buffer, so that its values may be written in place.
+#[allow(deprecated)]
+enum Sole {
+    /// On flex.
+    Flex(FlexTensor),
+    /// On ndarray, whose `f32` tensors are an `ArcArray`, written only when unique.
+    NdArray(NdArrayTensor),
+}
+
+#[allow(deprecated)]
+impl Sole {
+    /// The values, to write in place, when they are contiguous (and, on ndarray, in
+    /// standard order and owned rather than borrowed from a file).
+    fn values_mut(&mut self) -> Option<&mut [f32]> {
+        match self {
+            Sole::Flex(t) => {
+                let (start, end) = t.layout().contiguous_offsets()?;
+                t.try_storage_mut::<f32>()?.get_mut(start..end)
+            }
+            Sole::NdArray(NdArrayTensor::F32(storage)) if storage.is_owned() => {
+                storage.ensure_owned().as_slice_mut()
+            }
+            Sole::NdArray(_) => None,
+        }
     }
-    // Through a second handle, so that `t` is given back whole when it is not flex's;
-    // once `t` is dropped the primitive holds the handle `t` held.
-    let Ok(flex) = t.clone().try_into_primitive::<Flex>() else {
-        return Err(t);
-    };
-    drop(t);
-    if flex.is_unique() {
-        Ok(flex)
-    } else {
-        Err(Tensor::from_primitive::<Flex>(flex))
+
+    /// The tensor again.
+    fn into_tensor<const D: usize>(self) -> Tensor<D> {
+        match self {
+            Sole::Flex(t) => Tensor::from_primitive::<Flex>(t),
+            Sole::NdArray(t) => Tensor::from_primitive::<NdArray>(t),
+        }
     }
 }
 
-/// The tensor again, from [`sole_flex`]'s answer either way.
-fn as_tensor<const D: usize>(t: Result<FlexTensor, Tensor<D>>) -> Tensor<D> {
+/// `t` as its backend's own tensor when `t` is an `f32` tensor on flex or ndarray that
+/// holds the only handle on its buffer; else `t` as it was.
+// The error is the tensor given back whole, moved once per parameter and step.
+#[allow(clippy::result_large_err)]
+#[allow(deprecated)]
+fn sole<const D: usize>(t: Tensor<D>) -> Result<Sole, Tensor<D>> {
+    if t.dtype() != DType::F32 {
+        return Err(t);
+    }
+    // Through a second handle, so that `t` is given back whole when it is on neither;
+    // once `t` is dropped the primitive holds the handle `t` held.
+    if let Ok(flex) = t.clone().try_into_primitive::<Flex>() {
+        drop(t);
+        return if flex.is_unique() {
+            Ok(Sole::Flex(flex))
+        } else {
+            Err(Tensor::from_primitive::<Flex>(flex))
+        };
+    }
+    let Ok(array) = t.clone().try_into_primitive::<NdArray>() else {
+        return Err(t);
+    };
+    drop(t);
+    match &array {
+        NdArrayTensor::F32(storage) if storage.is_unique() => Ok(Sole::NdArray(array)),
+        _ => Err(Tensor::from_primitive::<NdArray>(array)),
+    }
+}
+
+/// The tensor again, from [`sole`]'s answer either way.
+fn as_tensor<const D: usize>(t: Result<Sole, Tensor<D>>) -> Tensor<D> {
     match t {
-        Ok(flex) => Tensor::from_primitive::<Flex>(flex),
+        Ok(sole) => sole.into_tensor(),
         Err(t) => t,
     }
 }
 
 /// `f` on `t`'s values as one contiguous `f32` slice, read in place, when `t` is a
-/// flex tensor laid out so; else `None`.
-fn with_flex_f32<const D: usize, R>(t: &Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+/// flex or ndarray tensor laid out so; else `None`.
+#[allow(deprecated)]
+fn with_f32<const D: usize, R>(t: &Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
     if t.dtype() != DType::F32 {
         return None;
     }
-    let primitive = t.clone().try_into_primitive::<Flex>().ok()?;
-    primitive.as_slice::<f32>().map(f)
-}
-
-/// The values of a flex tensor that holds the only handle on its buffer, to write in
-/// place, when they are contiguous.
-fn contiguous_mut(t: &mut FlexTensor) -> Option<&mut [f32]> {
-    let (start, end) = t.layout().contiguous_offsets()?;
-    let storage = t.try_storage_mut::<f32>()?;
-    storage.get_mut(start..end)
+    if let Ok(flex) = t.clone().try_into_primitive::<Flex>() {
+        return flex.as_slice::<f32>().map(f);
+    }
+    match t.clone().try_into_primitive::<NdArray>().ok()? {
+        NdArrayTensor::F32(storage) => storage.view().as_slice().map(f),
+        _ => None,
+    }
 }
 
 /// The loops, compiled for AVX-512F and for AVX2 besides plain x86-64 (whose
