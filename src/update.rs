@@ -15,7 +15,7 @@
 //! and `μ` rounded to `f32`, a product then a sum, no fused multiply-add), so the
 //! results are equal to the last bit; elsewhere (wgpu, a shared buffer, another float
 //! type) the Burn operations run. On ndarray the pass replaced operations that already
-//! reused a unique array, but one per pass and on one thread: `configs/fast.toml` on
+//! reused a unique array, but one pass each: `configs/fast.toml` on
 //! ndarray, 2-core Zen 4, epochs of 0.85–0.95 s before, 0.68–0.72 s after; `adam.toml
 //! --mode manual` 1.70–1.89 s before, 1.28–1.45 s after (the same `metrics.csv`).
 //!
@@ -275,17 +275,17 @@ enum Sole {
 
 #[allow(deprecated)]
 impl Sole {
-    /// The values, to write in place, when they are contiguous (and, on ndarray, in
-    /// standard order and owned rather than borrowed from a file).
+    /// The values, to write in place, when they are contiguous (on ndarray, in standard
+    /// order).
     fn values_mut(&mut self) -> Option<&mut [f32]> {
         match self {
             Sole::Flex(t) => {
                 let (start, end) = t.layout().contiguous_offsets()?;
                 t.try_storage_mut::<f32>()?.get_mut(start..end)
             }
-            Sole::NdArray(NdArrayTensor::F32(storage)) if storage.is_owned() => {
-                storage.ensure_owned().as_slice_mut()
-            }
+            // Unique (see `sole`), so owned: a view borrowed from a file is never unique,
+            // and `ensure_owned` copies nothing.
+            Sole::NdArray(NdArrayTensor::F32(storage)) => storage.ensure_owned().as_slice_mut(),
             Sole::NdArray(_) => None,
         }
     }
