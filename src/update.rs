@@ -44,6 +44,7 @@
 
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn_dispatch::DispatchDevice;
 use burn_flex::{Flex, FlexTensor};
 // ndarray is deprecated in Burn 0.22 in favour of flex, but it is still this crate's
 // second CPU backend (the design card's); its updates are written in place as flex's.
@@ -308,23 +309,33 @@ fn sole<const D: usize>(t: Tensor<D>) -> Result<Sole, Tensor<D>> {
     if t.dtype() != DType::F32 {
         return Err(t);
     }
-    // Through a second handle, so that `t` is given back whole when it is on neither;
-    // once `t` is dropped the primitive holds the handle `t` held.
-    if let Ok(flex) = t.clone().try_into_primitive::<Flex>() {
-        drop(t);
-        return if flex.is_unique() {
-            Ok(Sole::Flex(flex))
-        } else {
-            Err(Tensor::from_primitive::<Flex>(flex))
-        };
-    }
-    let Ok(array) = t.clone().try_into_primitive::<NdArray>() else {
-        return Err(t);
-    };
-    drop(t);
-    match &array {
-        NdArrayTensor::F32(storage) if storage.is_unique() => Ok(Sole::NdArray(array)),
-        _ => Err(Tensor::from_primitive::<NdArray>(array)),
+    // The device says which backend to unwrap, so that no conversion is tried that must
+    // fail (a failed one formats its error message). Through a second handle, so that `t`
+    // is given back whole if the conversion fails all the same; once `t` is dropped the
+    // primitive holds the handle `t` held.
+    match t.device().as_dispatch() {
+        DispatchDevice::Flex(_) => {
+            let Ok(flex) = t.clone().try_into_primitive::<Flex>() else {
+                return Err(t);
+            };
+            drop(t);
+            if flex.is_unique() {
+                Ok(Sole::Flex(flex))
+            } else {
+                Err(Tensor::from_primitive::<Flex>(flex))
+            }
+        }
+        DispatchDevice::NdArray(_) => {
+            let Ok(array) = t.clone().try_into_primitive::<NdArray>() else {
+                return Err(t);
+            };
+            drop(t);
+            match &array {
+                NdArrayTensor::F32(storage) if storage.is_unique() => Ok(Sole::NdArray(array)),
+                _ => Err(Tensor::from_primitive::<NdArray>(array)),
+            }
+        }
+        _ => Err(t),
     }
 }
 
@@ -343,11 +354,17 @@ fn with_f32<const D: usize, R>(t: &Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> Op
     if t.dtype() != DType::F32 {
         return None;
     }
-    if let Ok(flex) = t.clone().try_into_primitive::<Flex>() {
-        return flex.as_slice::<f32>().map(f);
-    }
-    match t.clone().try_into_primitive::<NdArray>().ok()? {
-        NdArrayTensor::F32(storage) => storage.view().as_slice().map(f),
+    match t.device().as_dispatch() {
+        DispatchDevice::Flex(_) => t
+            .clone()
+            .try_into_primitive::<Flex>()
+            .ok()?
+            .as_slice::<f32>()
+            .map(f),
+        DispatchDevice::NdArray(_) => match t.clone().try_into_primitive::<NdArray>().ok()? {
+            NdArrayTensor::F32(storage) => storage.view().as_slice().map(f),
+            _ => None,
+        },
         _ => None,
     }
 }
