@@ -211,7 +211,9 @@ pub fn markdown(run: &Run<'_>, f: &Figures) -> String {
         let lib = match backend {
             BackendKind::Ndarray => "matrixmultiply",
             BackendKind::Flex => crate::machine::gemm_kernels(),
-            BackendKind::Wgpu => "CubeCL",
+            // The crate's `autotune` feature: CubeCL times its candidate kernels per shape.
+            BackendKind::Wgpu if cfg!(feature = "autotune") => "CubeCL, autotuned",
+            BackendKind::Wgpu => "CubeCL, default kernel",
             _ => "its own matmul",
         };
         let g: Vec<f64> = f
