@@ -42,6 +42,8 @@
 //! # Ok::<(), mnist_nn::Error>(())
 //! ```
 
+use std::cell::Cell;
+
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_dispatch::DispatchDevice;
@@ -50,6 +52,26 @@ use burn_flex::{Flex, FlexTensor};
 // second CPU backend (the design card's); its updates are written in place as flex's.
 #[allow(deprecated)]
 use burn_ndarray::{NdArray, NdArrayTensor};
+
+thread_local! {
+    /// Updates written in place by this thread's calls (see [`passes_in_place`]).
+    static PASSES_IN_PLACE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many parameter updates this thread's calls of [`minus_scaled`],
+/// [`momentum_step`] and [`adam_step`] have written in place, with this module's loops,
+/// rather than as Burn operations. For the tests: Burn's own operations on flex and
+/// ndarray also reuse a buffer that one tensor alone holds, so the buffer's address
+/// after an update cannot tell the two ways apart.
+#[doc(hidden)]
+pub fn passes_in_place() -> u64 {
+    PASSES_IN_PLACE.with(Cell::get)
+}
+
+/// One more update written in place, for [`passes_in_place`].
+fn count_pass() {
+    PASSES_IN_PLACE.with(|n| n.set(n.get() + 1));
+}
 
 /// The most floats per task on Rayon's pool: 256 KiB of each operand, enough that a
 /// task's work (about 20 µs) dwarfs handing it out.
@@ -99,6 +121,7 @@ pub fn minus_scaled<const D: usize>(w: Tensor<D>, d: Tensor<D>, alpha: f64) -> T
             });
             let w = w.into_tensor();
             if updated.is_some() {
+                count_pass();
                 return w;
             }
             w
@@ -156,6 +179,7 @@ pub fn momentum_step<const D: usize>(
             };
             let (w, v) = (w.into_tensor(), v.into_tensor());
             if updated.is_some() {
+                count_pass();
                 return (w, v);
             }
             (w, v)
@@ -241,6 +265,7 @@ pub fn adam_step<const D: usize>(
             };
             let (w, m, v) = (w.into_tensor(), m.into_tensor(), v.into_tensor());
             if updated.is_some() {
+                count_pass();
                 return (w, m, v);
             }
             (w, m, v)

@@ -9,7 +9,7 @@ use burn_flex::Flex;
 use burn_ndarray::{NdArray, NdArrayTensor};
 use mnist_nn::adam::{BETA_1, BETA_2, EPSILON, coefficients};
 use mnist_nn::backend::BackendKind;
-use mnist_nn::update::{adam_step, minus_scaled, momentum_step};
+use mnist_nn::update::{adam_step, minus_scaled, momentum_step, passes_in_place};
 
 use crate::util::devices;
 
@@ -57,9 +57,18 @@ fn address<const D: usize>(t: &Tensor<D>) -> usize {
     }
 }
 
-/// The two CPU backends, whose updates are written in place. (On ndarray Burn's own
-/// operations also reuse a unique array, so there the address shows that no buffer is
-/// made, and the gain of one pass is speed, for the bench to show.)
+/// `f`'s answer, and how many updates it wrote in place with `mnist_nn::update`'s loops
+/// (rather than as Burn operations).
+fn passes<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = passes_in_place();
+    let answer = f();
+    (answer, passes_in_place() - before)
+}
+
+/// The two CPU backends, whose updates are written in place. (Burn's own operations on
+/// both also reuse a buffer that one tensor alone holds, so the address shows only that
+/// no buffer is made; whether the one pass ran, which is its gain in speed, is held by
+/// the count of [`passes`].)
 const IN_PLACE: [BackendKind; 2] = [BackendKind::Flex, BackendKind::Ndarray];
 
 // Shapes: W1 at hidden 301 (235,984 values: four of the update's parts, the last one
@@ -79,7 +88,8 @@ fn gradient_descent_in_place_on(kind: BackendKind) {
     let alpha = 0.37;
     let want = bits(&(w.clone() - d.clone().mul_scalar(alpha)));
     let at = address(&w);
-    let got = minus_scaled(w, d, alpha);
+    let (got, n) = passes(|| minus_scaled(w, d, alpha));
+    assert_eq!(n, 1, "{kind}: w − α·d was not the pass in place");
     assert_eq!(bits(&got), want, "{kind}: w − α·d differs from Burn's");
     assert_eq!(
         address(&got),
@@ -89,7 +99,9 @@ fn gradient_descent_in_place_on(kind: BackendKind) {
     // A bias (rank 1).
     let (b, db) = (filled([300], 3, &device), filled([300], 4, &device));
     let want = bits(&(b.clone() - db.clone().mul_scalar(alpha)));
-    assert_eq!(bits(&minus_scaled(b, db, alpha)), want, "bias");
+    let (got, n) = passes(|| minus_scaled(b, db, alpha));
+    assert_eq!(n, 1, "{kind}: the bias's update was not the pass in place");
+    assert_eq!(bits(&got), want, "bias");
 }
 
 #[test]
@@ -111,7 +123,8 @@ fn momentum_in_place_on(kind: BackendKind) {
     let want_w = bits(&(w.clone() - want_v.clone().mul_scalar(alpha)));
     let want_v = bits(&want_v);
     let (at_w, at_v) = (address(&w), address(&v));
-    let (w2, v2) = momentum_step(w, Some(v), d.clone(), mu, alpha);
+    let ((w2, v2), n) = passes(|| momentum_step(w, Some(v), d.clone(), mu, alpha));
+    assert_eq!(n, 1, "{kind}: momentum's step was not the pass in place");
     assert_eq!(
         bits(&v2),
         want_v,
@@ -153,8 +166,10 @@ fn adam_in_place_gives_burns_adam_bits() {
                 let d = filled(W1, 30 + u64::from(t), &device);
                 (want, state) = burn.step(alpha, want, d.clone(), state);
                 let at = (address(&w), address(&m), address(&v));
-                (w, m, v) = adam_step(w, m, v, d, &coefficients(t, penalty, alpha));
+                let n;
+                ((w, m, v), n) = passes(|| adam_step(w, m, v, d, &coefficients(t, penalty, alpha)));
                 let case = format!("{kind} penalty {penalty:?} step {t}");
+                assert_eq!(n, 1, "{case}: not the pass in place");
                 assert_eq!(bits(&w), bits(&want), "{case}: the weights");
                 let burn_m = &state.as_ref().expect("a state").momentum.moment_1;
                 assert_eq!(bits(&m), bits(burn_m), "{case}: the first moments");
@@ -190,15 +205,18 @@ fn a_subnormal_velocity_is_set_to_zero_on_both_paths() {
     // In place: each tensor is the sole handle on its buffer.
     let w = filled(W1, 22, &device);
     let at = address(&w);
-    let (w_in_place, v_in_place) =
-        momentum_step(w, Some(make(&v_values)), make(&d_values), 0.9, 0.2);
+    let ((w_in_place, v_in_place), ran) =
+        passes(|| momentum_step(w, Some(make(&v_values)), make(&d_values), 0.9, 0.2));
+    assert_eq!(ran, 1, "the sole handles' step was not the pass in place");
     assert_eq!(address(&w_in_place), at, "not updated in place");
     // Through Burn's operations: a second handle on the velocity keeps it from being
     // written over.
     let v_shared = make(&v_values);
     let _held = v_shared.clone();
     let w = filled(W1, 22, &device);
-    let (w_ops, v_ops) = momentum_step(w, Some(v_shared), make(&d_values), 0.9, 0.2);
+    let ((w_ops, v_ops), ran) =
+        passes(|| momentum_step(w, Some(v_shared), make(&d_values), 0.9, 0.2));
+    assert_eq!(ran, 0, "a shared velocity was given to the pass in place");
     assert_eq!(
         bits(&w_in_place),
         bits(&w_ops),
@@ -245,7 +263,11 @@ fn a_shared_buffer_is_never_written_on(kind: BackendKind) {
     let (w_seen, v_seen) = (w.clone(), v.clone());
     let (w_before, v_before) = (bits(&w), bits(&v));
     let want = bits(&(w.clone() - d.clone().mul_scalar(0.5)));
-    let got = minus_scaled(w.clone(), d.clone(), 0.5);
+    let (got, n) = passes(|| minus_scaled(w.clone(), d.clone(), 0.5));
+    assert_eq!(
+        n, 0,
+        "{kind}: a shared parameter was given to the pass in place"
+    );
     assert_eq!(bits(&got), want);
     assert_ne!(
         address(&got),
@@ -253,7 +275,11 @@ fn a_shared_buffer_is_never_written_on(kind: BackendKind) {
         "wrote over a shared buffer"
     );
     drop(w);
-    let (w2, v2) = momentum_step(w_seen.clone(), Some(v_seen.clone()), d, 0.9, 0.5);
+    let ((w2, v2), n) = passes(|| momentum_step(w_seen.clone(), Some(v_seen.clone()), d, 0.9, 0.5));
+    assert_eq!(
+        n, 0,
+        "{kind}: shared tensors were given to the pass in place"
+    );
     assert_eq!(bits(&w_seen), w_before, "a shared parameter was changed");
     assert_eq!(bits(&v_seen), v_before, "a shared velocity was changed");
     assert_ne!(bits(&w2), w_before, "the update did nothing");
@@ -281,7 +307,9 @@ fn every_backend_gets_the_same_update() {
             filled(v, 13, &device),
             filled(d, 14, &device),
         );
-        let (w, v) = momentum_step(w, Some(v), d, 0.9, 0.3);
+        let ((w, v), n) = passes(|| momentum_step(w, Some(v), d, 0.9, 0.3));
+        let want = u64::from(kind != BackendKind::Wgpu);
+        assert_eq!(n, want, "{kind:?}: passes in place");
         if kind == BackendKind::Wgpu {
             // A GPU's compiler may fuse a product and a sum into one multiply-add (one
             // rounding fewer): a few ulps of values of about 1, well below 1e-5.
