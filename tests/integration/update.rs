@@ -146,7 +146,8 @@ fn adam_in_place_gives_burns_adam_bits() {
     // Four steps of Burn's own Adam (`Optimizer::step`, the code autodiff mode runs) and
     // of `adam_step` on the same gradients, with and without the L2 penalty: the same
     // bits at every step, on flex and ndarray in place (the moments carried in their own
-    // buffers). Exact, since both do the same f32
+    // buffers), and through Burn's operations where a second handle on the weights keeps
+    // them from being written over (the way wgpu takes). Exact, since both do the same f32
     // operations in the same order on CPUs that round each one correctly; a factor
     // off by one ulp (`1 − β2ᵗ` with the wrong `t`, say) changes many weights' last bit.
     for kind in IN_PLACE {
@@ -161,9 +162,11 @@ fn adam_in_place_gives_burns_adam_bits() {
             let (mut want, mut state) = (filled(W1, 30, &device), None);
             let mut w = filled(W1, 30, &device);
             let (mut m, mut v) = (w.zeros_like(), w.zeros_like());
+            let mut shared = (filled(W1, 30, &device), w.zeros_like(), w.zeros_like());
             let alpha = 0.003;
             for t in 1..=4u32 {
                 let d = filled(W1, 30 + u64::from(t), &device);
+                let d_again = d.clone();
                 (want, state) = burn.step(alpha, want, d.clone(), state);
                 let at = (address(&w), address(&m), address(&v));
                 let n;
@@ -175,6 +178,23 @@ fn adam_in_place_gives_burns_adam_bits() {
                 assert_eq!(bits(&m), bits(burn_m), "{case}: the first moments");
                 let now = (address(&w), address(&m), address(&v));
                 assert_eq!(now, at, "{case}: not updated in place");
+                let held = shared.0.clone();
+                let (ws, ms, vs) = shared;
+                let c = coefficients(t, penalty, alpha);
+                let n;
+                (shared, n) = passes(|| adam_step(ws, ms, vs, d_again, &c));
+                drop(held);
+                assert_eq!(n, 0, "{case}: shared weights given to the pass in place");
+                assert_eq!(
+                    bits(&shared.0),
+                    bits(&want),
+                    "{case}: Burn's operations' weights"
+                );
+                assert_eq!(
+                    bits(&shared.1),
+                    bits(burn_m),
+                    "{case}: Burn's operations' moments"
+                );
             }
         }
     }
