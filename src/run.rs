@@ -147,13 +147,24 @@ pub fn resume(
     }
     let pointer = run.require_checkpoint()?;
     let done = pointer.epochs_done();
-    if done >= config.train.epochs && pointer.position.batch == 0 {
+    // A total already reached is refused, also from a checkpoint inside the next epoch:
+    // training on from there would stop at once and save that epoch's unfinished weights
+    // under a summary of the finished ones.
+    if done >= config.train.epochs {
+        let partway = match pointer.position.batch {
+            0 => String::new(),
+            b => format!(
+                " (and {b} batch{} of epoch {})",
+                if b == 1 { "" } else { "es" },
+                done + 1
+            ),
+        };
         return Err(Error::Config(ConfigError::Invalid {
             path: config_path,
             key: "train.epochs".into(),
             problem: format!(
-                "is {} and the run has already finished {done} epoch{}; pass --epochs N \
-                 with N > {done} to train further",
+                "is {} and the run has already finished {done} epoch{}{partway}; pass \
+                 --epochs N with N > {done} to train further",
                 config.train.epochs,
                 if done == 1 { "" } else { "s" }
             ),

@@ -105,6 +105,24 @@ fn ctrl_c_checkpoints_mid_epoch_and_resume_finishes_as_if_never_stopped() {
     assert!(pointer.position.batch >= 150, "{:?}", pointer.position);
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
     assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
+    // A total of 1 epoch is behind this checkpoint: refused, the run left as it was
+    // (it once trained on to nowhere and saved epoch 2's unfinished weights as final).
+    let before = std::fs::read(run.join(files::CHECKPOINT)).unwrap();
+    let out = run_bin(
+        &["--resume", run.to_str().unwrap(), "--epochs", "1"],
+        tmp.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("train.epochs")
+            && err.contains("already finished 1 epoch (and ")
+            && err.contains(" of epoch 2)"),
+        "{err}"
+    );
+    assert_eq!(before, std::fs::read(run.join(files::CHECKPOINT)).unwrap());
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
     run_bin_ok(&["--resume", run.to_str().unwrap()], tmp.path());
     assert_same_params(&straight, &run, "Ctrl-C + resume");
 }
