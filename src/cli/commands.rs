@@ -10,7 +10,7 @@ use mnist_nn::backend::BackendKind;
 use mnist_nn::config::{Config, Overrides};
 use mnist_nn::data::MnistSplit;
 use mnist_nn::data::classes::class_names;
-use mnist_nn::eval::{EvalReport, Evaluation, predict, score};
+use mnist_nn::eval::{EvalReport, predict, score};
 use mnist_nn::export::Format;
 use mnist_nn::logging::write_json;
 use mnist_nn::preprocess::{Framing, Gray, preprocess_as};
@@ -107,16 +107,19 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
         ),
         None => {}
     }
-    let pct =
-        |e: Option<Evaluation>| e.map_or("-".into(), |e| format!("{:.2}%", 100.0 * e.accuracy));
+    let test = summary.test.map_or("no test set".into(), |t| {
+        format!(
+            "test accuracy {:.2}%, test loss {:.4}",
+            100.0 * t.accuracy,
+            t.loss
+        )
+    });
+    let valid = summary.valid.map_or("no validation split".into(), |v| {
+        format!("validation accuracy {:.2}%", 100.0 * v.accuracy)
+    });
     eprintln!(
-        "done in {:.1} s: test accuracy {}, test loss {}, validation accuracy {}; outputs in {}",
+        "done in {:.1} s: {test}, {valid}; outputs in {}",
         summary.total_seconds,
-        pct(summary.test),
-        summary
-            .test
-            .map_or("-".into(), |t| format!("{:.4}", t.loss)),
-        pct(summary.valid),
         dir.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -245,7 +245,14 @@ fn stopping_rules_need_a_validation_split_and_best_needs_a_best() {
     );
 
     let c = write(tmp.path(), "w.toml", &text.replace("patience = 2\n", ""));
-    run_bin_ok(&["--config", c.to_str().unwrap(), "--out", "w"], tmp.path());
+    let out = run_bin(&["--config", c.to_str().unwrap(), "--out", "w"], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The last line says there is no validation figure rather than printing a dash.
+    assert!(
+        stderr.contains("test loss ") && stderr.contains(", no validation split; outputs in"),
+        "{stderr}"
+    );
     let out = run_bin(&["eval", "--best", "--model", "w"], tmp.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
