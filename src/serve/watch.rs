@@ -25,9 +25,10 @@ pub struct RunEntry {
     /// `training` while a process trains it (it holds the run's lock, see
     /// [`crate::run_lock`]), else `summary.json`'s status, `unfinished` (killed, or
     /// written by a version without locks), or `unreadable` (its `config.toml` does not
-    /// load: [`RunEntry::problem`] says why).
+    /// load, or its `summary.json` is not JSON: [`RunEntry::problem`] says why).
     pub status: String,
-    /// Why the run is `unreadable`: its config's error, naming the file and key.
+    /// Why the run is `unreadable`: its config's error, naming the file and key, or its
+    /// summary's.
     pub problem: Option<String>,
     /// Epochs with a row in `metrics.csv`.
     pub epochs_done: usize,
@@ -115,8 +116,13 @@ fn entry(dir: &Path, name: String) -> Option<RunEntry> {
         .and_then(|m| m.modified())
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let rows = read_rows(&metrics);
-    let summary = read_summary(dir);
     let live = problem.is_none() && RunLock::held(dir);
+    // summary.json is written whole (a temporary file renamed), so one that does not
+    // parse is damaged, not half-written: the run is listed as unreadable, not unfinished.
+    let (summary, problem) = match summary_file(dir) {
+        Ok(summary) => (summary, problem),
+        Err(bad) => (None, problem.or((!live).then_some(bad))),
+    };
     let status = match summary.as_ref().and_then(|s| s["status"].as_str()) {
         _ if problem.is_some() => "unreadable".into(),
         _ if live => "training".into(),
@@ -165,8 +171,19 @@ pub fn detail(dir: &Path, name: &str) -> RunDetail {
 }
 
 fn read_summary(dir: &Path) -> Option<serde_json::Value> {
-    let bytes = std::fs::read(dir.join(files::SUMMARY)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    summary_file(dir).ok().flatten()
+}
+
+/// `summary.json` of run `dir`: `None` when there is none (yet), an error naming the
+/// file when it is there but not JSON.
+fn summary_file(dir: &Path) -> Result<Option<serde_json::Value>, String> {
+    let path = dir.join(files::SUMMARY);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("{}: not a valid summary file: {e}", path.display()))
 }
 
 /// The whole rows of `metrics.csv` (a half-written last line is left for later).

@@ -350,7 +350,7 @@ fn append(path: &Path, text: &str) {
 }
 
 #[test]
-fn a_run_whose_config_does_not_load_is_listed_with_the_reason() {
+fn a_run_whose_config_or_summary_does_not_load_is_listed_with_the_reason() {
     // It once vanished from the list, so a damaged run looked deleted.
     let runs = tempfile::tempdir().unwrap();
     let address = server(runs.path());
@@ -361,9 +361,25 @@ fn a_run_whose_config_does_not_load_is_listed_with_the_reason() {
         "name = \"broken\"\nseed = = 3\n",
     );
     std::fs::create_dir(runs.path().join("not-a-run")).unwrap();
+    // A run whose config loads but whose summary.json is damaged (it is written whole,
+    // so this is no half-written file): unreadable too, not unfinished.
+    let damaged = runs.path().join("damaged");
+    std::fs::create_dir(&damaged).unwrap();
+    std::fs::copy(root().join("configs/sgd.toml"), damaged.join("config.toml")).unwrap();
+    write(&damaged.join("summary.json"), "{\"status\": \"comp");
     let listed = get(&address, "/api/runs").json();
-    let listed = listed["runs"].as_array().unwrap();
-    assert_eq!(listed.len(), 1, "{listed:?}");
+    let mut listed = listed["runs"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let damaged = listed.remove(listed.iter().position(|r| r["name"] == "damaged").unwrap());
+    assert_eq!(damaged["status"], "unreadable", "{damaged:?}");
+    assert!(
+        damaged["problem"]
+            .as_str()
+            .unwrap()
+            .contains("summary.json"),
+        "{damaged:?}"
+    );
+    assert_eq!(damaged["epochs"], 10, "its config still loads: {damaged:?}");
     assert_eq!(listed[0]["name"], "broken");
     assert_eq!(listed[0]["status"], "unreadable");
     assert_eq!(listed[0]["live"], false);
