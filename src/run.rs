@@ -163,9 +163,14 @@ pub fn resume(
             path: config_path,
             key: "train.epochs".into(),
             problem: format!(
-                "is {} and the run has already finished {done} epoch{}{partway}; pass \
+                "is {}{} and the run has already finished {done} epoch{}{partway}; pass \
                  --epochs N with N > {done} to train further",
                 config.train.epochs,
+                if overrides.epochs.is_some() {
+                    " (--epochs)"
+                } else {
+                    ""
+                },
                 if done == 1 { "" } else { "s" }
             ),
         }));

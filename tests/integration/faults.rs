@@ -115,7 +115,7 @@ fn ctrl_c_checkpoints_mid_epoch_and_resume_finishes_as_if_never_stopped() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("train.epochs")
+        err.contains("`train.epochs` is 1 (--epochs) and")
             && err.contains("already finished 1 epoch (and ")
             && err.contains(" of epoch 2)"),
         "{err}"
