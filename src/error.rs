@@ -48,7 +48,10 @@ pub enum IdxError {
         found: usize,
     },
     /// The magic number is not the one this kind of file must have.
-    #[error("{path}: bad magic number {found} (expected {expected})")]
+    #[error(
+        "{path}: bad magic number {found} (expected {expected}){}",
+        swapped_idx_kind(*found, *expected)
+    )]
     Magic {
         /// The file.
         path: PathBuf,
@@ -405,4 +408,14 @@ impl Error {
 /// A trainer named by its process id, for [`Error::RunBusy`].
 fn holder(pid: Option<u32>) -> String {
     pid.map_or("another process".into(), |pid| format!("process {pid}"))
+}
+
+/// The hint for an IDX file of the other kind (labels where images belong, or the
+/// reverse), the likeliest slip with the four MNIST files: empty for any other number.
+fn swapped_idx_kind(found: u32, expected: u32) -> &'static str {
+    match (found, expected) {
+        (2049, 2051) => ": this is a labels file, where an images file belongs",
+        (2051, 2049) => ": this is an images file, where a labels file belongs",
+        _ => "",
+    }
 }

@@ -178,6 +178,11 @@ fn wrong_magic_number() {
         ),
         "{e:?}"
     );
+    assert!(
+        e.to_string()
+            .ends_with("(expected 2049): this is an images file, where a labels file belongs"),
+        "{e}"
+    );
 }
 
 #[test]
