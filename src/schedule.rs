@@ -30,13 +30,15 @@
 use serde::{Deserialize, Serialize};
 
 /// How the learning rate changes over a run (the config's `[train.schedule]`).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Schedule {
-    /// The same rate throughout (the seed's gradient descent).
-    #[default]
-    Constant,
+    /// The same rate throughout (the seed's gradient descent). A struct variant with no
+    /// fields rather than a unit one, so that serde refuses keys given with it (a unit
+    /// variant of an internally tagged enum ignores them: `kind = "constant"` with
+    /// `every = 3` was taken silently).
+    Constant {},
     /// The rate multiplied by `factor` every `every` epochs.
     Step {
         /// Epochs between decays.
@@ -58,11 +60,18 @@ pub enum Schedule {
     },
 }
 
+impl Default for Schedule {
+    /// [`Schedule::Constant`], the seed's.
+    fn default() -> Self {
+        Schedule::Constant {}
+    }
+}
+
 impl Schedule {
     /// The word of the config's `kind`.
     pub fn name(self) -> &'static str {
         match self {
-            Schedule::Constant => "constant",
+            Schedule::Constant {} => "constant",
             Schedule::Step { .. } => "step",
             Schedule::Cosine { .. } => "cosine",
             Schedule::Linear { .. } => "linear",
@@ -71,7 +80,7 @@ impl Schedule {
 
     /// True for [`Schedule::Constant`] (which a run's `config.toml` leaves out).
     pub fn is_constant(&self) -> bool {
-        *self == Schedule::Constant
+        *self == Schedule::Constant {}
     }
 
     /// The rate of the 0-based step `t`, for base rate `alpha`, `per_epoch` steps an
@@ -79,7 +88,7 @@ impl Schedule {
     pub fn rate(self, alpha: f64, t: usize, per_epoch: usize, total: usize) -> f64 {
         let per_epoch = per_epoch.max(1);
         match self {
-            Schedule::Constant => alpha,
+            Schedule::Constant {} => alpha,
             Schedule::Step { every, factor } => {
                 let decays = (t / per_epoch) / every.max(1);
                 alpha * factor.powi(i32::try_from(decays).unwrap_or(i32::MAX))
@@ -105,7 +114,7 @@ impl Schedule {
     /// key (under `train.schedule`) and the problem.
     pub fn problem(self, epochs: usize) -> Option<(&'static str, String)> {
         match self {
-            Schedule::Constant => None,
+            Schedule::Constant {} => None,
             Schedule::Step { every, factor } => {
                 if every == 0 {
                     Some(("every", "must be at least 1".into()))

@@ -27,7 +27,7 @@ fn assert_rate(s: Schedule, t: usize, want: f64) {
 fn each_schedule_gives_its_formula_at_chosen_steps() {
     // α = 0.1, 10 steps an epoch, 5 epochs (50 steps).
     for t in [0, 9, 49] {
-        assert_rate(Schedule::Constant, t, 0.1);
+        assert_rate(Schedule::Constant {}, t, 0.1);
     }
     let step = Schedule::Step {
         every: 2,
@@ -136,6 +136,12 @@ fn bad_schedules_name_their_key() {
             "warmup",
         ),
         ("[train.schedule]\nkind = \"step\"\nevery = 2\n", "factor"),
+        // A key of another kind is refused with the constant schedule as with the others
+        // (it was once ignored there).
+        (
+            "[train.schedule]\nkind = \"constant\"\nevery = 3\n",
+            "unknown field `every`",
+        ),
     ];
     for (schedule, needle) in cases {
         let text = format!(
@@ -157,6 +163,9 @@ fn bad_schedules_name_their_key() {
 fn a_constant_schedule_leaves_the_written_config_as_it_was() {
     let c = config("", 1);
     assert!(!c.to_toml().contains("schedule"), "{}", c.to_toml());
+    // Written out, the constant schedule alone is still read.
+    let c = config("[train.schedule]\nkind = \"constant\"\n", 1);
+    assert_eq!(c.train.schedule, Schedule::Constant {});
     let c = config(
         "[train.schedule]\nkind = \"linear\"\nwarmup_epochs = 1\n",
         2,
