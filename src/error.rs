@@ -413,9 +413,10 @@ fn holder(pid: Option<u32>) -> String {
 /// The hint for an IDX file of the other kind (labels where images belong, or the
 /// reverse), the likeliest slip with the four MNIST files: empty for any other number.
 fn swapped_idx_kind(found: u32, expected: u32) -> &'static str {
+    use crate::data::idx::{IMAGES_MAGIC, LABELS_MAGIC};
     match (found, expected) {
-        (2049, 2051) => ": this is a labels file, where an images file belongs",
-        (2051, 2049) => ": this is an images file, where a labels file belongs",
+        (LABELS_MAGIC, IMAGES_MAGIC) => ": this is a labels file, where an images file belongs",
+        (IMAGES_MAGIC, LABELS_MAGIC) => ": this is an images file, where a labels file belongs",
         _ => "",
     }
 }

@@ -138,15 +138,7 @@ impl RunDir {
     pub fn open(path: &Path) -> Result<Self> {
         require_run(path)?;
         let config = Config::load(&path.join(files::CONFIG))?;
-        let summary_path = path.join(files::SUMMARY);
-        let summary = match std::fs::read(&summary_path) {
-            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| Error::RunFile {
-                path: summary_path.clone(),
-                problem: format!("not a valid summary file: {e}"),
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(summary_path, e)),
-        };
+        let summary = read_summary(path)?;
         let pointer = path.join(files::CHECKPOINT);
         let checkpoint = match checkpoint::read(&pointer) {
             Ok(c) => Some(Ok(c)),
@@ -360,6 +352,22 @@ impl RunDir {
 }
 
 /// Checks that `path` is a run directory: a directory holding a `config.toml`.
+/// `summary.json` of the run in `path`, as `T` (the typed [`Summary`], or the JSON value
+/// the page is sent): `None` when there is none (yet).
+pub(crate) fn read_summary<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let summary_path = path.join(files::SUMMARY);
+    match std::fs::read(&summary_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::RunFile {
+                path: summary_path,
+                problem: format!("not a valid summary file: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(summary_path, e)),
+    }
+}
+
 fn require_run(path: &Path) -> Result<()> {
     if !path.is_dir() {
         return Err(Error::NotARunDir {

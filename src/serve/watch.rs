@@ -175,15 +175,9 @@ fn read_summary(dir: &Path) -> Option<serde_json::Value> {
 }
 
 /// `summary.json` of run `dir`: `None` when there is none (yet), an error naming the
-/// file when it is there but not JSON.
+/// file when it is there but cannot be read as JSON.
 fn summary_file(dir: &Path) -> Result<Option<serde_json::Value>, String> {
-    let path = dir.join(files::SUMMARY);
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| format!("{}: not a valid summary file: {e}", path.display()))
+    crate::run_dir::read_summary(dir).map_err(|e| e.to_string())
 }
 
 /// The whole rows of `metrics.csv` (a half-written last line is left for later).
