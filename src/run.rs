@@ -15,7 +15,8 @@ use crate::model::TwoLayerNet;
 use crate::run_dir::{RunDir, files};
 use crate::tensorboard::EventWriter;
 use crate::train::{
-    Ending, EpochRecord, Look, Observer, StateRef, TrainState, Trained, is_best, train_from,
+    EarlyStop, Ending, EpochRecord, Look, Observer, StateRef, TrainState, Trained, early_stop,
+    is_best, train_from,
 };
 
 /// Loads the data `config` names and checks what depends on it.
@@ -175,6 +176,14 @@ pub fn resume(
             ),
         }));
     }
+    // A run stopped by a rule that still holds would stop again before its next epoch:
+    // refused, as a finished total is, rather than rewriting its config and summary for
+    // nothing.
+    if pointer.position.batch == 0
+        && let Some(stop) = early_stop(&config.train, &pointer.history)
+    {
+        return Err(still_stopped(config_path, &config, stop));
+    }
     let data = load_data(&config, &config_path)?;
     let device = config.backend.device()?;
     let state = run.load_state(&device)?;
@@ -184,6 +193,40 @@ pub fn resume(
         MetricsWriter::append(&run.file(files::METRICS), state.at.step)?.with_events(events);
     metrics.config_text(state.at.step + 1, &run.config().to_toml())?;
     train_and_save(run, state, &data, &device, metrics, ui, started)
+}
+
+/// The refusal to resume a run whose stopping rule `stop` still holds under `config`.
+fn still_stopped(config_path: std::path::PathBuf, config: &Config, stop: EarlyStop) -> Error {
+    let (key, problem) = match stop {
+        EarlyStop::TargetReached { epoch, accuracy } => (
+            "train.target_accuracy",
+            format!(
+                "is {} and epoch {epoch}'s validation accuracy {:.2}% reached it, so the run \
+                 would stop again before its next epoch; raise or remove it there to train \
+                 further",
+                config.train.target_accuracy.unwrap_or(f64::NAN),
+                100.0 * accuracy
+            ),
+        ),
+        EarlyStop::NoImprovement {
+            best_epoch,
+            accuracy,
+        } => (
+            "train.patience",
+            format!(
+                "is {} and no evaluation since epoch {best_epoch} beat its validation \
+                 accuracy {:.2}%, so the run would stop again before its next epoch; raise \
+                 or remove it there to train further",
+                config.train.patience.unwrap_or(0),
+                100.0 * accuracy
+            ),
+        ),
+    };
+    Error::Config(ConfigError::Invalid {
+        path: config_path,
+        key: key.into(),
+        problem,
+    })
 }
 
 /// Trains `run` from `state` as its config says, logging to `metrics` and

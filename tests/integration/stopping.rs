@@ -194,10 +194,41 @@ fn a_target_accuracy_stops_at_the_first_epoch_that_reaches_it() {
     );
     let metrics = std::fs::read_to_string(dir.join(files::METRICS)).unwrap();
     assert_eq!(metrics.matches("time/to_target_s").count(), 1, "{metrics}");
-    // Resuming a stopped run trains nothing more: the rule still holds.
-    run_bin_ok(&["--resume", dir.to_str().unwrap()], tmp.path());
+    // Resuming a stopped run is refused while the rule still holds, and leaves the run
+    // as it was.
+    let files_now = || {
+        [files::CONFIG, files::SUMMARY, files::METRICS].map(|f| std::fs::read(dir.join(f)).unwrap())
+    };
+    let before = files_now();
+    let out = run_bin(&["--resume", dir.to_str().unwrap()], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("config.toml: `train.target_accuracy` is 0.85")
+            && stderr.contains("raise or remove it"),
+        "{stderr}"
+    );
+    assert!(before == files_now(), "a refused resume changed the run");
+    // With the rule removed from the run's config.toml, it trains on.
+    let config_toml = std::fs::read_to_string(dir.join(files::CONFIG)).unwrap();
+    let without: String = config_toml
+        .lines()
+        .filter(|l| !l.starts_with("target_accuracy"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(
+        without, config_toml,
+        "the run's config.toml names the target"
+    );
+    std::fs::write(dir.join(files::CONFIG), without).unwrap();
+    let more = (epoch + 1).to_string();
+    run_bin_ok(
+        &["--resume", dir.to_str().unwrap(), "--epochs", &more],
+        tmp.path(),
+    );
     let again = RunDir::open(&dir).unwrap();
-    assert_eq!(again.summary().unwrap().epochs, epoch);
+    assert_eq!(again.summary().unwrap().epochs, epoch + 1);
+    assert_eq!(again.summary().unwrap().status.name(), "completed");
 }
 
 #[test]
