@@ -171,12 +171,15 @@ pub enum Error {
     },
     /// A new run was asked to write into a directory that already holds one.
     #[error(
-        "{dir}: already holds a run (metrics.csv); choose another --out, remove it, or \
-         continue it with --resume"
+        "{dir}: already holds a run (metrics.csv); choose another --out{}",
+        if *.resumable { ", remove it, or continue it with --resume" } else { " or remove it" }
     )]
     RunExists {
         /// The run directory.
         dir: PathBuf,
+        /// Whether it has a checkpoint to continue from (an imported run, or one stopped
+        /// in its first epoch, has none).
+        resumable: bool,
     },
     /// Another process is training in the directory (it holds the run's `train.lock`).
     #[error(

@@ -180,6 +180,7 @@ impl RunDir {
         if path.join(files::METRICS).exists() {
             return Err(Error::RunExists {
                 dir: path.to_path_buf(),
+                resumable: path.join(files::CHECKPOINT).exists(),
             });
         }
         let run = Self {

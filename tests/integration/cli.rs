@@ -187,7 +187,13 @@ fn an_out_directory_holding_a_run_is_refused_and_left_intact() {
     let before = std::fs::read(out.join(files::METRICS)).unwrap();
     let o = mnist_nn(&args, &root());
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("already holds a run"), "{}", stderr(&o));
+    // It has a checkpoint, so continuing it is one of the ways out.
+    assert!(
+        stderr(&o).contains("already holds a run")
+            && stderr(&o).contains("continue it with --resume"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(
         std::fs::read(out.join(files::METRICS)).unwrap(),
         before,

@@ -64,6 +64,15 @@ fn export_then_import_gives_the_same_parameters_and_the_same_test_figures() {
             stderr.contains("imported from a weights file: it has no training to continue"),
             "{stderr}"
         );
+        // Nor does the refusal to import over it suggest --resume.
+        let again = import(&file, &run);
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert_eq!(again.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("already holds a run (metrics.csv); choose another --out or remove it")
+                && !stderr.contains("--resume"),
+            "{stderr}"
+        );
     }
 }
 
