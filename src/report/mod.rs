@@ -17,6 +17,7 @@ use crate::augment::Augmenter;
 use crate::data::{FILES, MnistSplit};
 use crate::error::{Error, Result};
 use crate::eval::{self, EvalReport, Mistake, score};
+use crate::logging::Status;
 use crate::run_dir::{RunDir, files};
 use crate::{IMAGE_PIXELS, NUM_CLASSES};
 
@@ -109,7 +110,9 @@ pub fn write(run: &RunDir, device: &Device) -> Result<Written> {
         &config.name,
         &status,
         &config.to_toml(),
-        evaluation.as_ref(),
+        evaluation
+            .as_ref()
+            .ok_or_else(|| no_model(run.summary().map(|s| s.status))),
         &mistakes,
         augmented,
     );
@@ -165,11 +168,25 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Why a run has no network to show, from how it ended (`None`: it has not ended).
+fn no_model(ended: Option<Status>) -> &'static str {
+    match ended {
+        None => "No model saved yet (the first epoch has not finished).",
+        Some(Status::Diverged) => {
+            "No model saved: the run diverged before its first epoch finished (see \
+             status/diverged in metrics.csv); train it again with a smaller \
+             train.learning_rate."
+        }
+        Some(_) => "No model saved: the run ended before its first epoch finished.",
+    }
+}
+
+/// The report's page; `evaluation` is the test set's figures, or why there are none.
 fn index_html(
     name: &str,
     status: &str,
     config: &str,
-    evaluation: Option<&EvalReport>,
+    evaluation: std::result::Result<&EvalReport, &str>,
     mistakes: &[Mistake],
     augmented: bool,
 ) -> String {
@@ -187,7 +204,7 @@ fn index_html(
         n = escape(name),
         s = escape(status)
     );
-    if let Some(e) = evaluation {
+    if let Ok(e) = evaluation {
         let _ = writeln!(
             h,
             "<p>Test accuracy <b>{:.2}%</b> on {} images, mean cross-entropy {:.4}.</p>",
@@ -201,8 +218,10 @@ fn index_html(
          <figure><img src=\"accuracy.svg\" alt=\"accuracy curves\"></figure>\n",
     );
     match evaluation {
-        None => h.push_str("<p>No model saved yet (the first epoch has not finished).</p>\n"),
-        Some(e) => {
+        Err(why) => {
+            let _ = writeln!(h, "<p>{why}</p>");
+        }
+        Ok(e) => {
             h.push_str(&format!("<h2>Confusion matrix on the test set</h2>\n<figure><img src=\"confusion.svg\" alt=\"confusion matrix\"></figure>\n<figure><table><tr><th>{}</th><th>images</th><th>precision</th><th>recall</th></tr>\n", e.noun()));
             for c in &e.classes {
                 let _ = writeln!(

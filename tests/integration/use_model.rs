@@ -407,6 +407,25 @@ fn report_works_on_a_run_that_is_still_training() {
         !run.join("report/augmented.png").exists(),
         "no augmentation, no grid"
     );
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(html.contains("No model saved yet"), "{html}");
+
+    // A run that diverged in its first epoch will have none: the page says so, not "yet".
+    let run = tmp.path().join("diverged");
+    copy_of_run(&run, &["config.toml", "summary.json"]);
+    std::fs::write(run.join("metrics.csv"), "wall_time,step,tag,value\n").unwrap();
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    let diverged = summary.replace("\"status\": \"completed\"", "\"status\": \"diverged\"");
+    assert_ne!(diverged, summary, "{summary}");
+    std::fs::write(run.join("summary.json"), diverged).unwrap();
+    ok(&run_bin(&["report", "--run", run.to_str().unwrap()], &run));
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(
+        html.contains("Status: diverged")
+            && html.contains("the run diverged before its first epoch finished")
+            && !html.contains("yet"),
+        "{html}"
+    );
 }
 
 #[test]
