@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::events::{EventStream, QUEUE, encode};
-use crate::logging::whole_lines;
+use crate::logging::{Status, whole_lines};
 use crate::run_dir::files;
 use crate::run_lock::RunLock;
 
@@ -32,9 +32,10 @@ pub struct RunEntry {
     pub problem: Option<String>,
     /// Epochs with a row in `metrics.csv`.
     pub epochs_done: usize,
-    /// Epochs the config asks for (`None` when it does not load).
+    /// Epochs the config asks for (`None` when it does not load, or the run was
+    /// imported).
     pub epochs: Option<usize>,
-    /// The last test accuracy, if any.
+    /// The last test accuracy logged, else the summary's (an imported run's).
     pub test_accuracy: Option<f64>,
     /// When `metrics.csv` last changed (Unix seconds).
     pub modified: f64,
@@ -123,6 +124,9 @@ fn entry(dir: &Path, name: String) -> Option<RunEntry> {
         Ok(summary) => (summary, problem),
         Err(bad) => (None, problem.or((!live).then_some(bad))),
     };
+    let imported = summary
+        .as_ref()
+        .is_some_and(|s| s["status"] == Status::Imported.name());
     let status = match summary.as_ref().and_then(|s| s["status"].as_str()) {
         _ if problem.is_some() => "unreadable".into(),
         _ if live => "training".into(),
@@ -135,12 +139,16 @@ fn entry(dir: &Path, name: String) -> Option<RunEntry> {
         status,
         problem,
         epochs_done: rows.iter().filter(|r| r.tag == "train/loss").count(),
-        epochs,
+        // An imported run's config.toml holds placeholders for the training that did
+        // not happen here.
+        epochs: epochs.filter(|_| !imported),
+        // An imported run logs no rows: its test figures are in its summary.
         test_accuracy: rows
             .iter()
             .rev()
             .find(|r| r.tag == "test/accuracy")
-            .map(|r| r.value),
+            .map(|r| r.value)
+            .or_else(|| summary.as_ref()?["test"]["accuracy"].as_f64()),
         modified: modified
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),

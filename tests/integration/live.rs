@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::http::{self, get, post_json, request, send_raw};
 use crate::sse::Events;
-use crate::util::root;
+use crate::util::{root, run_bin, saved_params, trained_run};
 
 /// A server with no model, training into `runs`.
 fn server(runs: &Path) -> String {
@@ -389,6 +389,51 @@ fn a_run_whose_config_or_summary_does_not_load_is_listed_with_the_reason() {
         problem.contains("config.toml") && problem.contains("line 2"),
         "{problem}"
     );
+}
+
+#[test]
+fn an_imported_run_is_listed_with_its_test_accuracy_and_no_epochs_to_do() {
+    // It logs no rows, and its config.toml's epochs are placeholders: it was listed as
+    // "0 / 1" with no accuracy.
+    let runs = tempfile::tempdir().unwrap();
+    let weights = runs.path().join("w.npz");
+    mnist_nn::export::write(
+        &saved_params(trained_run()),
+        mnist_nn::export::Format::Npz,
+        &weights,
+    )
+    .unwrap();
+    let dir = runs.path().join("brought");
+    let out = run_bin(
+        &[
+            "import",
+            weights.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let address = server(runs.path());
+    let listed = get(&address, "/api/runs").json();
+    let run = &listed["runs"][0];
+    assert_eq!(run["name"], "brought", "{listed}");
+    assert_eq!(run["status"], "imported");
+    assert!(run["epochs"].is_null(), "{run}");
+    assert_eq!(run["epochs_done"], 0);
+    let accuracy = run["test_accuracy"].as_f64().unwrap_or(0.0);
+    assert_eq!(
+        accuracy,
+        summary["test"]["accuracy"].as_f64().unwrap(),
+        "{run}"
+    );
+    assert!(accuracy > 0.9, "the trained run's weights: {run}");
 }
 
 #[test]
