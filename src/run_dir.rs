@@ -51,7 +51,7 @@ use burn::prelude::Device;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::logging::{Summary, write_atomic, write_json};
+use crate::logging::{Status, Summary, write_atomic, write_json};
 use crate::model::TwoLayerNet;
 use crate::run_lock::RunLock;
 use crate::train::{StateRef, TrainState};
@@ -289,10 +289,29 @@ impl RunDir {
 
     /// The trained network (see [`RunDir::model_file`]) on `device`.
     pub fn load_model(&self, device: &Device) -> Result<TwoLayerNet> {
-        let path = self
-            .model_file()?
-            .unwrap_or_else(|| self.file(files::MODEL));
+        let Some(path) = self.model_file()? else {
+            return Err(Error::MissingFile {
+                path: self.file(files::MODEL),
+                what: "model file",
+                hint: self.why_no_model(),
+            });
+        };
         checkpoint::load_model(&path, &self.config, device)
+    }
+
+    /// Why a run has neither `model.bpk` nor a checkpoint, from how it ended.
+    fn why_no_model(&self) -> &'static str {
+        match self.summary.as_ref().map(|s| s.status) {
+            None => {
+                " (the run has not finished its first epoch: it saves its network after \
+                 each epoch)"
+            }
+            Some(Status::Diverged) => {
+                " (the run diverged before its first epoch finished, so it saved no \
+                 network; train it again with a smaller train.learning_rate)"
+            }
+            Some(_) => " (the run ended before its first epoch finished, so it saved no network)",
+        }
     }
 
     /// The network that `which` names, on `device`.

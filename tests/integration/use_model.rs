@@ -409,6 +409,17 @@ fn report_works_on_a_run_that_is_still_training() {
     );
     let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
     assert!(html.contains("No model saved yet"), "{html}");
+    // The commands that need the network say why it is missing.
+    let no_model = |run: &Path, why: &str| {
+        let out = run_bin(&["eval", run.to_str().unwrap()], run);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("model.bpk: model file not found") && stderr.contains(why),
+            "{stderr}"
+        );
+    };
+    no_model(&run, "the run has not finished its first epoch");
 
     // A run that diverged in its first epoch will have none: the page says so, not "yet".
     let run = tmp.path().join("diverged");
@@ -426,6 +437,7 @@ fn report_works_on_a_run_that_is_still_training() {
             && !html.contains("yet"),
         "{html}"
     );
+    no_model(&run, "the run diverged before its first epoch finished");
 }
 
 #[test]
