@@ -327,7 +327,8 @@ fn summarize(
             .rev()
             .find(|&n| is_best(&history[..n]))
             .map(|n| history[n - 1].epoch),
-        train_seconds: history.iter().map(|r| r.train_seconds).sum(),
+        // Folded from +0: an empty float sum is -0, which summary.json would show.
+        train_seconds: history.iter().fold(0.0, |t, r| t + r.train_seconds),
         total_seconds: started.elapsed().as_secs_f64(),
     }
 }

@@ -215,6 +215,32 @@ fn divergence_stops_at_the_step_keeps_the_last_good_checkpoint_and_says_so() {
     assert_eq!(kept.w1, good.w1);
 }
 
+#[test]
+fn a_run_that_diverges_in_its_first_epoch_says_it_has_no_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let c = config(tmp.path(), 3, 1e6);
+    let out = run_bin(
+        &["--config", &c, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no epoch had finished, so there is no checkpoint"),
+        "{stderr}"
+    );
+    let summary = std::fs::read_to_string(run.join(files::SUMMARY)).unwrap();
+    assert!(summary.contains("\"status\": \"diverged\""), "{summary}");
+    // No epoch trained: 0 seconds, not the -0 of an empty float sum.
+    assert!(summary.contains("\"train_seconds\": 0.0,"), "{summary}");
+    let e = eval_error(&run);
+    assert!(
+        e.contains("diverged before its first epoch finished") && e.contains("learning_rate"),
+        "{e}"
+    );
+}
+
 /// A copy of the shared trained run that a test may damage.
 fn copy_of_trained_run(to: &Path) {
     let from = crate::util::trained_run();
