@@ -97,20 +97,41 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
     let mut picture =
         image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode: {e}"))?;
     picture.apply_orientation(upright);
-    let luma = picture.to_luma32f();
-    let (width, height) = (luma.width() as usize, luma.height() as usize);
+    let (width, height) = (picture.width() as usize, picture.height() as usize);
     if width == 0 || height == 0 {
         return Err("the image has no pixels".into());
     }
+    let pixels = if picture.color().has_alpha() {
+        flatten(&picture.to_luma_alpha32f().into_raw())
+    } else {
+        picture.to_luma32f().into_raw()
+    };
     Ok(Gray {
         width,
         height,
-        pixels: luma
-            .into_raw()
-            .into_iter()
-            .map(|v| v.clamp(0.0, 1.0))
-            .collect(),
+        pixels: pixels.into_iter().map(|v| v.clamp(0.0, 1.0)).collect(),
     })
+}
+
+/// The brightness of a picture with transparency (`(luma, alpha)` pairs), laid over a
+/// background that contrasts with what is drawn: a digit drawn on a transparent canvas
+/// keeps its strokes' colour only, the same black or white everywhere, so without it
+/// the picture is blank. The background is white under dark strokes and black under
+/// light ones, judged by the opaque pixels' mean brightness; an opaque picture is
+/// unchanged.
+fn flatten(luma_alpha: &[f32]) -> Vec<f32> {
+    let pairs = luma_alpha.chunks_exact(2);
+    let (ink, opacity) = pairs.clone().fold((0.0f64, 0.0f64), |(i, o), p| {
+        (i + f64::from(p[0] * p[1]), o + f64::from(p[1]))
+    });
+    let background = if opacity > 0.0 && ink / opacity > 0.5 {
+        0.0
+    } else {
+        1.0
+    };
+    pairs
+        .map(|p| p[1] * p[0] + (1.0 - p[1]) * background)
+        .collect()
 }
 
 /// Why a picture could not be turned into a network input.

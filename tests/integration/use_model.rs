@@ -214,6 +214,58 @@ fn predict_reads_redrawn_test_digits_like_the_originals() {
 }
 
 #[test]
+fn predict_reads_digits_drawn_on_a_transparent_canvas() {
+    // A drawing program's export: the strokes in one colour, the digit in the alpha
+    // channel only. Read as plain brightness, every pixel is the same: blank.
+    let run = trained_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let test = &mnist().test;
+    let n = 12;
+    let mut files = Vec::new();
+    for i in 0..n {
+        let ink =
+            |x: u32, y: u32| test.pixels[i * IMAGE_PIXELS + y as usize * IMAGE_SIDE + x as usize];
+        let side = IMAGE_SIDE as u32;
+        let opaque = GrayImage::from_fn(side, side, |x, y| Luma([255 - ink(x, y)]));
+        let path = |kind: &str| tmp.path().join(format!("{i}-{kind}.png"));
+        opaque.save(path("opaque")).unwrap();
+        for (kind, colour) in [("dark", 0u8), ("light", 255)] {
+            let drawn = image::RgbaImage::from_fn(side, side, |x, y| {
+                image::Rgba([colour, colour, colour, ink(x, y)])
+            });
+            drawn.save(path(kind)).unwrap();
+        }
+        files.extend(["opaque", "dark", "light"].map(|k| path(k).to_str().unwrap().to_string()));
+    }
+    let mut args = vec!["predict", "--json", "--model", run.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+    let stdout = ok(&run_bin(&args, tmp.path()));
+    let answers: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 3 * n, "{stdout}");
+    // Laid over white (dark strokes) or black (light ones), each is the opaque picture
+    // up to float rounding: a · luma + (1 − a) · background in f32 differs from the
+    // opaque (255 − v) / 255 by about 1e-7 a pixel, which moves a probability by far
+    // less than 1e-5. Blank, or laid over the wrong background, they give no answer or
+    // another one.
+    let probabilities = |answer: &serde_json::Value| -> Vec<f64> {
+        serde_json::from_value(answer["probabilities"].clone()).unwrap()
+    };
+    for three in answers.chunks(3) {
+        for drawn in &three[1..] {
+            assert_eq!(drawn["digit"], three[0]["digit"], "{three:?}");
+            let (p, q) = (probabilities(drawn), probabilities(&three[0]));
+            assert!(
+                p.iter().zip(&q).all(|(a, b)| (a - b).abs() < 1e-5),
+                "{p:?} against {q:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn predict_reports_an_unreadable_image_and_still_answers_the_others() {
     let run = trained_run();
     let tmp = tempfile::tempdir().unwrap();
