@@ -38,6 +38,48 @@ impl Format {
     }
 }
 
+impl Format {
+    /// The format of a file named `path`, by its extension (`None` for any other).
+    pub fn of_file(path: &Path) -> Option<Format> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        Format::ALL.into_iter().find(|f| f.extension() == extension)
+    }
+
+    /// The format `export` writes `out` in: `format` where given, else the one `out`'s
+    /// extension names, else safetensors. A `format` that another format's extension
+    /// contradicts is an error, saying which two disagree: the file would be read by
+    /// its name as what it is not.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use mnist_nn::export::Format;
+    ///
+    /// let npz = Some(Path::new("w.npz"));
+    /// assert_eq!(Format::to_write(None, npz), Ok(Format::Npz));
+    /// assert_eq!(Format::to_write(None, Some(Path::new("w.bin"))), Ok(Format::Safetensors));
+    /// assert_eq!(Format::to_write(Some(Format::Onnx), None), Ok(Format::Onnx));
+    /// assert!(Format::to_write(Some(Format::Safetensors), npz).is_err());
+    /// ```
+    pub fn to_write(
+        format: Option<Format>,
+        out: Option<&Path>,
+    ) -> std::result::Result<Format, String> {
+        let named = out.and_then(Format::of_file);
+        match (format, named) {
+            (Some(f), Some(n)) if f != n => Err(format!(
+                "{}: its extension says {}, --format says {}; make them agree, or leave \
+                 --format out and the extension chooses",
+                out.map_or_else(String::new, |p| p.display().to_string()),
+                n.extension(),
+                f.extension()
+            )),
+            (Some(f), _) => Ok(f),
+            (None, Some(n)) => Ok(n),
+            (None, None) => Ok(Format::Safetensors),
+        }
+    }
+}
+
 impl std::str::FromStr for Format {
     type Err = crate::word::UnknownWord;
 

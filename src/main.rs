@@ -216,9 +216,9 @@ enum Command {
         /// (model-best.bpk) rather than the last.
         #[arg(long)]
         best: bool,
-        /// File format.
-        #[arg(long, value_parser = format_word(), default_value = "safetensors")]
-        format: Format,
+        /// File format (default: the one --out's extension names, else safetensors).
+        #[arg(long, value_parser = format_word())]
+        format: Option<Format>,
         /// Output file (default: RUN_DIR/model.safetensors, .npz or .onnx).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

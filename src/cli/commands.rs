@@ -314,13 +314,15 @@ pub fn report(run: &Path, backend: Option<BackendKind>) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// `export`: the weights as safetensors or npz.
+/// `export`: the weights as safetensors or npz, or the forward pass as ONNX; `format`
+/// as [`Format::to_write`] settles it with `out`.
 pub fn export(
     run: &Path,
     which: Which,
-    format: Format,
+    format: Option<Format>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
+    let format = Format::to_write(format, out).map_err(anyhow::Error::msg)?;
     let run = RunDir::open(run)?;
     let device = BackendKind::Ndarray.device()?;
     let model = run.load(which, &device)?;

@@ -337,6 +337,41 @@ fn exported_weights_read_back_equal_in_both_formats() {
         assert_eq!(back.b1, params.b1, "{fmt} b1");
         assert_eq!(back.w2, params.w2, "{fmt} W2");
         assert_eq!(back.b2, params.b2, "{fmt} b2");
+        // Without --format the extension chooses (it once wrote safetensors into w.npz).
+        let named = tmp.path().join(format!("named.{fmt}"));
+        let model = run.to_str().unwrap();
+        ok(&run_bin(
+            &["export", model, "--out", named.to_str().unwrap()],
+            tmp.path(),
+        ));
+        assert_eq!(export::read(&named, format).unwrap().w1, params.w1, "{fmt}");
+        // A --format the extension contradicts is refused, and nothing is written.
+        let other = [Format::Safetensors, Format::Npz, Format::Onnx]
+            .into_iter()
+            .find(|&f| f != format)
+            .unwrap();
+        let wrong = tmp.path().join(format!("wrong.{fmt}"));
+        let out = run_bin(
+            &[
+                "export",
+                model,
+                "--format",
+                other.extension(),
+                "--out",
+                wrong.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "its extension says {fmt}, --format says {}",
+                other.extension()
+            )),
+            "{stderr}"
+        );
+        assert!(!wrong.exists(), "nothing written");
     }
 }
 
