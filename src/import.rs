@@ -34,17 +34,23 @@ pub struct Imported {
 
 /// The format of a weights file, from its extension.
 pub fn format_of(path: &Path) -> Result<Format> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("safetensors") => Ok(Format::Safetensors),
-        Some("npz") => Ok(Format::Npz),
-        other => Err(Error::Weights {
-            path: path.to_path_buf(),
-            problem: format!(
-                "the extension is {}; expected .safetensors or .npz",
-                other.map_or("missing".to_string(), |e| format!(".{e}"))
-            ),
-        }),
-    }
+    let problem = match Format::of_file(path) {
+        Some(f @ (Format::Safetensors | Format::Npz)) => return Ok(f),
+        Some(Format::Onnx) => "an ONNX model is written by export, not read back; import \
+                               the weights as .safetensors or .npz"
+            .to_string(),
+        None => format!(
+            "the extension is {}; expected .safetensors or .npz",
+            path.extension().map_or("missing".to_string(), |e| format!(
+                ".{}",
+                e.to_string_lossy()
+            ))
+        ),
+    };
+    Err(Error::Weights {
+        path: path.to_path_buf(),
+        problem,
+    })
 }
 
 /// Makes the run directory `dir` (which must not hold a run) named `name` from the

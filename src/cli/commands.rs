@@ -355,11 +355,14 @@ pub fn import(
     data: &Path,
 ) -> anyhow::Result<ExitCode> {
     let name = match name {
-        Some(n) => n.to_string(),
+        Some(n) if mnist_nn::config::valid_name(n) => n.to_string(),
+        Some(n) => anyhow::bail!(
+            "--name {n:?}: use letters, digits, '-', '_' and '.' (it names a directory)"
+        ),
+        // The file's name, with what a run name may not hold made into '-'.
         None => weights
             .file_stem()
-            .and_then(|s| s.to_str())
-            .map(str::to_string)
+            .map(|s| mnist_nn::config::name_from(&s.to_string_lossy()))
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "{}: no file name to name the run by; pass --name",

@@ -366,6 +366,42 @@ thread_local! {
     static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Whether `name` may name a run (and so a directory): letters, digits, `-`, `_` and
+/// `.`, not empty and not starting with a dot (so never `..` or a path).
+///
+/// ```
+/// assert!(mnist_nn::config::valid_name("sgd-2"));
+/// assert!(!mnist_nn::config::valid_name("../sgd") && !mnist_nn::config::valid_name("a b"));
+/// ```
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// `name` made into a valid run name: each character [`valid_name`] refuses becomes
+/// `-`, leading dots are dropped, and an empty result is `imported`.
+pub fn name_from(name: &str) -> String {
+    let made: String = name
+        .trim_start_matches('.')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if made.is_empty() {
+        "imported".into()
+    } else {
+        made
+    }
+}
+
 /// How many times [`Config::parse`] (and so [`Config::load`]) has run on the calling
 /// thread: lets a test check that a command reads a run's `config.toml` once.
 pub fn parses_on_this_thread() -> usize {

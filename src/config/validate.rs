@@ -16,13 +16,7 @@ impl Config {
                 problem,
             })
         };
-        let name_ok = !self.name.is_empty()
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !self.name.starts_with('.');
-        if !name_ok {
+        if !super::valid_name(&self.name) {
             return bad(
                 "name",
                 format!(

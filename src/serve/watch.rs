@@ -59,12 +59,7 @@ pub struct Row {
 /// Whether `name` may name a run under the directory: one path component of letters,
 /// digits, `-`, `_` and `.`, not starting with a dot (so never `..` or a path).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    name.len() <= 128 && crate::config::valid_name(name)
 }
 
 /// The directory of run `name` under `root`, if the name is valid and it is a run.

@@ -77,6 +77,42 @@ fn export_then_import_gives_the_same_parameters_and_the_same_test_figures() {
 }
 
 #[test]
+fn the_run_is_named_after_the_file_in_letters_a_directory_may_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("my weights (1).NPZ");
+    export::write(&saved_params(trained_run()), Format::Npz, &file).unwrap();
+    let data = root().join("data/mnist");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            file.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        run_bin(&args, tmp.path())
+    };
+    // A --name that is no directory name is refused, and nothing is made.
+    let out = import(&["--name", "../elsewhere"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--name \"../elsewhere\": use letters"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("artifacts").exists(), "nothing made");
+    // Without --name the file's name, its spaces and brackets made into '-' (they were
+    // refused as the config's name once the run's directory had been made).
+    let out = import(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let run = tmp.path().join("artifacts/my-weights--1-");
+    assert!(run.join("model.bpk").is_file(), "{stderr}");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("name = \"my-weights--1-\""), "{config}");
+}
+
+#[test]
 fn the_weights_file_may_be_given_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let params = saved_params(trained_run());
@@ -164,6 +200,11 @@ fn bad_weight_files_name_the_problem_and_leave_no_run() {
         (&empty, "W1"),
         (&garbage, "not a safetensors file"),
         (&tmp.path().join("missing.npz"), "missing.npz"),
+        // What export writes but nothing here reads.
+        (
+            &tmp.path().join("model.onnx"),
+            "written by export, not read back",
+        ),
     ];
     for (i, (file, needle)) in cases.into_iter().enumerate() {
         let run = tmp.path().join(format!("bad-{i}"));
