@@ -36,9 +36,7 @@ impl Format {
             Format::Onnx => "onnx",
         }
     }
-}
 
-impl Format {
     /// The format of a file named `path`, by its extension (`None` for any other).
     pub fn of_file(path: &Path) -> Option<Format> {
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
