@@ -448,6 +448,9 @@ fn load_drawn(run: &Path, args: &ServeArgs<'_>) -> anyhow::Result<mnist_nn::serv
 /// stopped.
 pub fn serve(args: &ServeArgs<'_>, host: &str, port: u16) -> anyhow::Result<ExitCode> {
     use mnist_nn::serve::{App, Options, View};
+    if let Some(dir) = args.data.filter(|d| !d.is_dir()) {
+        anyhow::bail!("{}: not a directory of IDX files (--data)", dir.display());
+    }
     let drawn = match args.model {
         Some(run) => {
             let loaded = load_drawn(run, args)?;

@@ -126,8 +126,8 @@ pub struct Limits {
 impl LoadedRun {
     /// Loads the run in `dir` onto `backend` (default: the run's own), and the test set
     /// from `data` (default: the run's `data.dir`) with the network's answer to every
-    /// image. A test set that cannot be read is not an error: browsing is then
-    /// unavailable, with the reason.
+    /// image. The run's own test set that cannot be read is not an error (browsing is
+    /// then unavailable, with the reason); one named by `data` is.
     pub fn load(dir: &Path, backend: Option<BackendKind>, data: Option<&Path>) -> Result<Self> {
         Self::from_run(RunDir::open(dir)?, Which::Last, backend, data)
     }
@@ -147,8 +147,11 @@ impl LoadedRun {
             .to_host()
             .map_err(|e| Error::device("reading the parameters back", e))?;
         let test_dir = data.unwrap_or(&run.config().data.dir).to_path_buf();
+        // Without the run's own test set the page still draws; a set asked for by name
+        // (`--data`) that does not read is an error.
         let test = match MnistSplit::read_test(&test_dir) {
             Ok(split) => Ok(TestSet::new(&test_dir, split, &model, &device)?),
+            Err(e) if data.is_some() => return Err(e.into()),
             Err(e) => Err(e.to_string()),
         };
         let classes = class_names(&run.config().data.dataset, &test_dir)?;

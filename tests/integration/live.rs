@@ -582,6 +582,48 @@ fn the_serve_command_opens_on_train_without_a_model_and_checks_watch() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/no/such/dir"), "{stderr}");
+    // A test set asked for by name that does not read is an error too, with or without
+    // a model (it was a warning, and the page served without it).
+    let empty = tempfile::tempdir().unwrap();
+    let run = trained_run().to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["--data", "/no/such/data"],
+            "/no/such/data: not a directory of IDX files",
+        ),
+        (
+            vec!["--model", run, "--data", empty.path().to_str().unwrap()],
+            "t10k-images-idx3-ubyte.gz: cannot read",
+        ),
+    ] {
+        let mut all = vec!["serve", "--port", "0"];
+        all.extend(args);
+        let out = serve_refusal(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{all:?}: {stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}
+
+/// `mnist-nn ARGS`, which must exit (refuse) within a minute rather than serve.
+fn serve_refusal(args: &[&str]) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::util::bin())
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("{args:?}: served instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Reads from `stream` until the server closes it; how long that took.
