@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::http::{self, Reply, get, post, post_json, request, send_raw};
 use crate::util::{
-    assert_close, bin, mnist, predict_json, root, run_bin, saved_params, trained_run,
+    assert_close, bin, copy_of_run, mnist, predict_json, root, run_bin, saved_params, trained_run,
 };
 
 /// The shared server's `host:port`.
@@ -688,9 +688,22 @@ fn serve_command_prints_its_url_on_loopback_and_answers() {
 
 #[test]
 fn serve_without_a_test_set_still_answers_drawings() {
+    // The run's own data.dir is gone (a --data that does not read is refused instead).
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-data");
-    let server = ServeProcess::start(trained_run(), &["--data", missing.to_str().unwrap()]);
+    let run = tmp.path().join("run");
+    copy_of_run(&run, &["config.toml", "model.bpk"]);
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let moved: String = config
+        .lines()
+        .map(|l| match l.starts_with("dir = ") {
+            true => format!("dir = {missing:?}\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(moved, config, "{config}");
+    std::fs::write(run.join("config.toml"), moved).unwrap();
+    let server = ServeProcess::start(&run, &[]);
     let info = get(&server.address(), "/api/model").json();
     assert!(info["test"].is_null());
     let why = info["test_unavailable"].as_str().unwrap().to_string();
