@@ -198,7 +198,8 @@ pub fn read(path: &Path) -> Result<Checkpoint> {
             Error::MissingFile {
                 path: path.to_path_buf(),
                 what: "checkpoint",
-                hint: " (is this a run directory? runs write a checkpoint after their first epoch)",
+                hint: " (is this a run directory? runs write a checkpoint after their first epoch)"
+                    .into(),
             }
         } else {
             Error::io(path, e)
@@ -331,7 +332,7 @@ pub fn load_model(path: &Path, config: &Config, device: &Device) -> Result<TwoLa
         return Err(Error::MissingFile {
             path: path.to_path_buf(),
             what: "model file",
-            hint: "",
+            hint: "".into(),
         });
     }
     let blank = TwoLayerNet::new(config.model.hidden, config.model.init, config.seed, device);

@@ -202,7 +202,7 @@ pub enum Error {
         /// What it should hold, e.g. "model file".
         what: &'static str,
         /// What to do about it (empty, or starting with a space).
-        hint: &'static str,
+        hint: std::borrow::Cow<'static, str>,
     },
     /// A file of the run directory (`checkpoint.json`, `summary.json`) that cannot be
     /// used.

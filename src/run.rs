@@ -41,7 +41,8 @@ pub fn load_data(config: &Config, config_path: &Path) -> Result<Mnist> {
                  https://github.com/zalandoresearch/fashion-mnist into data.dir)"
             } else {
                 " (it should hold the four IDX files, raw or .gz)"
-            },
+            }
+            .into(),
         });
     }
     let data =

@@ -272,7 +272,8 @@ impl RunDir {
         self.checkpoint()?.ok_or_else(|| Error::MissingFile {
             path: self.file(files::CHECKPOINT),
             what: "checkpoint",
-            hint: " (is this a run directory? runs write a checkpoint after their first epoch)",
+            hint: " (is this a run directory? runs write a checkpoint after their first epoch)"
+                .into(),
         })
     }
 
@@ -293,24 +294,22 @@ impl RunDir {
             return Err(Error::MissingFile {
                 path: self.file(files::MODEL),
                 what: "model file",
-                hint: self.why_no_model(),
+                hint: format!(" ({})", self.why_no_model()).into(),
             });
         };
         checkpoint::load_model(&path, &self.config, device)
     }
 
-    /// Why a run has neither `model.bpk` nor a checkpoint, from how it ended.
-    fn why_no_model(&self) -> &'static str {
+    /// Why the run has neither `model.bpk` nor a checkpoint, from how it ended: the
+    /// reason `load_model`'s error and `report`'s page give.
+    pub fn why_no_model(&self) -> &'static str {
         match self.summary.as_ref().map(|s| s.status) {
-            None => {
-                " (the run has not finished its first epoch: it saves its network after \
-                 each epoch)"
-            }
+            None => "the run has not finished its first epoch, after which it saves its network",
             Some(Status::Diverged) => {
-                " (the run diverged before its first epoch finished, so it saved no \
-                 network; train it again with a smaller train.learning_rate)"
+                "the run diverged before its first epoch finished, so it saved no network; \
+                 train it again with a smaller train.learning_rate"
             }
-            Some(_) => " (the run ended before its first epoch finished, so it saved no network)",
+            Some(_) => "the run ended before its first epoch finished, so it saved no network",
         }
     }
 
@@ -325,7 +324,8 @@ impl RunDir {
                         path,
                         what: "best model",
                         hint: " (a run keeps one from its first evaluation with a validation \
-                               split; this one has none yet)",
+                               split; this one has none yet)"
+                            .into(),
                     });
                 }
                 checkpoint::load_model(&path, &self.config, device)
@@ -400,7 +400,8 @@ fn require_run(path: &Path) -> Result<()> {
             path: config_path,
             what: "run config",
             hint: ": not a run directory (a run's folder holds the config.toml, \
-                   model.bpk and metrics.csv that training or `import` wrote)",
+                   model.bpk and metrics.csv that training or `import` wrote)"
+                .into(),
         });
     }
     Ok(())

@@ -148,10 +148,16 @@ fn resumable(error: mnist_nn::Error, dir: &Path) -> anyhow::Error {
 /// The test set: the given IDX directory, or the run's `data.dir`.
 fn test_split(data: Option<&Path>, default_dir: &Path) -> anyhow::Result<MnistSplit> {
     let dir = data.unwrap_or(default_dir);
+    require_dir(dir)?;
+    Ok(MnistSplit::read_test(dir)?)
+}
+
+/// An error unless `dir` is a directory (that may hold the IDX files).
+fn require_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         anyhow::bail!("{}: not a directory of IDX files", dir.display());
     }
-    Ok(MnistSplit::read_test(dir)?)
+    Ok(())
 }
 
 /// `eval`: scores the model on the test set, prints the table, writes the JSON.
@@ -448,9 +454,7 @@ fn load_drawn(run: &Path, args: &ServeArgs<'_>) -> anyhow::Result<mnist_nn::serv
 /// stopped.
 pub fn serve(args: &ServeArgs<'_>, host: &str, port: u16) -> anyhow::Result<ExitCode> {
     use mnist_nn::serve::{App, Options, View};
-    if let Some(dir) = args.data.filter(|d| !d.is_dir()) {
-        anyhow::bail!("{}: not a directory of IDX files (--data)", dir.display());
-    }
+    args.data.map_or(Ok(()), require_dir)?;
     let drawn = match args.model {
         Some(run) => {
             let loaded = load_drawn(run, args)?;

@@ -374,11 +374,12 @@ thread_local! {
 /// assert!(!mnist_nn::config::valid_name("../sgd") && !mnist_nn::config::valid_name("a b"));
 /// ```
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !name.is_empty() && !name.starts_with('.') && name.chars().all(name_char)
+}
+
+/// A character a run name may hold.
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
 /// `name` made into a valid run name: each character [`valid_name`] refuses becomes
@@ -387,13 +388,7 @@ pub fn name_from(name: &str) -> String {
     let made: String = name
         .trim_start_matches('.')
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if name_char(c) { c } else { '-' })
         .collect();
     if made.is_empty() {
         "imported".into()

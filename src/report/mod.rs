@@ -17,7 +17,6 @@ use crate::augment::Augmenter;
 use crate::data::{FILES, MnistSplit};
 use crate::error::{Error, Result};
 use crate::eval::{self, EvalReport, Mistake, score};
-use crate::logging::Status;
 use crate::run_dir::{RunDir, files};
 use crate::{IMAGE_PIXELS, NUM_CLASSES};
 
@@ -110,9 +109,7 @@ pub fn write(run: &RunDir, device: &Device) -> Result<Written> {
         &config.name,
         &status,
         &config.to_toml(),
-        evaluation
-            .as_ref()
-            .ok_or_else(|| no_model(run.summary().map(|s| s.status))),
+        evaluation.as_ref().ok_or_else(|| no_model(run)),
         &mistakes,
         augmented,
     );
@@ -168,17 +165,13 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Why a run has no network to show, from how it ended (`None`: it has not ended).
-fn no_model(ended: Option<Status>) -> &'static str {
-    match ended {
-        None => "No model saved yet (the first epoch has not finished).",
-        Some(Status::Diverged) => {
-            "No model saved: the run diverged before its first epoch finished (see \
-             status/diverged in metrics.csv); train it again with a smaller \
-             train.learning_rate."
-        }
-        Some(_) => "No model saved: the run ended before its first epoch finished.",
-    }
+/// The page's line for a run without a network: "yet" while the run has not ended.
+fn no_model(run: &RunDir) -> String {
+    let lead = match run.summary() {
+        None => "No model saved yet",
+        Some(_) => "No model saved",
+    };
+    format!("{lead}: {}.", run.why_no_model())
 }
 
 /// The report's page; `evaluation` is the test set's figures, or why there are none.
@@ -186,7 +179,7 @@ fn index_html(
     name: &str,
     status: &str,
     config: &str,
-    evaluation: std::result::Result<&EvalReport, &str>,
+    evaluation: std::result::Result<&EvalReport, String>,
     mistakes: &[Mistake],
     augmented: bool,
 ) -> String {
