@@ -160,6 +160,27 @@ fn require_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An error unless a file can be made at `path` (an `--out`): its folder exists and it
+/// is not itself a folder. Checked before the work whose result it would hold, so that
+/// a mistyped path costs nothing.
+fn require_file_out(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "{}: is a directory; --out takes the path of a file",
+            path.display()
+        );
+    }
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+        anyhow::bail!(
+            "{}: cannot be written, as {} is not a directory",
+            path.display(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
 /// `eval`: scores the model on the test set, prints the table, writes the JSON.
 pub fn eval(
     run: &Path,
@@ -168,6 +189,7 @@ pub fn eval(
     backend: Option<BackendKind>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
+    out.map(require_file_out).transpose()?;
     let run_dir = RunDir::open(run)?;
     let config = run_dir.config();
     let backend = backend.unwrap_or(config.backend);
@@ -329,6 +351,7 @@ pub fn export(
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let format = Format::to_write(format, out).map_err(anyhow::Error::msg)?;
+    out.map(require_file_out).transpose()?;
     let run = RunDir::open(run)?;
     let device = BackendKind::Ndarray.device()?;
     let model = run.load(which, &device)?;

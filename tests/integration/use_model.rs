@@ -668,6 +668,39 @@ fn the_run_directory_is_taken_alone_or_after_model_or_run() {
         stderr.contains(&format!("{}:", bad.display())) && !stderr.contains("w.safetensors.tmp"),
         "{stderr}"
     );
+    // eval's --out is checked before the test set is scored: no table printed and then
+    // lost, and the folder that is missing is named.
+    let bad_json = tmp.path().join("no-such-dir").join("eval.json");
+    let out = run_bin(
+        &["eval", dir, "--out", bad_json.to_str().unwrap()],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains(&format!("{}:", bad_json.display()))
+            && stderr.contains(&format!(
+                "{} is not a directory",
+                tmp.path().join("no-such-dir").display()
+            )),
+        "{stderr}"
+    );
+    // An --out that is a folder is refused by both, and the folder keeps what it held.
+    for command in ["eval", "export"] {
+        let out = run_bin(
+            &[command, dir, "--out", tmp.path().to_str().unwrap()],
+            tmp.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(stderr.contains("is a directory"), "{command}: {stderr}");
+        assert!(tmp.path().join("w.safetensors").is_file(), "{command}");
+    }
     // A folder that holds no run says so, naming the config it looked for.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
