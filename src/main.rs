@@ -189,6 +189,12 @@ enum Command {
         /// one, since training uses its CPU and disk).
         #[arg(long)]
         allow_training: bool,
+        /// A name besides localhost and IP addresses by which the page may change this
+        /// server (train, open a run, the Equations batch), e.g. the machine's name on
+        /// the network (repeatable). Other names are refused, so that a page under
+        /// someone else's domain cannot reach the server through DNS rebinding.
+        #[arg(long = "allowed-host", value_name = "NAME")]
+        allowed_hosts: Vec<String>,
         /// Use the network of the epoch with the best validation accuracy
         /// (model-best.bpk) rather than the last.
         #[arg(long)]
@@ -309,6 +315,7 @@ fn main() -> ExitCode {
             model,
             watch,
             allow_training,
+            allowed_hosts,
             best,
             host,
             port,
@@ -319,6 +326,7 @@ fn main() -> ExitCode {
                 model: model.as_deref(),
                 watch: watch.as_deref(),
                 allow_training: *allow_training,
+                allowed_hosts: allowed_hosts.clone(),
                 which: which(*best),
                 data: data.as_deref(),
                 backend: *backend,

@@ -434,6 +434,8 @@ pub struct ServeArgs<'a> {
     pub watch: Option<&'a Path>,
     /// `--allow-training`.
     pub allow_training: bool,
+    /// `--allowed-host`.
+    pub allowed_hosts: Vec<String>,
     /// Last or best network of `model`.
     pub which: Which,
     /// The test set to browse.
@@ -502,6 +504,7 @@ pub fn serve(args: &ServeArgs<'_>, host: &str, port: u16) -> anyhow::Result<Exit
     let options = Options {
         runs: args.watch.map_or(defaults.runs, Path::to_path_buf),
         allow_training: args.allow_training,
+        allowed_hosts: args.allowed_hosts.clone(),
         start_view,
         data_dir: args.data.map_or(defaults.data_dir, Path::to_path_buf),
     };

@@ -428,6 +428,20 @@ impl Config {
         })
     }
 
+    /// Parses TOML text written from the page's Train form (its JSON through
+    /// `toml::to_string`) as [`Config::parse`] does, with errors that name the key
+    /// (`` `model.hidden`: invalid value… ``) rather than a line and column of a text
+    /// that the sender never saw.
+    pub fn parse_form(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        Self::parse(text, path).map_err(|error| match toml::from_str::<Self>(text) {
+            Err(e) => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: keyed_message(text, &e),
+            },
+            Ok(_) => error,
+        })
+    }
+
     /// Applies command-line overrides; `--epochs 0` and the like are caught by
     /// [`Config::validate`] afterwards.
     pub fn apply(&mut self, o: &Overrides) {
@@ -488,6 +502,60 @@ impl Config {
 /// a suggestion of the expected name closest to `X` when it is a likely typo: at most
 /// two edits (one for names of up to four letters), where swapping two neighbouring
 /// letters counts as one edit (`sede` → `seed`).
+/// A parse error's message led by the dotted key it is about, where its span points
+/// into one `key = value` line (else by the table it is in, if any).
+fn keyed_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    let hint = did_you_mean(message).unwrap_or_default();
+    // A missing field's span is the table that lacks it, not a line of its own.
+    let key = if message.starts_with("missing field") {
+        e.span().and_then(|span| table_at(text, span.start))
+    } else {
+        e.span().and_then(|span| key_at(text, span))
+    };
+    match key {
+        Some(key) => format!("`{key}`: {message}{hint}"),
+        None => format!("{message}{hint}"),
+    }
+}
+
+/// The table name of a `[table]` header line.
+fn header(line: &str) -> Option<String> {
+    let name = line.trim().strip_prefix('[')?.strip_suffix(']')?;
+    Some(name.to_string())
+}
+
+/// Where the line holding byte `at` starts.
+fn line_start(text: &str, at: usize) -> Option<usize> {
+    Some(text.get(..at)?.rfind('\n').map_or(0, |i| i + 1))
+}
+
+/// The table whose header is on, or nearest above, the line of byte `at`; `None` at
+/// the top level.
+fn table_at(text: &str, at: usize) -> Option<String> {
+    let start = line_start(text, at)?;
+    let line = text[start..].lines().next().unwrap_or("");
+    header(line).or_else(|| text[..start].lines().rev().find_map(header))
+}
+
+/// The dotted key of the `key = value` line that `span` lies in, or the table whose
+/// header `span` starts at; `None` for a span over several lines.
+fn key_at(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let start = line_start(text, span.start)?;
+    let line = text[start..].lines().next()?;
+    if let Some(table) = header(line) {
+        return Some(table);
+    }
+    if span.end > start + line.len() {
+        return None;
+    }
+    let (key, _) = line.split_once('=')?;
+    Some(match table_at(text, span.start) {
+        Some(table) => format!("{table}.{}", key.trim()),
+        None => key.trim().to_string(),
+    })
+}
+
 fn did_you_mean(message: &str) -> Option<String> {
     let line = message
         .lines()

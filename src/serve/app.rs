@@ -32,6 +32,9 @@ pub struct Options {
     pub runs: PathBuf,
     /// Serve the training controls to other machines too (`--allow-training`).
     pub allow_training: bool,
+    /// Names besides `localhost` and IP addresses that a state-changing request's
+    /// `Host` may give (`--allowed-host`; see [`super::access`]).
+    pub allowed_hosts: Vec<String>,
     /// The view the page opens on.
     pub start_view: View,
     /// The MNIST directory the Equations view takes its digits from when no run names
@@ -44,6 +47,7 @@ impl Default for Options {
         Self {
             runs: PathBuf::from("artifacts"),
             allow_training: false,
+            allowed_hosts: Vec::new(),
             start_view: View::Train,
             data_dir: PathBuf::from("data/mnist"),
         }

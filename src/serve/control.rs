@@ -69,7 +69,7 @@ pub fn server(app: &App, request: &Request) -> Response {
         &ServerInfo {
             views: [View::Train, View::Equations, View::Draw, View::Runs],
             start_view: app.options.start_view,
-            training_allowed: access::may_train(request, app.options.allow_training).is_ok(),
+            training_allowed: access::may_train(request, &app.options).is_ok(),
             watch: app.options.runs.display().to_string(),
             model: app.drawn().map(|(name, _)| name),
             viewers: app.trainer.viewers(),
@@ -118,7 +118,7 @@ pub fn form_config(value: serde_json::Value) -> Result<Config, String> {
     }
     let text = toml::to_string(&value).map_err(|e| format!("{FORM}: {e}"))?;
     let path = Path::new(FORM);
-    let config = Config::parse(&text, path).map_err(|e| e.to_string())?;
+    let config = Config::parse_form(&text, path).map_err(|e| e.to_string())?;
     config.validate(path).map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -149,7 +149,7 @@ fn refusal(r: Refusal) -> Response {
 
 /// `POST /api/train`.
 pub fn start(app: &App, request: &Request) -> Response {
-    if let Err(response) = access::may_train(request, app.options.allow_training) {
+    if let Err(response) = access::may_train(request, &app.options).and(request.require_json()) {
         return response;
     }
     let body: StartBody = match serde_json::from_slice(&request.body) {
@@ -168,7 +168,7 @@ pub fn start(app: &App, request: &Request) -> Response {
 
 /// `POST /api/train/{pause,step,resume,stop}`.
 pub fn steer(app: &App, request: &Request, action: &str) -> Response {
-    if let Err(response) = access::may_train(request, app.options.allow_training) {
+    if let Err(response) = access::may_train(request, &app.options) {
         return response;
     }
     let trainer = &app.trainer;
@@ -250,7 +250,7 @@ pub fn run_events(app: &App, name: &str) -> Reply {
 
 /// `POST /api/runs/{name}/open`: the run becomes the Draw view's network.
 pub fn open(app: &App, request: &Request, name: &str) -> Response {
-    if let Err(response) = access::same_site(request, app.options.allow_training) {
+    if let Err(response) = access::same_site(request, &app.options) {
         return response;
     }
     let dir = match run_dir(app, name) {
@@ -273,7 +273,7 @@ pub fn open(app: &App, request: &Request, name: &str) -> Response {
 /// `POST /api/equations`: a new batch and network for the Equations view.
 pub fn equations_start(app: &App, request: &Request) -> Response {
     use super::equations::{Sources, start};
-    if let Err(response) = access::same_site(request, app.options.allow_training) {
+    if let Err(response) = access::same_site(request, &app.options).and(request.require_json()) {
         return response;
     }
     let data = match app.data() {
@@ -296,7 +296,7 @@ pub fn equations_start(app: &App, request: &Request) -> Response {
 
 /// `POST /api/equations/step`.
 pub fn equations_step(app: &App, request: &Request) -> Response {
-    if let Err(response) = access::same_site(request, app.options.allow_training) {
+    if let Err(response) = access::same_site(request, &app.options).and(request.require_json()) {
         return response;
     }
     super::equations::step(&app.bench, &request.body)

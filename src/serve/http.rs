@@ -72,6 +72,31 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+impl Request {
+    /// 415 unless the body may be read as JSON: `Content-Type` is `application/json`
+    /// (with any parameters) or absent. A form posted from another site always names
+    /// its own type, so it is refused here before anything reads it.
+    pub fn require_json(&self) -> Result<(), Response> {
+        let media = self.content_type.as_deref().map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+        match media.as_deref() {
+            None | Some("application/json") => Ok(()),
+            Some(other) => Err(Response::error(
+                415,
+                &format!(
+                    "Content-Type {other} is not accepted here: send the body as \
+                     application/json"
+                ),
+            )),
+        }
+    }
+}
+
 /// A response, sent with `Content-Length`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {

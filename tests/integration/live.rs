@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mnist_nn::run_lock::RunLock;
-use mnist_nn::serve::{App, Options, View, start_app};
+use mnist_nn::serve::{App, Options, start_app};
 use serde_json::{Value, json};
 
 use crate::http::{self, get, post_json, request, send_raw};
@@ -19,11 +19,17 @@ use crate::util::{root, run_bin_ok, saved_params, trained_run};
 
 /// A server with no model, training into `runs`.
 fn server(runs: &Path) -> String {
-    let options = Options {
+    server_with(Options {
         runs: runs.to_path_buf(),
-        allow_training: false,
-        start_view: View::Train,
+        ..Options::default()
+    })
+}
+
+/// A server with these options and no model, on a free port of 127.0.0.1.
+fn server_with(options: Options) -> String {
+    let options = Options {
         data_dir: root().join("data/mnist"),
+        ..options
     };
     let server = start_app(App::new(options, None), "127.0.0.1", 0).expect("listens");
     server.address().to_string()
@@ -110,12 +116,23 @@ fn the_form_is_checked_as_a_config_file_is() {
     let address = server(runs.path());
     let good = small_config(&address, "form", 1, 100);
     let mut cases: Vec<(Value, &str)> = Vec::new();
+    // A value of the wrong type, or a key the config does not have, is named by its
+    // dotted key (not by a line and column of the TOML the form is turned into).
     let mut bad = good.clone();
     bad["model"]["hidden"] = json!("many");
-    cases.push((bad, "hidden"));
+    cases.push((bad, "`model.hidden`: invalid type: string \"many\""));
+    let mut bad = good.clone();
+    bad["model"]["hidden"] = json!(-3);
+    cases.push((bad, "`model.hidden`: invalid value: integer `-3`"));
     let mut bad = good.clone();
     bad["train"]["learnin_rate"] = json!(0.1);
-    cases.push((bad, "learnin_rate"));
+    cases.push((bad, "`train.learnin_rate`: unknown field `learnin_rate`"));
+    let mut bad = good.clone();
+    bad.as_object_mut().unwrap().remove("name");
+    cases.push((bad, "the Train form: missing field `name`"));
+    let mut bad = good.clone();
+    bad["train"].as_object_mut().unwrap().remove("epochs");
+    cases.push((bad, "the Train form: `train`: missing field `epochs`"));
     let mut bad = good.clone();
     bad["train"]["epochs"] = json!(0);
     cases.push((bad, "train.epochs"));
@@ -128,6 +145,7 @@ fn the_form_is_checked_as_a_config_file_is() {
     for (config, key) in cases {
         let message = start(&address, &config).error(400);
         assert!(message.contains(key), "{key}: {message}");
+        assert!(!message.contains("column"), "{key}: {message}");
     }
     let message = post_json(&address, "/api/train", &json!({ "config": 3 })).error(400);
     assert!(message.contains("object"), "{message}");
@@ -163,12 +181,76 @@ fn controls_refuse_other_sites_and_an_idle_trainer() {
     );
     let message = send_raw(&address, head.as_bytes()).error(403);
     assert!(message.contains("evil.example"), "{message}");
+    // A body that is not said to be JSON is refused before it is read (as a form
+    // posted from another site would be), naming the type.
+    for (path, media) in [
+        ("/api/train", "text/plain"),
+        ("/api/equations", "application/x-www-form-urlencoded"),
+        ("/api/equations/step", "multipart/form-data; boundary=x"),
+    ] {
+        let reply = request(
+            &address,
+            "POST",
+            path,
+            &[("Content-Type", media)],
+            body.as_bytes(),
+        );
+        let message = reply.error(415);
+        assert!(
+            message.contains(media.split(';').next().unwrap()),
+            "{path}: {message}"
+        );
+    }
     for action in ["pause", "step", "resume", "stop"] {
         let message = post_json(&address, &format!("/api/train/{action}"), &json!({})).error(409);
         assert!(message.contains("nothing is training"), "{message}");
     }
     get(&address, "/api/train/pause").error(405);
     post_json(&address, "/api/train/jump", &json!({})).error(404);
+    assert!(std::fs::read_dir(runs.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn allow_training_still_refuses_a_host_name_it_was_not_given() {
+    // With other machines let in, a page under a domain of its own that resolves to
+    // this server (DNS rebinding) is still refused; an IP address or a name given with
+    // --allowed-host passes the check (and the unknown run is then a 404).
+    let runs = tempfile::tempdir().unwrap();
+    let address = server_with(Options {
+        runs: runs.path().to_path_buf(),
+        allow_training: true,
+        allowed_hosts: vec!["box.lan".to_string()],
+        ..Options::default()
+    });
+    let open = |host: &str| {
+        let head = format!(
+            "POST /api/runs/none/open HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n"
+        );
+        send_raw(&address, head.as_bytes())
+    };
+    let message = open("evil.example:8080").error(403);
+    assert!(
+        message.contains("evil.example") && message.contains("--allowed-host evil.example"),
+        "{message}"
+    );
+    for host in [
+        "box.lan:8080",
+        "BOX.LAN",
+        "192.168.1.5:8080",
+        "[fe80::1]:80",
+        "localhost",
+    ] {
+        let reply = open(host);
+        assert_eq!(reply.status, 404, "{host}: {}", reply.text());
+    }
+    // The Train form goes through the same check.
+    let body = json!({ "config": small_config(&address, "rebound", 1, 100) }).to_string();
+    let head = format!(
+        "POST /api/train HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    send_raw(&address, head.as_bytes()).error(403);
     assert!(std::fs::read_dir(runs.path()).unwrap().next().is_none());
 }
 
