@@ -33,7 +33,8 @@ pub struct Options {
     /// Serve the training controls to other machines too (`--allow-training`).
     pub allow_training: bool,
     /// Names besides `localhost` and IP addresses that a state-changing request's
-    /// `Host` may give (`--allowed-host`; see [`super::access`]).
+    /// `Host` may give (`--allowed-host`): a name someone else could point here is not
+    /// taken otherwise, against DNS rebinding.
     pub allowed_hosts: Vec<String>,
     /// The view the page opens on.
     pub start_view: View,
