@@ -417,14 +417,10 @@ impl Config {
 
     /// Parses TOML text; `path` only names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        PARSES.with(|n| n.set(n.get() + 1));
-        toml::from_str(text).map_err(|e| {
+        Self::parse_with(text, path, |e| {
             let message = e.to_string().trim_end().to_string();
             let hint = did_you_mean(&message).unwrap_or_default();
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: format!("{message}{hint}"),
-            }
+            format!("{message}{hint}")
         })
     }
 
@@ -433,12 +429,20 @@ impl Config {
     /// (`` `model.hidden`: invalid value… ``) rather than a line and column of a text
     /// that the sender never saw.
     pub fn parse_form(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        Self::parse(text, path).map_err(|error| match toml::from_str::<Self>(text) {
-            Err(e) => ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: keyed_message(text, &e),
-            },
-            Ok(_) => error,
+        Self::parse_with(text, path, |e| keyed_message(text, e))
+    }
+
+    /// The one parse behind [`Config::parse`] and [`Config::parse_form`], with the
+    /// error's message worded by `message`.
+    fn parse_with(
+        text: &str,
+        path: &Path,
+        message: impl FnOnce(&toml::de::Error) -> String,
+    ) -> Result<Self, ConfigError> {
+        PARSES.with(|n| n.set(n.get() + 1));
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: message(&e),
         })
     }
 
@@ -498,10 +502,6 @@ impl Config {
     }
 }
 
-/// For serde's "unknown field `X`, expected one of `a`, `b`" (or "unknown variant"),
-/// a suggestion of the expected name closest to `X` when it is a likely typo: at most
-/// two edits (one for names of up to four letters), where swapping two neighbouring
-/// letters counts as one edit (`sede` → `seed`).
 /// A parse error's message led by the dotted key it is about, where its span points
 /// into one `key = value` line (else by the table it is in, if any).
 fn keyed_message(text: &str, e: &toml::de::Error) -> String {
@@ -556,6 +556,10 @@ fn key_at(text: &str, span: std::ops::Range<usize>) -> Option<String> {
     })
 }
 
+/// For serde's "unknown field `X`, expected one of `a`, `b`" (or "unknown variant"),
+/// a suggestion of the expected name closest to `X` when it is a likely typo: at most
+/// two edits (one for names of up to four letters), where swapping two neighbouring
+/// letters counts as one edit (`sede` → `seed`).
 fn did_you_mean(message: &str) -> Option<String> {
     let line = message
         .lines()

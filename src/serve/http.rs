@@ -72,19 +72,24 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+/// The media type of a `Content-Type` header (`image/png` of `image/png; q=1`),
+/// lower-cased; `None` without the header.
+pub fn media_type(content_type: Option<&str>) -> Option<String> {
+    content_type.map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    })
+}
+
 impl Request {
     /// 415 unless the body may be read as JSON: `Content-Type` is `application/json`
     /// (with any parameters) or absent. A form posted from another site always names
     /// its own type, so it is refused here before anything reads it.
     pub fn require_json(&self) -> Result<(), Response> {
-        let media = self.content_type.as_deref().map(|c| {
-            c.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-        match media.as_deref() {
+        match media_type(self.content_type.as_deref()).as_deref() {
             None | Some("application/json") => Ok(()),
             Some(other) => Err(Response::error(
                 415,

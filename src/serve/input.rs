@@ -56,10 +56,7 @@ pub fn network_input(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<[f32; IMAGE_PIXELS], InputError> {
-    let media = content_type
-        .and_then(|c| c.split(';').next())
-        .map(|c| c.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let media = super::http::media_type(content_type).unwrap_or_default();
     let looks_like_json = body
         .iter()
         .find(|b| !b.is_ascii_whitespace())
