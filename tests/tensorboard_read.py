@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Reads a run directory's event files with TensorBoard's own reader (EventAccumulator)
 and prints what it found as JSON, for tests/integration/tensorboard.rs to check against
-metrics.csv and the saved weights. Exits 3 when tensorboard cannot be imported."""
+metrics.csv and the saved weights; also the SessionLog events of each file, decoded with
+TensorBoard's protos. Exits 3 when tensorboard cannot be imported."""
 
 import json
+import os
 import sys
 
 try:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto.event_pb2 import SessionLog
 except ImportError as e:
     print(f"tensorboard_read: {e}", file=sys.stderr)
     sys.exit(3)
@@ -32,4 +36,13 @@ for t in tags["histograms"]:
         out["histograms"][t].append({"step": e.step, "num": h.num, "min": h.min, "max": h.max,
                                      "sum": h.sum, "sum_squares": h.sum_squares,
                                      "buckets": sum(h.bucket)})
+# Every SessionLog, per event file in name order, as TensorBoard's own protos decode
+# it: [file index, step, status name].
+files = sorted(f for f in os.listdir(sys.argv[1]) if "tfevents" in f)
+out["session_logs"] = [
+    [i, e.step, SessionLog.SessionStatus.Name(e.session_log.status)]
+    for i, f in enumerate(files)
+    for e in EventFileLoader(os.path.join(sys.argv[1], f)).Load()
+    if e.HasField("session_log")
+]
 print(json.dumps(out))

@@ -136,6 +136,14 @@ fn tensorboard_reads_every_metric_the_weights_and_the_config_of_a_resumed_run() 
         String::from_utf8_lossy(&out.stderr)
     );
     let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // TensorBoard's own protos find the marker in `session_log` (field 7), the one its
+    // reader purges on; in any other field it would be ignored and a resumed curve would
+    // double back over the steps logged after the checkpoint.
+    assert_eq!(
+        read["session_logs"],
+        serde_json::json!([[1, 61, "START"]]),
+        "one SessionLog START, in the resumed file"
+    );
 
     // Every row of metrics.csv, and nothing else, in the scalars.
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
