@@ -17,6 +17,17 @@ pub enum IdxError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// An MNIST file that is in its directory neither gzipped (`path`) nor raw (`path`
+    /// without `.gz`).
+    #[error(
+        "{path}: not found, nor without .gz (an MNIST directory holds \
+         train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and \
+         t10k-labels-idx1-ubyte, each raw or gzipped)"
+    )]
+    Missing {
+        /// The gzipped name looked for.
+        path: PathBuf,
+    },
     /// The file has no bytes at all.
     #[error("{path}: the file is empty")]
     Empty {

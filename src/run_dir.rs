@@ -272,7 +272,9 @@ impl RunDir {
         self.checkpoint()?.ok_or_else(|| Error::MissingFile {
             path: self.file(files::CHECKPOINT),
             what: "checkpoint",
-            hint: " (is this a run directory? runs write a checkpoint after their first epoch)"
+            hint: ": the run has no checkpoint to continue from (it stopped before its first, \
+                   which is written after the first epoch or at a Ctrl-C); remove the \
+                   folder, or train again into another --out"
                 .into(),
         })
     }
@@ -320,12 +322,18 @@ impl RunDir {
             Which::Best => {
                 let path = self.file(files::BEST);
                 if !path.exists() {
+                    let hint = if self.config.data.validation == 0 {
+                        " (a run keeps one only when it has a validation split, and this \
+                         one has none: `data.validation` is 0; drop --best for its last \
+                         network)"
+                    } else {
+                        " (a run keeps one from its first evaluation with a validation \
+                         split; this one has none yet)"
+                    };
                     return Err(Error::MissingFile {
                         path,
                         what: "best model",
-                        hint: " (a run keeps one from its first evaluation with a validation \
-                               split; this one has none yet)"
-                            .into(),
+                        hint: hint.into(),
                     });
                 }
                 checkpoint::load_model(&path, &self.config, device)

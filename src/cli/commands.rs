@@ -35,6 +35,7 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
             backend: cli.backend,
         };
         eprintln!("resuming {} from its last checkpoint", dir.display());
+        progress::training_in(dir);
         let run = RunDir::open_to_train(dir)?;
         ui.epochs = Some(cli.epochs.unwrap_or(run.config().train.epochs));
         (
@@ -74,6 +75,7 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
         ui.epochs = Some(config.train.epochs);
+        progress::training_in(&dir);
         let outcome = mnist_nn::run::run(config, config_path, &dir, &mut ui)
             .map_err(|e| resumable(e, &dir))?;
         (dir, outcome)
@@ -194,7 +196,7 @@ pub fn eval(
     let config = run_dir.config();
     let backend = backend.unwrap_or(config.backend);
     let device = backend.device()?;
-    let model = run_dir.load(which, &device)?;
+    let model = load_network(&run_dir, which, &device)?;
     let split = test_split(data, &config.data.dir)?;
     let scored = score(&model, &split.to_device(&device))?;
     let names = class_names(&config.data.dataset, data.unwrap_or(&config.data.dir))?;
@@ -210,6 +212,28 @@ pub fn eval(
     write_json(&path, &report)?;
     println!("\nwritten to {}", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The network `which` names in `run`, saying on stderr when the last one is the
+/// checkpoint's (no `model.bpk` yet: the run was interrupted or is still training).
+fn load_network(
+    run: &RunDir,
+    which: Which,
+    device: &burn::prelude::Device,
+) -> anyhow::Result<mnist_nn::model::TwoLayerNet> {
+    let model = run.load(which, device)?;
+    if which == Which::Last
+        && !run.file(files::MODEL).exists()
+        && let Ok(Some(c)) = run.checkpoint()
+    {
+        eprintln!(
+            "{}: no model.bpk yet (the run was interrupted or is still training): using \
+             the network of its checkpoint at step {}",
+            run.path().display(),
+            c.position.step
+        );
+    }
+    Ok(model)
 }
 
 /// The picture at `path`, or on standard input for `-` (`cat digit.png | mnist-nn
@@ -251,7 +275,7 @@ pub fn predict_images(
 ) -> anyhow::Result<ExitCode> {
     let run = RunDir::open(run)?;
     let device = backend.unwrap_or(run.config().backend).device()?;
-    let model = run.load(which, &device)?;
+    let model = load_network(&run, which, &device)?;
     let data = &run.config().data;
     let names = class_names(&data.dataset, &data.dir)?;
     let framing = Framing::for_dataset(&data.dataset);
@@ -354,7 +378,7 @@ pub fn export(
     out.map(require_file_out).transpose()?;
     let run = RunDir::open(run)?;
     let device = BackendKind::Ndarray.device()?;
-    let model = run.load(which, &device)?;
+    let model = load_network(&run, which, &device)?;
     let params = model
         .to_host()
         .map_err(|e| mnist_nn::Error::device("reading the parameters back", e))?;

@@ -2,27 +2,63 @@
 //! batch (with a checkpoint), the second at once.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mnist_nn::eval::Evaluation;
+use mnist_nn::run_dir::{RunDir, files};
 use mnist_nn::train::{EpochRecord, Observer, StateRef};
 
 /// Set by the first Ctrl-C: training stops after the current batch.
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// The directory of the run being trained, once known: a second Ctrl-C says what its
+/// `checkpoint.json` holds.
+static RUN: OnceLock<PathBuf> = OnceLock::new();
+
 /// Installs the Ctrl-C handler that sets [`STOP`] (and exits on a second Ctrl-C).
 pub fn stop_on_ctrl_c() {
     let interrupts = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: exiting now; the last checkpoint is kept");
+            eprintln!("\nsecond Ctrl-C: exiting now; {}", what_is_kept());
             std::process::exit(130);
         }
         eprintln!("\nCtrl-C: stopping after this batch (press again to quit at once)");
     });
     if let Err(e) = interrupts {
         eprintln!("warning: Ctrl-C will not checkpoint before stopping: {e}");
+    }
+}
+
+/// Names `dir` as the run a second Ctrl-C reports on (the first call counts).
+pub fn training_in(dir: &Path) {
+    let _ = RUN.set(dir.to_path_buf());
+}
+
+/// What a second Ctrl-C leaves: the run's current checkpoint (`checkpoint.json` is
+/// replaced by a rename, so it is read whole, the old one or the new) or none.
+fn what_is_kept() -> String {
+    let Some(dir) = RUN.get() else {
+        return "nothing was trained yet".into();
+    };
+    if !dir.join(files::CONFIG).exists() {
+        return format!("nothing was written to {} yet", dir.display());
+    }
+    match RunDir::open(dir).map(|run| run.checkpoint().ok().flatten().map(|c| c.position)) {
+        Ok(Some(at)) => format!(
+            "the checkpoint of step {} is kept; continue with\n  \
+             cargo run --release -- --resume {}",
+            at.step,
+            dir.display()
+        ),
+        _ => format!(
+            "{} has no checkpoint yet (the run stopped before its first), so it cannot be \
+             resumed: remove it, or train into another --out",
+            dir.display()
+        ),
     }
 }
 

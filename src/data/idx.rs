@@ -95,9 +95,20 @@ pub fn parse_labels(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, IdxError> {
 
 /// The whole content of `path`.
 fn read_file(path: &Path) -> Result<Vec<u8>, IdxError> {
-    std::fs::read(path).map_err(|source| IdxError::Io {
-        path: path.to_path_buf(),
-        source,
+    std::fs::read(path).map_err(|source| {
+        // `locate` gives the `.gz` name when neither form is there.
+        let gz = path.extension().is_some_and(|e| e == "gz");
+        if source.kind() == std::io::ErrorKind::NotFound && gz && !path.with_extension("").exists()
+        {
+            IdxError::Missing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            IdxError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
     })
 }
 

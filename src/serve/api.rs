@@ -254,13 +254,18 @@ fn predict(run: &LoadedRun, request: &Request) -> Response {
 }
 
 /// A non-negative integer from a path segment.
+/// A unit or image index from the path: a whole number, one too large for `usize` taken
+/// as `usize::MAX` (past the end of anything, so the caller answers 404 as for any
+/// other index past the end); anything else is 400.
 fn index(text: &str, what: &str) -> Result<usize, Response> {
-    text.parse::<usize>().map_err(|_| {
-        Response::error(
+    match text.parse::<usize>() {
+        Ok(i) => Ok(i),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Ok(usize::MAX),
+        Err(_) => Err(Response::error(
             400,
             &format!("{what} {text:?} is not a whole number from 0 up"),
-        )
-    })
+        )),
+    }
 }
 
 fn hidden_unit(run: &LoadedRun, text: &str) -> Response {
@@ -273,7 +278,7 @@ fn hidden_unit(run: &LoadedRun, text: &str) -> Response {
         None => Response::error(
             404,
             &format!(
-                "no hidden unit {unit}: the network has {} (0 to {})",
+                "no hidden unit {text}: the network has {} (0 to {})",
                 run.hidden(),
                 run.hidden().saturating_sub(1)
             ),
@@ -306,8 +311,8 @@ fn test_image(run: &LoadedRun, which: &str) -> Response {
     };
     let Some(image) = test.pick(pick) else {
         let message = match pick {
-            Pick::Index(i) => format!(
-                "no test image {i}: the test set has {} (0 to {})",
+            Pick::Index(_) => format!(
+                "no test image {which}: the test set has {} (0 to {})",
                 test.len(),
                 test.len().saturating_sub(1)
             ),

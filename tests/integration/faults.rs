@@ -105,6 +105,18 @@ fn ctrl_c_checkpoints_mid_epoch_and_resume_finishes_as_if_never_stopped() {
     assert!(pointer.position.batch >= 150, "{:?}", pointer.position);
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
     assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
+    // eval scores the checkpoint's network, and says so.
+    let out = run_bin(&["eval", "--model", run.to_str().unwrap()], tmp.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "no model.bpk yet (the run was interrupted or is still training): using the \
+             network of its checkpoint at step {}",
+            pointer.position.step
+        )),
+        "{err}"
+    );
     // A total of 1 epoch is behind this checkpoint: refused, the run left as it was
     // (it once trained on to nowhere and saved epoch 2's unfinished weights as final).
     let before = std::fs::read(run.join(files::CHECKPOINT)).unwrap();
@@ -125,6 +137,74 @@ fn ctrl_c_checkpoints_mid_epoch_and_resume_finishes_as_if_never_stopped() {
     assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
     run_bin_ok(&["--resume", run.to_str().unwrap()], tmp.path());
     assert_same_params(&straight, &run, "Ctrl-C + resume");
+}
+
+#[test]
+#[cfg(unix)]
+fn a_second_ctrl_c_says_truly_whether_a_checkpoint_is_kept() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let c = config(tmp.path(), 4, 0.05);
+    let mut child = spawn(
+        &["--config", &c, "--out", run.to_str().unwrap()],
+        tmp.path(),
+    );
+    // Two signals as soon as the run is announced, while its data loads: the first asks
+    // for a stop with a checkpoint after the first batch, the second quits at once,
+    // usually before that checkpoint (20 ms apart, so that they do not merge into one).
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().expect("stderr is piped")).lines() {
+        let line = line.expect("stderr reads");
+        if line.starts_with("training f ") {
+            signal(&child, "-INT");
+            std::thread::sleep(Duration::from_millis(20));
+            signal(&child, "-INT");
+        }
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Whichever came first, what the message says is what is on disk.
+    let pointer = checkpoint::read(&run.join(files::CHECKPOINT));
+    if stderr.contains("second Ctrl-C") {
+        match pointer {
+            Ok(p) => assert!(
+                stderr.contains(&format!(
+                    "the checkpoint of step {} is kept",
+                    p.position.step
+                )) && stderr.contains("--resume"),
+                "{stderr}"
+            ),
+            Err(_) if run.join(files::CONFIG).exists() => {
+                assert!(
+                    stderr.contains("has no checkpoint yet") && !stderr.contains("is kept"),
+                    "{stderr}"
+                );
+                // And the run is refused as such, with the way out.
+                let out = run_bin(&["--resume", run.to_str().unwrap()], tmp.path());
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(1), "{err}");
+                assert!(
+                    err.contains("the run has no checkpoint to continue from")
+                        && err.contains("another --out"),
+                    "{err}"
+                );
+            }
+            Err(_) => assert!(
+                stderr.contains("nothing was written to") && !stderr.contains("is kept"),
+                "{stderr}"
+            ),
+        }
+    } else {
+        eprintln!("the run stopped before the second signal was handled: {stderr}");
+        assert!(
+            pointer.is_ok(),
+            "an interrupted run keeps a checkpoint: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -129,8 +129,13 @@ fn names_file(e: &IdxError, path: &Path) {
 }
 
 #[test]
-fn missing_file_is_an_io_error_naming_it() {
+fn missing_file_is_an_error_naming_it_and_both_forms() {
     let path = Path::new("/nonexistent/train-images-idx3-ubyte.gz");
+    let e = read_images(path).unwrap_err();
+    assert!(matches!(e, IdxError::Missing { .. }), "{e:?}");
+    assert!(e.to_string().contains("nor without .gz"), "{e}");
+    names_file(&e, path);
+    let path = Path::new("/nonexistent/train-images-idx3-ubyte");
     let e = read_images(path).unwrap_err();
     assert!(matches!(e, IdxError::Io { .. }), "{e:?}");
     names_file(&e, path);

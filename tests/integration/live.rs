@@ -670,7 +670,7 @@ fn the_serve_command_opens_on_train_without_a_model_and_checks_watch() {
         ),
         (
             vec!["--model", run, "--data", empty.path().to_str().unwrap()],
-            "t10k-images-idx3-ubyte.gz: cannot read",
+            "t10k-images-idx3-ubyte.gz: not found, nor without .gz",
         ),
     ] {
         let mut all = vec!["serve", "--port", "0"];

@@ -514,7 +514,12 @@ fn hidden_units_out_of_range_or_not_numbers_are_refused() {
     );
     let message = get(server(), "/api/hidden/-1").error(400);
     assert!(message.contains("not a whole number"), "{message}");
-    get(server(), "/api/hidden/99999999999999999999999").error(400);
+    // A number too large for any index is past the end too, not "not a number".
+    let message = get(server(), "/api/hidden/99999999999999999999999").error(404);
+    assert!(
+        message.contains("no hidden unit 99999999999999999999999: the network has 32"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -522,6 +527,11 @@ fn test_images_out_of_range_or_misnamed_are_refused() {
     let message = get(server(), "/api/test/10000").error(404);
     assert!(
         message.contains("the test set has 10000 (0 to 9999)"),
+        "{message}"
+    );
+    let message = get(server(), "/api/test/99999999999999999999999").error(404);
+    assert!(
+        message.contains("no test image 99999999999999999999999: the test set has 10000"),
         "{message}"
     );
     let message = get(server(), "/api/test/any").error(400);

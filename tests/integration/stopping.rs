@@ -288,8 +288,11 @@ fn stopping_rules_need_a_validation_split_and_best_needs_a_best() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("model-best.bpk") && stderr.contains("not found"),
-        "{stderr}"
+        stderr.contains("model-best.bpk")
+            && stderr.contains("not found")
+            && stderr.contains("`data.validation` is 0")
+            && !stderr.contains("none yet"),
+        "never one, rather than none yet: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
