@@ -83,11 +83,10 @@ pub fn train(cli: &TrainArgs) -> anyhow::Result<ExitCode> {
     let summary = &outcome.summary;
     if outcome.ending == Ending::Interrupted {
         eprintln!(
-            "interrupted after {} steps; checkpoint and logs saved in {}. Continue with:\n  \
-             cargo run --release -- --resume {}",
+            "interrupted after {} steps; checkpoint and logs saved in {}. Continue with:\n  {}",
             ui.steps,
             dir.display(),
-            dir.display()
+            progress::resume_command(&dir)
         );
         return Ok(ExitCode::from(130));
     }
@@ -140,8 +139,8 @@ fn resumable(error: mnist_nn::Error, dir: &Path) -> anyhow::Error {
     match step {
         Some(step) if writing => anyhow::anyhow!(
             "{error}\nthe run's last checkpoint (step {step}) is whole: once that is mended, \
-             continue with\n  cargo run --release -- --resume {}",
-            dir.display()
+             continue with\n  {}",
+            progress::resume_command(dir)
         ),
         _ => error.into(),
     }

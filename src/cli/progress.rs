@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mnist_nn::eval::Evaluation;
-use mnist_nn::run_dir::{RunDir, files};
+use mnist_nn::run_dir::RunDir;
 use mnist_nn::train::{EpochRecord, Observer, StateRef};
 
 /// Set by the first Ctrl-C: training stops after the current batch.
@@ -44,15 +44,15 @@ fn what_is_kept() -> String {
     let Some(dir) = RUN.get() else {
         return "nothing was trained yet".into();
     };
-    if !dir.join(files::CONFIG).exists() {
+    // A run directory opens once its config.toml is written, the run's first file.
+    let Ok(run) = RunDir::open(dir) else {
         return format!("nothing was written to {} yet", dir.display());
-    }
-    match RunDir::open(dir).map(|run| run.checkpoint().ok().flatten().map(|c| c.position)) {
-        Ok(Some(at)) => format!(
-            "the checkpoint of step {} is kept; continue with\n  \
-             cargo run --release -- --resume {}",
-            at.step,
-            dir.display()
+    };
+    match run.checkpoint() {
+        Ok(Some(c)) => format!(
+            "the checkpoint of step {} is kept; continue with\n  {}",
+            c.position.step,
+            resume_command(dir)
         ),
         _ => format!(
             "{} has no checkpoint yet (the run stopped before its first), so it cannot be \
@@ -60,6 +60,11 @@ fn what_is_kept() -> String {
             dir.display()
         ),
     }
+}
+
+/// The command that continues the run in `dir`.
+pub fn resume_command(dir: &Path) -> String {
+    format!("cargo run --release -- --resume {}", dir.display())
 }
 
 /// Progress on stderr: a bar within each epoch on a terminal, a few plain lines

@@ -253,7 +253,6 @@ fn predict(run: &LoadedRun, request: &Request) -> Response {
     }
 }
 
-/// A non-negative integer from a path segment.
 /// A unit or image index from the path: a whole number, one too large for `usize` taken
 /// as `usize::MAX` (past the end of anything, so the caller answers 404 as for any
 /// other index past the end); anything else is 400.
